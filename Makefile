@@ -1,0 +1,83 @@
+# fusebox — see README.md. `make` builds build/libfusebox.so and build/fusebox.
+BUILD    ?= build
+PREFIX   ?= /usr/local
+CC       ?= cc
+SANITIZE ?=
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) -Ishim
+LDFLAGS  ?=
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS    += -fsanitize=$(SANITIZE)
+endif
+
+COMMON := outcome log breaker state rules jsonpos match
+SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fd hook_resolve
+CLI    := $(COMMON) cli cli_run cli_status cli_reset cli_check
+
+obj = $(patsubst %,$(BUILD)/obj/%.o,$(1))
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+HELPERS    := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
+
+.PHONY: all deps test unit bats demo bench install uninstall clean format
+all: $(BUILD)/libfusebox.so $(BUILD)/fusebox
+
+# Rebuild everything when the flags change (e.g. SANITIZE=...).
+$(BUILD)/flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' > $@
+FORCE:
+
+$(BUILD)/obj/%.o: shim/%.c $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libfusebox.so: $(call obj,$(SHIM)) shim/libfusebox.map
+	$(CC) -shared -o $@ $(call obj,$(SHIM)) -Wl,--version-script=shim/libfusebox.map \
+	    -Wl,--as-needed $(LDFLAGS) -pthread
+
+$(BUILD)/fusebox: $(call obj,$(CLI))
+	$(CC) -o $@ $^ $(LDFLAGS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(call obj,$(COMMON)) $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(call obj,$(COMMON)) $(LDFLAGS) -pthread
+
+$(BUILD)/helpers/%: tests/helpers/%.c $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) -pthread
+
+deps:
+	@bash scripts/install-deps.sh
+
+# The README's test command: installs what is missing, builds, runs every
+# suite and ends with "N passed, N failed".
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_TESTS) $(HELPERS)
+	@BUILD=$(abspath $(BUILD)) SANITIZE=$(SANITIZE) bash scripts/run-tests.sh
+
+unit: all $(UNIT_TESTS)
+	@BUILD=$(abspath $(BUILD)) SANITIZE=$(SANITIZE) bash scripts/run-tests.sh unit
+
+demo: deps
+	@$(MAKE) --no-print-directory all $(HELPERS)
+	@BUILD=$(abspath $(BUILD)) bash scripts/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/fusebox $(DESTDIR)$(PREFIX)/bin
+	install -m 0644 $(BUILD)/libfusebox.so $(DESTDIR)$(PREFIX)/lib/fusebox/libfusebox.so
+	install -m 0755 $(BUILD)/fusebox $(DESTDIR)$(PREFIX)/bin/fusebox
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/fusebox/libfusebox.so $(DESTDIR)$(PREFIX)/bin/fusebox
+	-rmdir $(DESTDIR)$(PREFIX)/lib/fusebox
+
+format:
+	clang-format -i shim/*.c shim/*.h tests/unit/*.c tests/unit/*.h tests/helpers/*.c
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(wildcard $(BUILD)/obj/*.d)

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that fusebox needs to build, test and benchmark,
+# and only those that are missing. Run as root (CI does); as another user it
+# uses sudo when there is one, and otherwise says what to install.
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config
+  libcjson-dev            # rules parser (dlopen'ed by the shim, linked by the CLI)
+  libcurl4-openssl-dev    # headers only: the shim never links libcurl
+  bats bats-support bats-assert
+  curl wget python3 git strace procps iproute2
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: run as root: apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! "${sudo[@]}" apt-get update -q >&2 ||
+   ! "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; then
+  echo "install-deps: could not install: ${missing[*]} (is a Debian mirror reachable?)" >&2
+  exit 1
+fi

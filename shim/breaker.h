@@ -1,0 +1,137 @@
+/* breaker.h — the circuit-breaker state machine on one shared slot.
+ *
+ * Owns the meaning of a slot's state word and counters: closed → open after
+ * fail_max consecutive failures, open → half-open once reset_timeout has
+ * passed, half-open → closed after success_threshold probe successes, any
+ * probe failure → open again. Every change is one compare-and-swap on a packed
+ * 64-bit word, so processes that race agree on each transition and a process
+ * killed at any instruction leaves nothing locked. The clock is passed in
+ * (milliseconds of CLOCK_MONOTONIC); this module does no I/O. */
+#ifndef FUSEBOX_BREAKER_H
+#define FUSEBOX_BREAKER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "outcome.h"
+
+/* Policy of one breaker, as compiled from the rules file. */
+struct breaker_config {
+    uint32_t fail_max;            /* consecutive failures that open: 1..10000 */
+    uint32_t reset_timeout_ms;    /* open time before a probe: 1..86400000 */
+    uint32_t success_threshold;   /* probe successes that close: 1..BREAKER_MAX_THRESHOLD */
+    uint32_t half_open_max_calls; /* probes in flight at once: 1..BREAKER_MAX_PROBES */
+    uint32_t failure_mask;        /* CLASS_BIT(c) set: class c counts as a failure */
+};
+
+#define BREAKER_MAX_FAIL_MAX 10000u
+#define BREAKER_MAX_RESET_MS 86400000u
+#define BREAKER_MAX_PROBES 63u
+#define BREAKER_MAX_THRESHOLD 127u
+
+enum breaker_state {
+    BREAKER_CLOSED = 0,
+    BREAKER_OPEN = 1,
+    BREAKER_HALF_OPEN = 2,
+    BREAKER_FORCED_OPEN = 3,
+    BREAKER_DISABLED = 4,
+};
+
+/* The dynamic state of one breaker, shared by every process (it lives in the
+ * state file; see state.h for where). All zero is a valid closed breaker. */
+struct breaker_slot {
+    _Atomic uint64_t word;                 /* packed: see breaker.c */
+    _Atomic uint32_t consecutive_failures; /* in the closed state */
+    _Atomic uint32_t fail_max;             /* last policy seen, for display */
+    _Atomic uint64_t successes;
+    _Atomic uint64_t failures;
+    _Atomic uint64_t rejected;
+    _Atomic uint64_t trips;           /* closed → open transitions */
+    _Atomic uint64_t opened_at_wall;  /* CLOCK_REALTIME ms of the last opening */
+    _Atomic uint64_t changed_at_wall; /* CLOCK_REALTIME ms of the last transition */
+};
+
+enum breaker_verdict {
+    VERDICT_ALLOW,  /* closed: go ahead, report the outcome */
+    VERDICT_PROBE,  /* half-open: go ahead as a probe, report the outcome */
+    VERDICT_REJECT, /* open: fail the call without trying */
+    VERDICT_BYPASS, /* disabled: go ahead, report nothing */
+};
+
+/* What breaker_decide hands out and breaker_record takes back. */
+struct breaker_ticket {
+    uint8_t verdict; /* enum breaker_verdict */
+    uint8_t epoch;   /* episode of the state word when decided */
+};
+
+/* A call in flight: the breaker guarding it (an index into the process's
+ * rules), the ticket it was given and when it began (CLOCK_MONOTONIC ms). */
+struct guarded_call {
+    uint32_t breaker;
+    struct breaker_ticket ticket;
+    uint64_t started_ms;
+};
+
+/* Why a transition happened, for the event ring. */
+enum transition_cause {
+    CAUSE_FAILURES,      /* fail_max consecutive failures (count, class) */
+    CAUSE_TIMEOUT_ELAPSED, /* reset_timeout passed: first probe */
+    CAUSE_PROBE_FAILED,  /* a probe failed (class) */
+    CAUSE_PROBES_OK,     /* success_threshold probes succeeded (count) */
+    CAUSE_PROBE_LOST,    /* probes never reported back: new probe episode */
+    CAUSE_OPERATOR,      /* changed by the fusebox command */
+};
+
+struct breaker_transition {
+    uint8_t from, to;  /* enum breaker_state */
+    uint8_t cause;     /* enum transition_cause */
+    uint8_t cls;       /* enum outcome_class of the call that caused it */
+    uint32_t count;    /* failures or successes that caused it */
+};
+
+/* A decoded state word. */
+struct breaker_view {
+    enum breaker_state state;
+    uint8_t epoch;
+    uint8_t probes_in_flight;
+    uint8_t probe_successes;
+    uint64_t time_ms; /* open/forced: retry at (0 = never); half-open: last probe granted */
+};
+
+/* Decides whether a call may go ahead at now_ms. Counts a rejection; may move
+ * open → half-open (then *tr is filled and true is returned through
+ * *transitioned). Never blocks; leaves errno alone. */
+struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breaker_config *c,
+                                     uint64_t now_ms, struct breaker_transition *tr,
+                                     bool *transitioned);
+
+/* Records the outcome of a call that breaker_decide let through with ticket t.
+ * OUTCOME_IGNORED counts as nothing (but frees a probe's place). Returns true
+ * and fills *tr when this call made the breaker change state. Leaves errno
+ * alone. */
+bool breaker_record(struct breaker_slot *s, const struct breaker_config *c,
+                    struct breaker_ticket t, enum outcome_class outcome, uint64_t now_ms,
+                    uint64_t wall_ms, struct breaker_transition *tr);
+
+/* Decodes the state word as it is now. */
+struct breaker_view breaker_view(const struct breaker_slot *s);
+
+/* Sets the breaker to state st (closed, forced open until until_ms or for
+ * ever when 0, disabled) on an operator's request; closing clears the
+ * consecutive count. Fills *tr. */
+void breaker_force(struct breaker_slot *s, enum breaker_state st, uint64_t until_ms,
+                   uint64_t wall_ms, struct breaker_transition *tr);
+
+/* Closes the breaker and zeroes its counters (fusebox reset). Fills *tr. */
+void breaker_reset(struct breaker_slot *s, uint64_t wall_ms, struct breaker_transition *tr);
+
+/* Writes why the transition happened into buf ("3 consecutive failures
+ * (refused)", "probe failed (timeout)", …). */
+void breaker_describe(const struct breaker_transition *tr, char *buf, size_t len);
+
+/* Returns the name of a state as status prints it ("closed", "half_open", …). */
+const char *breaker_state_name(enum breaker_state st);
+
+#endif

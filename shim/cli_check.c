@@ -1,0 +1,67 @@
+/* fusebox check: validate a rules file and summarise what it protects. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "rules.h"
+
+static const char check_usage[] =
+    "usage: fusebox check RULES\n"
+    "\n"
+    "Validates a rules file (or inline JSON starting with '{'). Prints every\n"
+    "problem as FILE:LINE:COL: message and exits 1, or prints a summary of\n"
+    "the breakers and exits 0.\n";
+
+static void print_classes(uint32_t mask)
+{
+    const char *sep = "";
+    for (int c = OUTCOME_SUCCESS + 1; c < CLASS_COUNT; c++) {
+        if (mask & CLASS_BIT(c)) {
+            printf("%s%s", sep, outcome_class_name((enum outcome_class)c));
+            sep = ",";
+        }
+    }
+}
+
+static void print_summary(const struct rules *r)
+{
+    printf("%s: ok, %zu breaker%s, %zu host pattern%s\n", r->source, r->breaker_count,
+           r->breaker_count == 1 ? "" : "s", r->pattern_count, r->pattern_count == 1 ? "" : "s");
+    for (size_t b = 0; b < r->breaker_count; b++) {
+        const struct rule_breaker *rb = &r->breakers[b];
+        const struct breaker_config *c = &rb->config;
+        printf("  %s: fail_max %u, reset_timeout %gs, success_threshold %u, "
+               "half_open_max_calls %u, failure_on ",
+               rb->name, c->fail_max, c->reset_timeout_ms / 1000.0, c->success_threshold,
+               c->half_open_max_calls);
+        print_classes(c->failure_mask);
+        printf("\n    hosts:");
+        for (size_t p = 0; p < r->pattern_count; p++)
+            if (r->patterns[p].breaker == b)
+                printf(" %s", r->patterns[p].text);
+        printf("\n");
+    }
+}
+
+int cmd_check(int argc, char **argv)
+{
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(check_usage, stdout);
+        return EXIT_OK;
+    }
+    if (argc != 2) {
+        fputs(check_usage, stderr);
+        return EXIT_USAGE;
+    }
+    char *errors = NULL;
+    struct rules *r = rules_load(argv[1], &errors);
+    if (!r) {
+        fputs(errors ? errors : "fusebox: check: out of memory\n", stderr);
+        free(errors);
+        return EXIT_BAD_INPUT;
+    }
+    print_summary(r);
+    rules_free(r);
+    return EXIT_OK;
+}

@@ -1,0 +1,98 @@
+/* fusebox reset: close breakers and zero their counters. */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "clock.h"
+
+static const char reset_usage[] =
+    "usage: fusebox reset [-s STATE] NAME... | --all\n"
+    "\n"
+    "Closes the named breakers (or all of them) and zeroes their counters.\n"
+    "Each reset is recorded as an event.\n"
+    "\n"
+    "  -s, --state STATE   state file (default: $FUSEBOX_STATE, else per-user default)\n"
+    "  -a, --all           reset every breaker\n"
+    "  -h, --help          show this help\n";
+
+static void reset_slot(struct state *st, struct state_slot *slot)
+{
+    struct breaker_transition tr;
+    uint64_t wall = clock_wall_ms();
+    breaker_reset(&slot->breaker, wall, &tr);
+    state_append_event(st, slot, &tr, wall);
+}
+
+static int reset_all(struct state *st)
+{
+    char name[STATE_NAME_MAX];
+    int n = 0;
+    for (uint32_t i = 0; i < STATE_SLOTS; i++) {
+        if (state_slot_name(&st->slots[i], name)) {
+            reset_slot(st, &st->slots[i]);
+            n++;
+        }
+    }
+    printf("reset %d breaker%s\n", n, n == 1 ? "" : "s");
+    return EXIT_OK;
+}
+
+static int reset_named(struct state *st, const char *path, char **names, int count)
+{
+    int status = EXIT_OK;
+    for (int i = 0; i < count; i++) {
+        struct state_slot *slot = st ? state_find_slot(st, names[i], false) : NULL;
+        if (!slot) {
+            cli_error("reset: no breaker named '%s' in %s", names[i], path);
+            status = EXIT_BAD_INPUT;
+            continue;
+        }
+        reset_slot(st, slot);
+        printf("reset %s\n", names[i]);
+    }
+    return status;
+}
+
+int cmd_reset(int argc, char **argv)
+{
+    static const struct option options[] = {{"state", required_argument, NULL, 's'},
+                                            {"all", no_argument, NULL, 'a'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
+    const char *state_opt = NULL;
+    bool all = false;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "s:ah", options, NULL)) != -1) {
+        switch (opt) {
+        case 's':
+            state_opt = optarg;
+            break;
+        case 'a':
+            all = true;
+            break;
+        case 'h':
+            fputs(reset_usage, stdout);
+            return EXIT_OK;
+        default:
+            fputs(reset_usage, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (all == (optind < argc)) {
+        cli_error("reset: give breaker names or --all, not both or neither");
+        fputs(reset_usage, stderr);
+        return EXIT_USAGE;
+    }
+    char path[PATH_MAX];
+    bool missing;
+    if (!cli_state_path(state_opt, path))
+        return EXIT_BAD_INPUT;
+    struct state *st = cli_open_state(path, &missing);
+    if (!st && !missing)
+        return EXIT_BAD_INPUT;
+    int status = all ? (st ? reset_all(st) : (printf("reset 0 breakers\n"), EXIT_OK))
+                     : reset_named(st, path, argv + optind, argc - optind);
+    state_close(st);
+    return status;
+}

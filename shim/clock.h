@@ -1,0 +1,25 @@
+/* clock.h — the two clocks fusebox reads: monotonic for decisions shared
+ * between processes (one boot-wide timeline), wall-clock for display. */
+#ifndef FUSEBOX_CLOCK_H
+#define FUSEBOX_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+/* Milliseconds of CLOCK_MONOTONIC (never 0). Leaves errno alone. */
+static inline uint64_t clock_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + 1u;
+}
+
+/* Milliseconds since the Unix epoch. Leaves errno alone. */
+static inline uint64_t clock_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+#endif

@@ -1,0 +1,103 @@
+/* Word of an fd: bits 0..1 kind, bit 2 pending, bits 3..4 verdict, bits
+ * 5..12 epoch, bits 32..63 breaker index. */
+#include "fdtrack.h"
+
+#include <stdatomic.h>
+
+#define KIND_MASK UINT64_C(3)
+#define PENDING_BIT UINT64_C(4)
+
+struct fd_entry {
+    _Atomic uint64_t word;
+    _Atomic uint64_t started_ms;
+};
+
+static struct fd_entry fds[FDTRACK_MAX];
+static _Atomic int pending_count;
+static _Atomic int highest_pending_fd = -1;
+
+static struct fd_entry *entry(int fd)
+{
+    return fd >= 0 && fd < FDTRACK_MAX ? &fds[fd] : NULL;
+}
+
+enum fd_kind fdtrack_kind(int fd)
+{
+    struct fd_entry *e = entry(fd);
+    return e ? (enum fd_kind)(atomic_load_explicit(&e->word, memory_order_relaxed) & KIND_MASK)
+             : FD_UNKNOWN;
+}
+
+void fdtrack_set_kind(int fd, enum fd_kind kind)
+{
+    struct fd_entry *e = entry(fd);
+    if (e && atomic_load_explicit(&e->word, memory_order_relaxed) != (uint64_t)kind)
+        atomic_store_explicit(&e->word, (uint64_t)kind, memory_order_relaxed);
+}
+
+bool fdtrack_set_pending(int fd, const struct guarded_call *p)
+{
+    struct fd_entry *e = entry(fd);
+    if (!e)
+        return false;
+    atomic_store_explicit(&e->started_ms, p->started_ms, memory_order_relaxed);
+    uint64_t word = (uint64_t)FD_INET_STREAM | PENDING_BIT | (uint64_t)(p->ticket.verdict & 3) << 3 |
+                    (uint64_t)p->ticket.epoch << 5 | (uint64_t)p->breaker << 32;
+    atomic_fetch_add_explicit(&pending_count, 1, memory_order_relaxed);
+    int high = atomic_load_explicit(&highest_pending_fd, memory_order_relaxed);
+    while (fd > high && !atomic_compare_exchange_weak_explicit(&highest_pending_fd, &high, fd,
+                                                               memory_order_relaxed,
+                                                               memory_order_relaxed))
+        ;
+    uint64_t old = atomic_exchange_explicit(&e->word, word, memory_order_release);
+    if (old & PENDING_BIT) /* a pending attempt nobody took: replaced */
+        atomic_fetch_sub_explicit(&pending_count, 1, memory_order_relaxed);
+    return true;
+}
+
+bool fdtrack_is_pending(int fd)
+{
+    struct fd_entry *e = entry(fd);
+    return e && (atomic_load_explicit(&e->word, memory_order_relaxed) & PENDING_BIT);
+}
+
+static bool take(struct fd_entry *e, uint64_t keep_mask, struct guarded_call *out)
+{
+    uint64_t old = atomic_load_explicit(&e->word, memory_order_relaxed);
+    if (old == 0)
+        return false;
+    old = atomic_exchange_explicit(&e->word, old & keep_mask, memory_order_acquire);
+    if (!(old & PENDING_BIT))
+        return false;
+    atomic_fetch_sub_explicit(&pending_count, 1, memory_order_relaxed);
+    out->breaker = (uint32_t)(old >> 32);
+    out->ticket = (struct breaker_ticket){.verdict = (uint8_t)((old >> 3) & 3),
+                                          .epoch = (uint8_t)(old >> 5)};
+    out->started_ms = atomic_load_explicit(&e->started_ms, memory_order_relaxed);
+    return true;
+}
+
+bool fdtrack_take_pending(int fd, struct guarded_call *out)
+{
+    struct fd_entry *e = entry(fd);
+    return e && (atomic_load_explicit(&e->word, memory_order_relaxed) & PENDING_BIT) &&
+           take(e, KIND_MASK, out);
+}
+
+bool fdtrack_forget(int fd, struct guarded_call *out)
+{
+    struct fd_entry *e = entry(fd);
+    return e && take(e, 0, out);
+}
+
+void fdtrack_take_all(void (*fn)(int fd, const struct guarded_call *p))
+{
+    if (atomic_load_explicit(&pending_count, memory_order_relaxed) <= 0)
+        return;
+    int high = atomic_load_explicit(&highest_pending_fd, memory_order_relaxed);
+    for (int fd = 0; fd <= high; fd++) {
+        struct guarded_call p;
+        if (fdtrack_take_pending(fd, &p) && fn)
+            fn(fd, &p);
+    }
+}

@@ -1,0 +1,46 @@
+/* fdtrack.h — what this process knows of its socket descriptors: whether an
+ * fd is an AF_INET/AF_INET6 stream socket (learnt at socket(), so connect()
+ * needs no syscall to ask), and the non-blocking connect still pending on it
+ * (breaker, ticket, start time) until its outcome is known.
+ *
+ * A flat table indexed by fd (fds below FDTRACK_MAX; others are simply not
+ * tracked), one atomic word per fd: taking a pending connect is one atomic
+ * exchange, so of two threads that race (close and getsockopt) exactly one
+ * records the outcome. */
+#ifndef FUSEBOX_FDTRACK_H
+#define FUSEBOX_FDTRACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "breaker.h"
+
+#define FDTRACK_MAX 65536
+
+enum fd_kind { FD_UNKNOWN = 0, FD_INET_STREAM = 1, FD_OTHER = 2 };
+
+/* Returns what socket() told us of fd (FD_UNKNOWN when untracked). */
+enum fd_kind fdtrack_kind(int fd);
+
+/* Notes the kind of a new socket fd, dropping anything known of an earlier
+ * fd with the same number (which the caller has already taken). */
+void fdtrack_set_kind(int fd, enum fd_kind kind);
+
+/* Marks fd's connect as pending; false when fd is beyond the table. */
+bool fdtrack_set_pending(int fd, const struct guarded_call *p);
+
+/* True when fd has a pending connect (one load). */
+bool fdtrack_is_pending(int fd);
+
+/* Takes fd's pending connect, if any, leaving its kind; returns false when
+ * there was none. Exactly one taker wins a race. */
+bool fdtrack_take_pending(int fd, struct guarded_call *out);
+
+/* Takes the pending connect, if any, and forgets fd altogether (close). */
+bool fdtrack_forget(int fd, struct guarded_call *out);
+
+/* Takes every pending connect, calling fn (when not NULL) for each: the
+ * exit sweep reports them, a fork child drops them (they are the parent's). */
+void fdtrack_take_all(void (*fn)(int fd, const struct guarded_call *p));
+
+#endif

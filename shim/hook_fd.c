@@ -1,0 +1,72 @@
+/* socket(), close(), dup2(), dup3() and getsockopt(): they keep fdtrack's
+ * view of descriptors right (so connect() knows a stream socket without a
+ * syscall, and a reused fd number never inherits an old attempt), and settle
+ * pending connects. For descriptors without a pending connect each costs one
+ * load and a store at most. */
+#include <errno.h>
+
+#include "fdtrack.h"
+#include "hooks.h"
+#include "libc.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+EXPORT int socket(int domain, int type, int protocol)
+{
+    int fd = libc_socket(domain, type, protocol);
+    if (fd >= 0) {
+        int saved = errno;
+        pending_settle_ending(fd); /* an attempt whose close we never saw */
+        bool inet_stream = (domain == AF_INET || domain == AF_INET6) &&
+                           (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM;
+        fdtrack_set_kind(fd, inet_stream ? FD_INET_STREAM : FD_OTHER);
+        errno = saved;
+    }
+    return fd;
+}
+
+EXPORT int close(int fd)
+{
+    pending_settle_ending(fd);
+    fdtrack_set_kind(fd, FD_UNKNOWN);
+    return libc_close(fd);
+}
+
+/* newfd is about to become a copy of oldfd: settle what newfd was doing. */
+static void before_dup_over(int oldfd, int newfd)
+{
+    if (oldfd != newfd)
+        pending_settle_ending(newfd);
+}
+
+static int after_dup_over(int rc, int oldfd)
+{
+    if (rc >= 0 && rc != oldfd) {
+        int saved = errno;
+        enum fd_kind kind = fdtrack_kind(oldfd);
+        fdtrack_set_kind(rc, kind);
+        errno = saved;
+    }
+    return rc;
+}
+
+EXPORT int dup2(int oldfd, int newfd)
+{
+    before_dup_over(oldfd, newfd);
+    return after_dup_over(libc_dup2(oldfd, newfd), oldfd);
+}
+
+EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+    before_dup_over(oldfd, newfd);
+    return after_dup_over(libc_dup3(oldfd, newfd, flags), oldfd);
+}
+
+EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+    int rc = libc_getsockopt(fd, level, name, val, len);
+    if (rc == 0 && level == SOL_SOCKET && name == SO_ERROR && val && len &&
+        *len >= sizeof(int) && fdtrack_is_pending(fd))
+        pending_settle_so_error(fd, *(int *)val);
+    return rc;
+}

@@ -1,0 +1,33 @@
+/* hooks.h — what the hook files share: reading a destination out of a
+ * sockaddr, and settling a connect whose outcome was pending. */
+#ifndef FUSEBOX_HOOKS_H
+#define FUSEBOX_HOOKS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "breaker.h"
+
+struct destination {
+    int family;    /* AF_INET (also for v4-mapped IPv6) or AF_INET6 */
+    uint16_t port; /* host order */
+    uint8_t addr[16];
+};
+
+/* Reads an AF_INET/AF_INET6 socket address (a v4-mapped IPv6 address
+ * becomes AF_INET); false for any other family or a short length. */
+bool destination_of(const struct sockaddr *sa, socklen_t len, struct destination *d);
+
+/* Settles fd's pending connect, if any, from what the kernel says of the
+ * socket now (connected, failed, or still in progress: then it counts as a
+ * timeout unless a connect of the same breaker in this process has
+ * succeeded since it began). For close(), dup2() over fd, and exit. Leaves
+ * errno alone. */
+void pending_settle_ending(int fd);
+
+/* Settles fd's pending connect after the program read SO_ERROR (so_error)
+ * from it. Leaves errno alone. */
+void pending_settle_so_error(int fd, int so_error);
+
+#endif

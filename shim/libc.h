@@ -1,0 +1,67 @@
+/* libc.h — the real functions behind every hook, as libc_NAME(...).
+ *
+ * Each is looked up once with dlsym(RTLD_NEXT) (libc_bind, run from the
+ * library constructor, and again by the first call that finds a symbol
+ * unbound, so a hook that runs before the constructor still works). Binding
+ * takes no lock: racing binders store the same values. */
+#ifndef FUSEBOX_LIBC_H
+#define FUSEBOX_LIBC_H
+
+#include <netdb.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+/* X(return type, name, parameters, arguments) */
+#define LIBC_SYMBOLS(X)                                                                            \
+    X(int, connect, (int fd, const struct sockaddr *addr, socklen_t len), (fd, addr, len))         \
+    X(int, socket, (int domain, int type, int protocol), (domain, type, protocol))                 \
+    X(int, close, (int fd), (fd))                                                                  \
+    X(int, dup2, (int oldfd, int newfd), (oldfd, newfd))                                           \
+    X(int, dup3, (int oldfd, int newfd, int flags), (oldfd, newfd, flags))                         \
+    X(int, getsockopt, (int fd, int level, int name, void *val, socklen_t *len),                   \
+      (fd, level, name, val, len))                                                                 \
+    X(int, getaddrinfo,                                                                            \
+      (const char *node, const char *service, const struct addrinfo *hints,                        \
+       struct addrinfo **res),                                                                     \
+      (node, service, hints, res))                                                                 \
+    X(struct hostent *, gethostbyname, (const char *name), (name))                                 \
+    X(struct hostent *, gethostbyname2, (const char *name, int af), (name, af))                    \
+    X(int, gethostbyname_r,                                                                        \
+      (const char *name, struct hostent *ret, char *buf, size_t len, struct hostent **result,      \
+       int *h_errnop),                                                                             \
+      (name, ret, buf, len, result, h_errnop))                                                     \
+    X(int, gethostbyname2_r,                                                                       \
+      (const char *name, int af, struct hostent *ret, char *buf, size_t len,                       \
+       struct hostent **result, int *h_errnop),                                                    \
+      (name, af, ret, buf, len, result, h_errnop))
+
+#define LIBC_TYPEDEF(ret, name, params, args) typedef ret(*libc_##name##_fn) params;
+LIBC_SYMBOLS(LIBC_TYPEDEF)
+#undef LIBC_TYPEDEF
+
+struct libc_symbols {
+#define LIBC_FIELD(ret, name, params, args) _Atomic(libc_##name##_fn) name;
+    LIBC_SYMBOLS(LIBC_FIELD)
+#undef LIBC_FIELD
+};
+
+extern struct libc_symbols libc_symbols;
+
+/* Looks up every real symbol. Aborts the process (with a message) when a
+ * lookup finds fusebox's own hook, which would recurse for ever. */
+void libc_bind(void);
+
+#define LIBC_CALLER(ret, name, params, args)                                                       \
+    static inline ret libc_##name params                                                           \
+    {                                                                                              \
+        libc_##name##_fn f = atomic_load_explicit(&libc_symbols.name, memory_order_relaxed);       \
+        if (__builtin_expect(f == 0, 0)) {                                                         \
+            libc_bind();                                                                           \
+            f = atomic_load_explicit(&libc_symbols.name, memory_order_relaxed);                    \
+        }                                                                                          \
+        return f args;                                                                             \
+    }
+LIBC_SYMBOLS(LIBC_CALLER)
+#undef LIBC_CALLER
+
+#endif

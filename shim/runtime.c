@@ -1,0 +1,299 @@
+#include "runtime.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+#include "clock.h"
+#include "fdtrack.h"
+#include "libc.h"
+#include "log.h"
+#include "names.h"
+#include "state.h"
+
+enum { BUILD_NONE, BUILD_RUNNING, BUILD_DONE };
+enum { STATE_UNOPENED, STATE_OPENING, STATE_READY, STATE_FAILED };
+#define SLOT_UNKNOWN ((uintptr_t)0)
+#define SLOT_UNAVAILABLE ((uintptr_t)1)
+
+static _Atomic int build_status = BUILD_NONE;
+static struct runtime *_Atomic built;
+
+/* Reads FUSEBOX_* settings; NULL when the shim must stay out of the way. */
+static const char *rules_spec(void)
+{
+    if (getauxval(AT_SECURE))
+        return NULL;
+    const char *disable = getenv("FUSEBOX_DISABLE");
+    if (disable && strcmp(disable, "1") == 0)
+        return NULL;
+    const char *level = getenv("FUSEBOX_LOG");
+    if (level && *level) {
+        int parsed = log_level_parse(level);
+        if (parsed < 0)
+            log_msg(LOG_WARN, "FUSEBOX_LOG=%.32s is not off, error, warn, info or debug", level);
+        else
+            log_set_level((enum log_level)parsed);
+    }
+    const char *spec = getenv("FUSEBOX_RULES");
+    return spec && *spec ? spec : NULL;
+}
+
+static char *state_path_setting(void)
+{
+    const char *path = getenv("FUSEBOX_STATE");
+    if (path && *path) {
+        if (strnlen(path, PATH_MAX) >= PATH_MAX || path[0] != '/') {
+            log_msg(LOG_WARN, "FUSEBOX_STATE must be an absolute path shorter than %d bytes; "
+                              "everything passes through",
+                    PATH_MAX);
+            return NULL;
+        }
+        return strdup(path);
+    }
+    char buf[PATH_MAX];
+    return state_default_path(buf, sizeof buf) == 0 ? strdup(buf) : NULL;
+}
+
+static void report_bad_rules(char *errors)
+{
+    const char *first = errors ? errors : "out of memory";
+    size_t len = strcspn(first, "\n"), more = 0;
+    for (const char *p = first + len; *p; p++)
+        more += *p == '\n' && p[1] != '\0';
+    log_msg(LOG_WARN, "rules not loaded, everything passes through: %.*s%s", (int)len, first,
+            more ? " (and more: run `fusebox check`)" : "");
+    free(errors);
+}
+
+static void runtime_free(struct runtime *rt)
+{
+    if (!rt)
+        return;
+    matcher_free(rt->matcher);
+    rules_free(rt->rules);
+    free(rt->state_path);
+    free((void *)rt->slots);
+    free((void *)rt->last_success_ms);
+    free(rt);
+}
+
+static struct runtime *runtime_build(void)
+{
+    const char *spec = rules_spec();
+    if (!spec)
+        return NULL;
+    char *errors = NULL;
+    struct rules *rules = rules_load(spec, &errors);
+    if (!rules) {
+        report_bad_rules(errors);
+        return NULL;
+    }
+    struct runtime *rt = calloc(1, sizeof *rt);
+    if (rt) {
+        rt->rules = rules;
+        rt->matcher = matcher_build(rules);
+        rt->state_path = state_path_setting();
+        size_t n = rules->breaker_count ? rules->breaker_count : 1;
+        rt->slots = calloc(n, sizeof *rt->slots);
+        rt->last_success_ms = calloc(n, sizeof *rt->last_success_ms);
+    }
+    if (!rt || !rt->matcher || !rt->state_path || !rt->slots || !rt->last_success_ms) {
+        if (!rt)
+            rules_free(rules);
+        runtime_free(rt);
+        log_msg(LOG_WARN, "cannot set up (out of memory or bad FUSEBOX_STATE); everything "
+                          "passes through");
+        return NULL;
+    }
+    rt->has_names = matcher_has_name_patterns(rt->matcher);
+    rt->has_addresses = matcher_has_address_patterns(rt->matcher);
+    log_msg(LOG_DEBUG, "%zu breakers, %zu host patterns from %s", rules->breaker_count,
+            rules->pattern_count, rules->source);
+    return rt;
+}
+
+struct runtime *runtime_peek(void)
+{
+    if (atomic_load_explicit(&build_status, memory_order_acquire) != BUILD_DONE)
+        return NULL;
+    return atomic_load_explicit(&built, memory_order_relaxed);
+}
+
+struct runtime *runtime_get(void)
+{
+    int status = atomic_load_explicit(&build_status, memory_order_acquire);
+    if (__builtin_expect(status == BUILD_DONE, 1))
+        return atomic_load_explicit(&built, memory_order_relaxed);
+    if (status != BUILD_NONE ||
+        !atomic_compare_exchange_strong_explicit(&build_status, &status, BUILD_RUNNING,
+                                                 memory_order_acquire, memory_order_acquire))
+        return NULL;
+    int saved = errno;
+    atomic_store_explicit(&built, runtime_build(), memory_order_relaxed);
+    atomic_store_explicit(&build_status, BUILD_DONE, memory_order_release);
+    errno = saved;
+    return atomic_load_explicit(&built, memory_order_relaxed);
+}
+
+/* Maps the state file on first need; false when it cannot be used. */
+static bool state_ready(struct runtime *rt)
+{
+    int status = atomic_load_explicit(&rt->state_status, memory_order_acquire);
+    if (__builtin_expect(status == STATE_READY, 1))
+        return true;
+    if (status != STATE_UNOPENED ||
+        !atomic_compare_exchange_strong_explicit(&rt->state_status, &status, STATE_OPENING,
+                                                 memory_order_acquire, memory_order_acquire))
+        return false;
+    char err[PATH_MAX + 128];
+    rt->state = state_open(rt->state_path, true, err, sizeof err);
+    if (!rt->state)
+        log_msg(LOG_WARN, "%s; everything passes through", err);
+    atomic_store_explicit(&rt->state_status, rt->state ? STATE_READY : STATE_FAILED,
+                          memory_order_release);
+    return rt->state != NULL;
+}
+
+/* Returns breaker b's shared slot, claiming it on first use; NULL when there
+ * is none to be had. */
+static struct state_slot *slot_of(struct runtime *rt, uint32_t b)
+{
+    uintptr_t cached = atomic_load_explicit(&rt->slots[b], memory_order_acquire);
+    if (__builtin_expect(cached > SLOT_UNAVAILABLE, 1))
+        return (struct state_slot *)cached;
+    if (cached == SLOT_UNAVAILABLE || !state_ready(rt))
+        return NULL;
+    const struct rule_breaker *rb = &rt->rules->breakers[b];
+    struct state_slot *slot = state_find_slot(rt->state, rb->name, true);
+    if (slot) {
+        atomic_store_explicit(&slot->breaker.fail_max, rb->config.fail_max, memory_order_relaxed);
+    } else {
+        log_once(LOG_WARN, "state file %s has no free slot; breaker '%s' and later new ones "
+                           "pass through",
+                 rt->state_path, rb->name);
+    }
+    atomic_store_explicit(&rt->slots[b], slot ? (uintptr_t)slot : SLOT_UNAVAILABLE,
+                          memory_order_release);
+    return slot;
+}
+
+int runtime_match_address(const struct runtime *rt, int family, const void *addr, uint16_t port)
+{
+    struct name_candidates names[4];
+    size_t n = rt->has_names ? names_lookup(family, addr, names, 4) : 0;
+    for (size_t i = 0; i < n; i++) {
+        int p = match_pick_port(rt->matcher, names[i].ids, names[i].count, port);
+        if (p >= 0)
+            return (int)rt->rules->patterns[p].breaker;
+    }
+    if (!rt->has_addresses)
+        return -1;
+    int p = match_address(rt->matcher, family, addr, port);
+    return p < 0 ? -1 : (int)rt->rules->patterns[p].breaker;
+}
+
+int runtime_match_host(const struct runtime *rt, const char *host, uint16_t port)
+{
+    int p = match_host(rt->matcher, host, port);
+    return p < 0 ? -1 : (int)rt->rules->patterns[p].breaker;
+}
+
+static void announce(struct runtime *rt, struct state_slot *slot, uint32_t b,
+                     const struct breaker_transition *tr, uint64_t wall_ms)
+{
+    state_append_event(rt->state, slot, tr, wall_ms ? wall_ms : clock_wall_ms());
+    if (log_enabled(LOG_INFO)) {
+        char why[96];
+        breaker_describe(tr, why, sizeof why);
+        log_msg(LOG_INFO, "breaker '%s' %s -> %s: %s [%s %d]", rt->rules->breakers[b].name,
+                breaker_state_name((enum breaker_state)tr->from),
+                breaker_state_name((enum breaker_state)tr->to), why, program_invocation_short_name,
+                (int)getpid());
+    }
+}
+
+bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call)
+{
+    int saved = errno;
+    struct state_slot *slot = slot_of(rt, b);
+    call->breaker = b;
+    call->started_ms = clock_now_ms();
+    if (!slot) {
+        call->ticket = (struct breaker_ticket){.verdict = VERDICT_BYPASS};
+        errno = saved;
+        return true;
+    }
+    struct breaker_transition tr;
+    bool transitioned;
+    call->ticket = breaker_decide(&slot->breaker, &rt->rules->breakers[b].config,
+                                  call->started_ms, &tr, &transitioned);
+    if (transitioned)
+        announce(rt, slot, b, &tr, 0);
+    errno = saved;
+    return call->ticket.verdict != VERDICT_REJECT;
+}
+
+static void record(struct runtime *rt, struct state_slot *slot, uint32_t b,
+                   struct breaker_ticket ticket, enum outcome_class outcome)
+{
+    struct breaker_transition tr;
+    uint64_t now = clock_now_ms(), wall = clock_wall_ms();
+    if (outcome == OUTCOME_SUCCESS)
+        atomic_store_explicit(&rt->last_success_ms[b], now, memory_order_relaxed);
+    if (breaker_record(&slot->breaker, &rt->rules->breakers[b].config, ticket, outcome, now,
+                       wall, &tr))
+        announce(rt, slot, b, &tr, wall);
+}
+
+void runtime_end(struct runtime *rt, const struct guarded_call *call, enum outcome_class outcome)
+{
+    if (call->ticket.verdict != VERDICT_ALLOW && call->ticket.verdict != VERDICT_PROBE)
+        return;
+    int saved = errno;
+    struct state_slot *slot = slot_of(rt, call->breaker);
+    if (slot)
+        record(rt, slot, call->breaker, call->ticket, outcome);
+    errno = saved;
+}
+
+void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome)
+{
+    int saved = errno;
+    struct state_slot *slot = slot_of(rt, b);
+    if (slot) {
+        struct breaker_view v = breaker_view(&slot->breaker);
+        if (v.state == BREAKER_CLOSED)
+            record(rt, slot, b, (struct breaker_ticket){.verdict = VERDICT_ALLOW, .epoch = v.epoch},
+                   outcome);
+    }
+    errno = saved;
+}
+
+bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t since_ms)
+{
+    return atomic_load_explicit(&rt->last_success_ms[b], memory_order_relaxed) >= since_ms;
+}
+
+/* A fork child starts with no build in progress and no pending connects of
+ * its own (the parent's attempts are the parent's to report). */
+static void forked_child(void)
+{
+    int running = BUILD_RUNNING;
+    atomic_compare_exchange_strong(&build_status, &running, BUILD_NONE);
+    struct runtime *rt = runtime_peek();
+    if (rt) {
+        int opening = STATE_OPENING;
+        atomic_compare_exchange_strong(&rt->state_status, &opening, STATE_UNOPENED);
+    }
+    fdtrack_take_all(NULL);
+}
+
+__attribute__((constructor)) static void fusebox_load(void)
+{
+    libc_bind();
+    pthread_atfork(NULL, NULL, forked_child);
+}

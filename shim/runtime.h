@@ -1,0 +1,66 @@
+/* runtime.h — the shim's per-process context: the rules and matcher, the
+ * shared state file and each breaker's slot in it, and the calls that guard
+ * a hooked call with its breaker (decide, then record, then tell the event
+ * ring and the log about transitions).
+ *
+ * Built on first use by a hook, not at load time, so a process that never
+ * connects pays nothing for JSON or files. Nothing here ever waits: a caller
+ * that finds the runtime being built by another thread passes through. */
+#ifndef FUSEBOX_RUNTIME_H
+#define FUSEBOX_RUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "breaker.h"
+#include "match.h"
+#include "rules.h"
+
+struct state;
+
+struct runtime {
+    struct rules *rules;
+    struct matcher *matcher;
+    bool has_names;     /* the rules have host-name patterns */
+    bool has_addresses; /* the rules have address (or "*") patterns */
+    char *state_path;
+    struct state *state;
+    _Atomic int state_status;          /* enum in runtime.c */
+    _Atomic uintptr_t *slots;          /* per breaker: its state_slot, 0 unknown, 1 unavailable */
+    _Atomic uint64_t *last_success_ms; /* per breaker: latest success in this process */
+};
+
+/* Returns the runtime, building it on first use; NULL when calls must pass
+ * through untouched (FUSEBOX_DISABLE, secure execution, no or bad rules, or
+ * another thread still building it). Never blocks; leaves errno alone. */
+struct runtime *runtime_get(void);
+
+/* Returns the breaker for a connect to family/addr/port (network order
+ * address, host order port): first by the names this process resolved to
+ * the address, then by address patterns; -1 when none. */
+int runtime_match_address(const struct runtime *rt, int family, const void *addr, uint16_t port);
+
+/* Returns the breaker for a host name (or literal) and port, or -1. */
+int runtime_match_host(const struct runtime *rt, const char *host, uint16_t port);
+
+/* Asks breaker b whether a call may go ahead; fills *call. Returns false when
+ * the call must fail at once (open). A breaker without a usable slot lets
+ * everything through unrecorded. Leaves errno alone. */
+bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call);
+
+/* Records the outcome of a call runtime_begin let through. Leaves errno
+ * alone. */
+void runtime_end(struct runtime *rt, const struct guarded_call *call, enum outcome_class outcome);
+
+/* Records an outcome that had no decision before it (a failed name lookup):
+ * it counts only while the breaker is closed. Leaves errno alone. */
+void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome);
+
+/* True when breaker b had a success in this process after since_ms. */
+bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t since_ms);
+
+/* The runtime already built, or NULL; never builds it (for paths such as
+ * close() that must not start work). */
+struct runtime *runtime_peek(void);
+
+#endif

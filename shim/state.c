@@ -1,0 +1,311 @@
+#include "state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+
+_Static_assert(sizeof(struct state_header) == STATE_HEADER_SIZE, "header size");
+_Static_assert(sizeof(struct state_slot) == STATE_SLOT_SIZE, "slot size");
+_Static_assert(sizeof(struct state_event) == STATE_EVENT_SIZE, "event size");
+
+static bool is_private_dir(const char *dir)
+{
+    struct stat sb;
+    return dir && dir[0] == '/' && stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+           sb.st_uid == geteuid() && (sb.st_mode & 077) == 0;
+}
+
+static bool is_dir(const char *dir)
+{
+    struct stat sb;
+    return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+int state_default_path(char *buf, size_t len)
+{
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    int n;
+    if (is_private_dir(xdg)) {
+        n = snprintf(buf, len, "%s/fusebox.state", xdg);
+    } else {
+        const char *dir = "/dev/shm";
+        if (!is_dir(dir)) {
+            const char *tmp = getenv("TMPDIR");
+            dir = tmp && tmp[0] == '/' ? tmp : "/tmp";
+        }
+        n = snprintf(buf, len, "%s/fusebox-%u.state", dir, (unsigned)geteuid());
+    }
+    return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+static void say(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void init_header(struct state_header *h)
+{
+    h->layout_version = STATE_LAYOUT_VERSION;
+    h->header_size = STATE_HEADER_SIZE;
+    h->file_size = STATE_FILE_SIZE;
+    h->slot_count = STATE_SLOTS;
+    h->slot_size = STATE_SLOT_SIZE;
+    h->event_count = STATE_EVENTS;
+    h->event_size = STATE_EVENT_SIZE;
+    h->created_wall_ms = clock_wall_ms();
+    memcpy(h->magic, STATE_MAGIC, sizeof STATE_MAGIC);
+}
+
+/* Makes a fully initialised file under a temporary name and links it to
+ * path, so no process ever sees a half-made file. Returns 0, or -1 with errno
+ * (EEXIST: another process made it first). */
+static int create_file(const char *path)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = -1;
+    void *map = MAP_FAILED;
+    if (fchmod(fd, 0600) == 0 && ftruncate(fd, (off_t)STATE_FILE_SIZE) == 0)
+        map = mmap(NULL, STATE_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map != MAP_FAILED) {
+        init_header(map);
+        munmap(map, STATE_FILE_SIZE);
+        rc = link(tmp, path);
+    }
+    int saved = errno;
+    unlink(tmp);
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+static bool header_is_valid(const struct state_header *h)
+{
+    return memcmp(h->magic, STATE_MAGIC, sizeof STATE_MAGIC) == 0 &&
+           h->layout_version == STATE_LAYOUT_VERSION && h->header_size == STATE_HEADER_SIZE &&
+           h->file_size == STATE_FILE_SIZE && h->slot_count == STATE_SLOTS &&
+           h->slot_size == STATE_SLOT_SIZE && h->event_count == STATE_EVENTS &&
+           h->event_size == STATE_EVENT_SIZE;
+}
+
+/* Checks what fstat says of an open state file; returns NULL or the reason. */
+static const char *refusal(const struct stat *sb)
+{
+    if (!S_ISREG(sb->st_mode))
+        return "not a regular file";
+    if (sb->st_uid != geteuid())
+        return "owned by another user";
+    if (sb->st_mode & 022)
+        return "writable by group or others";
+    if ((size_t)sb->st_size != STATE_FILE_SIZE)
+        return "wrong size (another layout version?)";
+    return NULL;
+}
+
+static int open_existing(const char *path, bool create)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd >= 0 || errno != ENOENT || !create)
+            return fd;
+        if (create_file(path) == 0 || errno == EEXIST)
+            continue;
+        return -1;
+    }
+    errno = ENOENT;
+    return -1;
+}
+
+struct state *state_open(const char *path, bool create, char *err, size_t errlen)
+{
+    int fd = open_existing(path, create);
+    if (fd < 0) {
+        int saved = errno;
+        say(err, errlen, "state file %s: %s", path,
+            saved == ELOOP ? "is a symbolic link" : strerror(saved));
+        errno = saved;
+        return NULL;
+    }
+    struct stat sb;
+    const char *why = fstat(fd, &sb) != 0 ? strerror(errno) : refusal(&sb);
+    void *map = MAP_FAILED;
+    if (!why) {
+        map = mmap(NULL, STATE_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED)
+            why = strerror(errno);
+        else if (!header_is_valid(map))
+            why = "not a fusebox state file of this layout version";
+    }
+    close(fd);
+    struct state *st = why ? NULL : calloc(1, sizeof *st);
+    if (!st) {
+        say(err, errlen, "state file %s: %s", path, why ? why : "out of memory");
+        if (map != MAP_FAILED)
+            munmap(map, STATE_FILE_SIZE);
+        errno = EINVAL;
+        return NULL;
+    }
+    st->header = map;
+    st->slots = (struct state_slot *)((char *)map + STATE_HEADER_SIZE);
+    st->events = (struct state_event *)((char *)map + STATE_HEADER_SIZE +
+                                        (size_t)STATE_SLOTS * STATE_SLOT_SIZE);
+    st->size = STATE_FILE_SIZE;
+    return st;
+}
+
+void state_close(struct state *st)
+{
+    if (!st)
+        return;
+    munmap(st->header, st->size);
+    free(st);
+}
+
+static uint64_t name_hash(const char *name)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * UINT64_C(1099511628211);
+    return h ? h : 1;
+}
+
+static void pack_name(const char *name, uint64_t words[STATE_NAME_MAX / 8])
+{
+    memset(words, 0, STATE_NAME_MAX);
+    size_t len = strnlen(name, STATE_NAME_MAX - 1);
+    memcpy(words, name, len);
+}
+
+static bool slot_has_name(const struct state_slot *slot, const uint64_t words[STATE_NAME_MAX / 8])
+{
+    for (size_t i = 0; i < STATE_NAME_MAX / 8; i++)
+        if (atomic_load_explicit(&slot->name_words[i], memory_order_relaxed) != words[i])
+            return false;
+    return true;
+}
+
+/* Writes the name into a slot whose key we (or a process that died before
+ * finishing) claimed; every writer writes the same bytes. */
+static void publish_name(struct state_slot *slot, const uint64_t words[STATE_NAME_MAX / 8])
+{
+    for (size_t i = 0; i < STATE_NAME_MAX / 8; i++)
+        atomic_store_explicit(&slot->name_words[i], words[i], memory_order_relaxed);
+    atomic_store_explicit(&slot->name_ready, 1, memory_order_release);
+}
+
+struct state_slot *state_find_slot(struct state *st, const char *name, bool claim)
+{
+    uint64_t key = name_hash(name), words[STATE_NAME_MAX / 8];
+    pack_name(name, words);
+    for (uint32_t i = 0; i < STATE_SLOTS; i++) {
+        struct state_slot *slot = &st->slots[(key + i) % STATE_SLOTS];
+        uint64_t seen = atomic_load_explicit(&slot->key, memory_order_acquire);
+        if (seen == 0) {
+            if (!claim)
+                return NULL;
+            if (atomic_compare_exchange_strong_explicit(&slot->key, &seen, key,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire)) {
+                publish_name(slot, words);
+                return slot;
+            }
+        }
+        if (seen != key)
+            continue;
+        if (!atomic_load_explicit(&slot->name_ready, memory_order_acquire)) {
+            publish_name(slot, words);
+            return slot;
+        }
+        if (slot_has_name(slot, words))
+            return slot;
+    }
+    return NULL;
+}
+
+bool state_slot_name(const struct state_slot *slot, char *buf)
+{
+    if (!atomic_load_explicit(&slot->key, memory_order_acquire) ||
+        !atomic_load_explicit(&slot->name_ready, memory_order_acquire))
+        return false;
+    uint64_t words[STATE_NAME_MAX / 8];
+    for (size_t i = 0; i < STATE_NAME_MAX / 8; i++)
+        words[i] = atomic_load_explicit(&slot->name_words[i], memory_order_relaxed);
+    memcpy(buf, words, STATE_NAME_MAX);
+    buf[STATE_NAME_MAX - 1] = '\0';
+    return buf[0] != '\0';
+}
+
+void state_append_event(struct state *st, const struct state_slot *slot,
+                        const struct breaker_transition *tr, uint64_t wall_ms)
+{
+    int saved = errno;
+    uint64_t n = atomic_fetch_add_explicit(&st->header->events_appended, 1, memory_order_relaxed);
+    struct state_event *ev = &st->events[n % STATE_EVENTS];
+    uint64_t comm[2] = {0, 0};
+    memcpy(comm, program_invocation_short_name, strnlen(program_invocation_short_name, sizeof comm));
+    atomic_store_explicit(&ev->seq, 2 * n + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&ev->wall_ms, wall_ms, memory_order_relaxed);
+    atomic_store_explicit(&ev->slot, (uint32_t)(slot - st->slots), memory_order_relaxed);
+    atomic_store_explicit(&ev->pid, (uint32_t)getpid(), memory_order_relaxed);
+    atomic_store_explicit(&ev->count, tr->count, memory_order_relaxed);
+    atomic_store_explicit(&ev->from, tr->from, memory_order_relaxed);
+    atomic_store_explicit(&ev->to, tr->to, memory_order_relaxed);
+    atomic_store_explicit(&ev->cause, tr->cause, memory_order_relaxed);
+    atomic_store_explicit(&ev->cls, tr->cls, memory_order_relaxed);
+    atomic_store_explicit(&ev->comm[0], comm[0], memory_order_relaxed);
+    atomic_store_explicit(&ev->comm[1], comm[1], memory_order_relaxed);
+    atomic_store_explicit(&ev->seq, 2 * n + 2, memory_order_release);
+    errno = saved;
+}
+
+uint64_t state_events_appended(const struct state *st)
+{
+    return atomic_load_explicit(&st->header->events_appended, memory_order_acquire);
+}
+
+bool state_read_event(const struct state *st, uint64_t n, struct event_record *out)
+{
+    const struct state_event *ev = &st->events[n % STATE_EVENTS];
+    if (atomic_load_explicit(&ev->seq, memory_order_acquire) != 2 * n + 2)
+        return false;
+    uint64_t comm[2] = {atomic_load_explicit(&ev->comm[0], memory_order_relaxed),
+                        atomic_load_explicit(&ev->comm[1], memory_order_relaxed)};
+    *out = (struct event_record){
+        .seq = n,
+        .wall_ms = atomic_load_explicit(&ev->wall_ms, memory_order_relaxed),
+        .slot = atomic_load_explicit(&ev->slot, memory_order_relaxed),
+        .pid = atomic_load_explicit(&ev->pid, memory_order_relaxed),
+        .tr = {.from = atomic_load_explicit(&ev->from, memory_order_relaxed),
+               .to = atomic_load_explicit(&ev->to, memory_order_relaxed),
+               .cause = atomic_load_explicit(&ev->cause, memory_order_relaxed),
+               .cls = atomic_load_explicit(&ev->cls, memory_order_relaxed),
+               .count = atomic_load_explicit(&ev->count, memory_order_relaxed)},
+    };
+    memcpy(out->comm, comm, sizeof comm);
+    out->comm[16] = '\0';
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&ev->seq, memory_order_relaxed) != 2 * n + 2 ||
+        out->slot >= STATE_SLOTS)
+        return false;
+    if (!state_slot_name(&st->slots[out->slot], out->breaker))
+        strcpy(out->breaker, "?");
+    return true;
+}

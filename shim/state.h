@@ -1,0 +1,115 @@
+/* state.h — the shared state file: its layout, creating it safely, checking
+ * it, mapping it, finding breaker slots by name, and the ring of events.
+ *
+ * Every process of a user maps the same file MAP_SHARED. The layout is fixed
+ * (tests/unit/test_state.c pins it): a 4 KiB header, STATE_SLOTS slots of
+ * 512 bytes, then STATE_EVENTS events of 64 bytes. A slot is claimed by one
+ * compare-and-swap of its key (the name's hash) and never given back while
+ * the file lives, so a process that starts never resets a slot that exists.
+ * All fields that processes share are atomics. */
+#ifndef FUSEBOX_STATE_H
+#define FUSEBOX_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "breaker.h"
+
+#define STATE_MAGIC "FUSEBOX"
+#define STATE_LAYOUT_VERSION 1u
+#define STATE_HEADER_SIZE 4096u
+#define STATE_SLOTS 4096u
+#define STATE_SLOT_SIZE 512u
+#define STATE_EVENTS 1024u
+#define STATE_EVENT_SIZE 64u
+#define STATE_NAME_MAX 128u /* bytes, with the terminating NUL */
+#define STATE_FILE_SIZE                                                                            \
+    ((size_t)STATE_HEADER_SIZE + (size_t)STATE_SLOTS * STATE_SLOT_SIZE +                           \
+     (size_t)STATE_EVENTS * STATE_EVENT_SIZE)
+
+struct state_header {
+    char magic[8];
+    uint32_t layout_version;
+    uint32_t header_size;
+    uint64_t file_size;
+    uint32_t slot_count, slot_size;
+    uint32_t event_count, event_size;
+    uint64_t created_wall_ms;
+    _Atomic uint64_t events_appended; /* events ever appended; the next goes to this % count */
+    uint8_t reserved[STATE_HEADER_SIZE - 56];
+};
+
+struct state_slot {
+    _Atomic uint64_t key;        /* hash of the name; 0: free */
+    _Atomic uint32_t name_ready; /* 1 once name_words hold the name */
+    uint32_t reserved0;
+    _Atomic uint64_t name_words[STATE_NAME_MAX / 8]; /* the name, NUL-padded */
+    struct breaker_slot breaker;
+    uint8_t reserved[STATE_SLOT_SIZE - 16 - STATE_NAME_MAX - sizeof(struct breaker_slot)];
+};
+
+struct state_event {
+    _Atomic uint64_t seq; /* 2n+1 while event n is written, 2n+2 once it is complete */
+    _Atomic uint64_t wall_ms;
+    _Atomic uint32_t slot;
+    _Atomic uint32_t pid;
+    _Atomic uint32_t count;
+    _Atomic uint8_t from, to, cause, cls;
+    _Atomic uint64_t comm[2]; /* program name, NUL-padded */
+    uint8_t reserved[STATE_EVENT_SIZE - 48];
+};
+
+/* An event as read back from the ring. */
+struct event_record {
+    uint64_t seq; /* n: the event's number since the file was created */
+    uint64_t wall_ms;
+    uint32_t slot, pid;
+    struct breaker_transition tr;
+    char comm[17];
+    char breaker[STATE_NAME_MAX];
+};
+
+struct state {
+    struct state_header *header;
+    struct state_slot *slots;
+    struct state_event *events;
+    size_t size;
+};
+
+/* Writes the default state file path into buf: $XDG_RUNTIME_DIR/fusebox.state
+ * when that directory is set and private to this user, else
+ * /dev/shm/fusebox-EUID.state, else ${TMPDIR:-/tmp}/fusebox-EUID.state.
+ * Returns 0, or -1 when the path does not fit. */
+int state_default_path(char *buf, size_t len);
+
+/* Maps the state file at path. With create, a missing file is made (mode
+ * 0600, fully initialised before it appears under its name). Refuses a
+ * symlink, a non-regular file, a file of another owner, a group- or
+ * world-writable file, and a file of another layout. Returns NULL with a
+ * one-line reason in err (errno ENOENT when the file does not exist). */
+struct state *state_open(const char *path, bool create, char *err, size_t errlen);
+
+void state_close(struct state *st);
+
+/* Returns the slot named name, claiming a free one when claim is set; NULL
+ * when there is none (not found, or the table is full). Lock-free. */
+struct state_slot *state_find_slot(struct state *st, const char *name, bool claim);
+
+/* Copies the slot's name into buf (STATE_NAME_MAX bytes); returns false
+ * when the slot is free or its name is not yet written. */
+bool state_slot_name(const struct state_slot *slot, char *buf);
+
+/* Appends a transition of the breaker in slot to the event ring, with this
+ * process's pid and program name. Lock-free; leaves errno alone. */
+void state_append_event(struct state *st, const struct state_slot *slot,
+                        const struct breaker_transition *tr, uint64_t wall_ms);
+
+/* Reads event number n; false when it was overwritten, is being written, or
+ * does not exist yet. */
+bool state_read_event(const struct state *st, uint64_t n, struct event_record *out);
+
+/* Returns the number of events appended so far. */
+uint64_t state_events_appended(const struct state *st);
+
+#endif
