@@ -4,6 +4,8 @@
  * pending connects. For descriptors without a pending connect each costs one
  * load and a store at most. */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "fdtrack.h"
 #include "hooks.h"

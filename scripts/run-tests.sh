@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs fusebox's test suites (C unit tests, then the bats suites) and ends
+# with one line "N passed, N failed". Usage: run-tests.sh [unit|bats|all]
+# Expects the build in $BUILD (make test sets it); SANITIZE as given to make.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-$PWD/build}
+SANITIZE=${SANITIZE:-}
+what=${1:-all}
+export BUILD SANITIZE
+
+# How a sanitized shim gets into uninstrumented programs: its runtime must be
+# preloaded first, and those programs' own leaks are not ours to report.
+preload="$BUILD/libfusebox.so"
+case ",$SANITIZE," in
+*,address,*) preload="$(${CC:-cc} -print-file-name=libasan.so):$preload"
+             export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 ;;
+esac
+case ",$SANITIZE," in
+*,undefined,*) export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ;;
+esac
+export FUSEBOX_TEST_PRELOAD="$preload"
+
+passed=0 failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# Runs one TAP producer, shows its output, and adds up its ok / not ok lines.
+tally() {
+    "$@" 2>&1 | tee "$log"
+    local ok bad
+    ok=$(grep -c '^ok ' "$log")
+    bad=$(grep -c '^not ok ' "$log")
+    if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then
+        echo "not ok - $* produced no test results"
+        bad=1
+    fi
+    passed=$((passed + ok))
+    failed=$((failed + bad))
+}
+
+if [ "$what" = unit ] || [ "$what" = all ]; then
+    for t in "$BUILD"/tests/test_*; do
+        [ -x "$t" ] || continue
+        echo "# unit: $(basename "$t")"
+        tally "$t"
+    done
+fi
+
+if [ "$what" = bats ] || [ "$what" = all ]; then
+    for suite in tests/*.bats; do
+        echo "# bats: $suite"
+        tally bats --tap "$suite"
+    done
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,103 @@
+# Shared setup for the bats suites: every test gets its own state file,
+# starts its own loopback servers, and polls with deadlines instead of
+# sleeping. Loaded with `load common`.
+bats_require_minimum_version 1.5.0
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+BUILD=${BUILD:-$BATS_TEST_DIRNAME/../build}
+FUSEBOX="$BUILD/fusebox"
+SHIM="$BUILD/libfusebox.so"
+TESTSERVER="$BUILD/helpers/testserver"
+TESTCLIENT="$BUILD/helpers/testclient"
+PRELOAD=${FUSEBOX_TEST_PRELOAD:-$SHIM}
+
+common_setup() {
+    export FUSEBOX_STATE="$BATS_TEST_TMPDIR/fusebox.state"
+    unset FUSEBOX_RULES FUSEBOX_DISABLE FUSEBOX_LOG
+    SERVER_PIDS=()
+}
+
+common_teardown() {
+    local pid
+    for pid in "${SERVER_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${SERVER_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+}
+
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+# wait_for SECONDS COMMAND...: polls COMMAND every 20 ms until it succeeds;
+# fails when the deadline passes.
+wait_for() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            echo "timed out waiting for: $*" >&2
+            return 1
+        fi
+        sleep 0.02
+    done
+}
+
+# start_server NAME MODE [ARGS...]: starts a testserver on 127.0.0.1 (unless
+# ARGS say otherwise); sets NAME_PORT and remembers the server's pid.
+# Its counters are in $BATS_TEST_TMPDIR/NAME.count.
+start_server() {
+    local name=$1
+    shift
+    local dir=$BATS_TEST_TMPDIR
+    rm -f "$dir/$name.port"
+    "$TESTSERVER" "$@" --port-file "$dir/$name.port" --count-file "$dir/$name.count" \
+        --max-seconds 300 3>&- &
+    SERVER_PIDS+=("$!")
+    wait_for 10 test -s "$dir/$name.port"
+    printf -v "${name}_PORT" '%s' "$(cat "$dir/$name.port")"
+}
+
+# server_count NAME FIELD: prints a counter of a server (connections,
+# requests, max_concurrent); 0 before the first one.
+server_count() {
+    local file=$BATS_TEST_TMPDIR/$1.count
+    if [ -f "$file" ]; then
+        awk -v k="$2" '$1 == k { print $2; found = 1 } END { if (!found) print 0 }' "$file"
+    else
+        echo 0
+    fi
+}
+
+# write_rules JSON: writes a rules file and exports FUSEBOX_RULES.
+write_rules() {
+    printf '%s\n' "$1" > "$BATS_TEST_TMPDIR/rules.json"
+    export FUSEBOX_RULES="$BATS_TEST_TMPDIR/rules.json"
+}
+
+# shimmed COMMAND...: runs COMMAND with the shim preloaded.
+shimmed() {
+    LD_PRELOAD="$PRELOAD" "$@"
+}
+
+# breaker_field NAME FIELD: prints a field of a breaker from status --json.
+breaker_field() {
+    "$FUSEBOX" status --json | python3 -c '
+import json, sys
+name, field = sys.argv[1], sys.argv[2]
+for b in json.load(sys.stdin)["breakers"]:
+    if b["name"] == name:
+        v = b[field]
+        print("null" if v is None else v)
+        break
+else:
+    print("absent")' "$1" "$2"
+}
+
+# breaker_is NAME FIELD VALUE: succeeds when the breaker's field has VALUE
+# (for wait_for).
+breaker_is() {
+    [ "$(breaker_field "$1" "$2")" = "$3" ]
+}
