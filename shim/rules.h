@@ -1,0 +1,90 @@
+/* rules.h — the rules file: JSON text → validated breakers and host patterns.
+ *
+ * Reads version 1 of the format (DESIGN.md §3, rules/schema.json). Every problem is
+ * reported as "SOURCE:LINE:COL: message" with the key path in the message. cJSON is
+ * loaded with dlopen on first use, so nothing that links this module needs libcjson
+ * to start; it knows nothing of sockets or shared memory. */
+#ifndef FUSEBOX_RULES_H
+#define FUSEBOX_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "breaker.h"
+
+#define RULES_INLINE_SOURCE "FUSEBOX_RULES" /* SOURCE of inline JSON in error lines */
+#define RULES_MAX_FILE_SIZE (64u << 20)
+#define RULES_MAX_PROBLEMS 100 /* problems reported before giving up */
+#define RULES_MAX_NAME_LEN 100 /* breaker name */
+#define HOST_NAME_MAX_LEN 253  /* without the trailing dot */
+#define HOST_LABEL_MAX_LEN 63
+
+enum pattern_kind {
+    PATTERN_EXACT,    /* "api.example.com": that name */
+    PATTERN_WILDCARD, /* "*.example.com": strict subdomains of the suffix */
+    PATTERN_ADDRESS,  /* "10.1.2.3", "10.1.2.0/24", "::1", "[fe80::/10]": a CIDR */
+    PATTERN_ANY,      /* "*": every destination, name or address */
+};
+
+struct host_pattern {
+    enum pattern_kind kind;
+    uint32_t breaker;   /* index into rules.breakers */
+    uint16_t port;      /* 0 = any port */
+    uint8_t family;     /* ADDRESS: AF_INET or AF_INET6 (a v4-mapped IPv6 pattern is AF_INET) */
+    uint8_t prefix_len; /* ADDRESS: 0..32 or 0..128 */
+    uint8_t addr[16];   /* ADDRESS: network address, host bits clear (4 bytes for AF_INET) */
+    char *name;         /* EXACT: the name; WILDCARD: the suffix without "*."; in normal form */
+    char *text;         /* the pattern as written */
+    uint32_t line, col; /* where it was written (0 when not from a file) */
+};
+
+struct rule_breaker {
+    char *name;
+    struct breaker_config config;
+    uint32_t line, col; /* of the breaker's object */
+};
+
+struct rules {
+    struct rule_breaker *breakers; /* in file order */
+    size_t breaker_count;
+    struct host_pattern *patterns; /* in file order */
+    size_t pattern_count;
+    char *source; /* the path, or RULES_INLINE_SOURCE */
+};
+
+/* Host names are compared in normal form: ASCII lower case, no trailing dot. */
+static inline unsigned char ascii_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* Parses text (len bytes, need not be NUL-terminated; NULL only when len is 0)
+ * named source in error lines. Returns the rules (free with rules_free), or NULL
+ * with *errors set to a malloc'd string of one "SOURCE:LINE:COL: message\n" line
+ * per problem in text order (at most RULES_MAX_PROBLEMS, then a last line saying
+ * so); problems without a place read "SOURCE: message\n". The caller frees
+ * *errors. *errors is NULL only when even that string could not be allocated
+ * (errno ENOMEM). */
+struct rules *rules_parse(const char *text, size_t len, const char *source, char **errors);
+
+/* Loads the rules named by spec: inline JSON (source RULES_INLINE_SOURCE) when
+ * its first non-blank character is '{', else the path of a regular file of at
+ * most RULES_MAX_FILE_SIZE bytes. Same contract as rules_parse; a file that
+ * cannot be read yields the single line "PATH: cannot read: reason\n". */
+struct rules *rules_load(const char *spec, char **errors);
+
+/* Frees r and everything it owns; r may be NULL. */
+void rules_free(struct rules *r);
+
+/* Parses one host pattern (a NUL-terminated string) into *p, setting kind,
+ * port, the address fields, name and text (both malloc'd; free with
+ * host_pattern_clear) and zeroing the rest. Returns false, with the reason in
+ * why (why_size bytes, e.g. "host bits set beyond /24") and *p owning nothing,
+ * when text is not a valid pattern or on out of memory ("out of memory"). */
+bool host_pattern_parse(const char *text, struct host_pattern *p, char *why, size_t why_size);
+
+/* Frees what host_pattern_parse allocated in *p and sets those fields to NULL. */
+void host_pattern_clear(struct host_pattern *p);
+
+#endif
