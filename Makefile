@@ -1,8 +1,10 @@
 # fusebox — see README.md. `make` builds build/libfusebox.so and build/fusebox.
-BUILD    ?= build
+SANITIZE ?=
+# A sanitized build lives apart, so it never mixes objects with the plain one.
+BUILD    ?= build$(if $(SANITIZE),/sanitize-$(subst $(comma),-,$(SANITIZE)))
 PREFIX   ?= /usr/local
 CC       ?= cc
-SANITIZE ?=
+comma    := ,
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS   ?= -O2 -g

@@ -12,7 +12,7 @@ rules_for() {
     rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 2'
     rules=$FUSEBOX_RULES
     unset FUSEBOX_RULES
-    run "$FUSEBOX" run -r "$rules" -- bash -c '
+    LD_PRELOAD=$PRELOAD_BEFORE_SHIM run "$FUSEBOX" run -r "$rules" -- bash -c '
         for i in 1 2 3 4; do "$1" connect 127.0.0.1 "$2"; done' _ "$TESTCLIENT" "$dead_PORT"
     assert_success
     [ "$(breaker_field dead failures)" -eq 2 ]
@@ -23,7 +23,7 @@ rules_for() {
     start_server dead refuse
     rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 1'
     cd "$BATS_TEST_TMPDIR"
-    run "$FUSEBOX" run -r rules.json -s other.state -- sh -c 'cd / && "$1" connect 127.0.0.1 "$2"' _ "$TESTCLIENT" "$dead_PORT"
+    LD_PRELOAD=$PRELOAD_BEFORE_SHIM run "$FUSEBOX" run -r rules.json -s other.state -- sh -c 'cd / && "$1" connect 127.0.0.1 "$2"' _ "$TESTCLIENT" "$dead_PORT"
     assert_success
     [ -f "$BATS_TEST_TMPDIR/other.state" ]
     FUSEBOX_STATE="$BATS_TEST_TMPDIR/other.state" run "$FUSEBOX" status --json

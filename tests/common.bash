@@ -11,6 +11,10 @@ SHIM="$BUILD/libfusebox.so"
 TESTSERVER="$BUILD/helpers/testserver"
 TESTCLIENT="$BUILD/helpers/testclient"
 PRELOAD=${FUSEBOX_TEST_PRELOAD:-$SHIM}
+# What must come before the shim in LD_PRELOAD (a sanitizer runtime), for
+# programs that add the shim themselves (fusebox run).
+PRELOAD_BEFORE_SHIM=${PRELOAD%"$SHIM"}
+PRELOAD_BEFORE_SHIM=${PRELOAD_BEFORE_SHIM%:}
 
 common_setup() {
     export FUSEBOX_STATE="$BATS_TEST_TMPDIR/fusebox.state"
@@ -80,6 +84,14 @@ write_rules() {
 # shimmed COMMAND...: runs COMMAND with the shim preloaded.
 shimmed() {
     LD_PRELOAD="$PRELOAD" "$@"
+}
+
+# tcp_connects: how many TCP connects this network namespace has started
+# (the kernel's ActiveOpens counter: a connect() that fusebox rejected never
+# gets there). run-tests.sh gives each suite a private namespace, so nothing
+# else moves it.
+tcp_connects() {
+    awk '$1 == "Tcp:" { if (!n++) for (i = 2; i <= NF; i++) col[$i] = i; else print $col["ActiveOpens"] }' /proc/net/snmp
 }
 
 # breaker_field NAME FIELD: prints a field of a breaker from status --json.
