@@ -38,7 +38,7 @@ $(BUILD)/obj/%.o: shim/%.c $(BUILD)/flags
 
 $(BUILD)/libfusebox.so: $(call obj,$(SHIM)) shim/libfusebox.map
 	$(CC) -shared -o $@ $(call obj,$(SHIM)) -Wl,--version-script=shim/libfusebox.map \
-	    -Wl,--as-needed $(LDFLAGS) -pthread
+	    -Wl,-Bsymbolic -Wl,--as-needed $(LDFLAGS) -pthread
 
 $(BUILD)/fusebox: $(call obj,$(CLI))
 	$(CC) -o $@ $^ $(LDFLAGS)

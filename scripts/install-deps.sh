@@ -9,7 +9,8 @@ packages=(
   libcjson-dev            # rules parser (dlopen'ed by the shim, linked by the CLI)
   libcurl4-openssl-dev    # headers only: the shim never links libcurl
   bats bats-support bats-assert
-  curl wget python3 git strace procps iproute2
+  curl wget python3 git procps iproute2 util-linux
+  valgrind bc             # make bench
 )
 
 missing=()

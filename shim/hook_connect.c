@@ -88,7 +88,7 @@ void pending_settle_so_error(int fd, int so_error)
  * kernel says of the socket now. */
 static void settle_taken(int fd, const struct guarded_call *call)
 {
-    int so_error = 0;
+    int saved = errno, so_error = 0;
     socklen_t len = sizeof so_error;
     if (libc_getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0)
         so_error = 0;
@@ -99,17 +99,14 @@ static void settle_taken(int fd, const struct guarded_call *call)
                       ? OUTCOME_IGNORED
                       : CLASS_TIMEOUT;
     report(call, (enum outcome_class)verdict);
+    errno = saved;
 }
 
 void pending_settle_ending(int fd)
 {
     struct guarded_call call;
-    if (!fdtrack_is_pending(fd))
-        return;
-    int saved = errno;
-    if (fdtrack_take_pending(fd, &call))
+    if (fdtrack_is_pending(fd) && fdtrack_take_pending(fd, &call))
         settle_taken(fd, &call);
-    errno = saved;
 }
 
 /* A connect() on a socket whose earlier connect is still pending: its
@@ -162,7 +159,5 @@ __attribute__((visibility("default"))) int connect(int fd, const struct sockaddr
 
 __attribute__((destructor)) static void settle_pending_at_exit(void)
 {
-    int saved = errno;
     fdtrack_take_all(settle_taken);
-    errno = saved;
 }

@@ -1,9 +1,10 @@
 /* libc.h — the real functions behind every hook, as libc_NAME(...).
  *
- * Each is looked up once with dlsym(RTLD_NEXT) (libc_bind, run from the
- * library constructor, and again by the first call that finds a symbol
- * unbound, so a hook that runs before the constructor still works). Binding
- * takes no lock: racing binders store the same values. */
+ * Each is looked up with dlsym(RTLD_NEXT) the first time it is called, not at
+ * load time: the shim is loaded into every process, and a process pays only
+ * for the functions it uses. Binding takes no lock (racing binders store the
+ * same value), so it is safe in any thread, before constructors have run and
+ * inside signal handlers that interrupt a binding. */
 #ifndef FUSEBOX_LIBC_H
 #define FUSEBOX_LIBC_H
 
@@ -40,26 +41,30 @@ LIBC_SYMBOLS(LIBC_TYPEDEF)
 #undef LIBC_TYPEDEF
 
 struct libc_symbols {
-#define LIBC_FIELD(ret, name, params, args) _Atomic(libc_##name##_fn) name;
+#define LIBC_FIELD(ret, name, params, args) _Atomic(void *) name;
     LIBC_SYMBOLS(LIBC_FIELD)
 #undef LIBC_FIELD
 };
 
 extern struct libc_symbols libc_symbols;
 
-/* Looks up every real symbol. Aborts the process (with a message) when a
- * lookup finds fusebox's own hook, which would recurse for ever. */
-void libc_bind(void);
+#define LIBC_OWN(ret, name, params, args) extern ret name params;
+LIBC_SYMBOLS(LIBC_OWN)
+#undef LIBC_OWN
+
+/* Looks up the real function name (whose hook in fusebox is own), stores it
+ * in *slot and returns it. Aborts the process (with a message) when the
+ * lookup finds fusebox's own hook or nothing, either of which would leave the
+ * call with nowhere to go. */
+void *libc_bind(const char *name, const void *own, _Atomic(void *) *slot);
 
 #define LIBC_CALLER(ret, name, params, args)                                                       \
     static inline ret libc_##name params                                                           \
     {                                                                                              \
-        libc_##name##_fn f = atomic_load_explicit(&libc_symbols.name, memory_order_relaxed);       \
-        if (__builtin_expect(f == 0, 0)) {                                                         \
-            libc_bind();                                                                           \
-            f = atomic_load_explicit(&libc_symbols.name, memory_order_relaxed);                    \
-        }                                                                                          \
-        return f args;                                                                             \
+        void *f = atomic_load_explicit(&libc_symbols.name, memory_order_relaxed);                  \
+        if (__builtin_expect(f == 0, 0))                                                           \
+            f = libc_bind(#name, (const void *)&name, &libc_symbols.name);                         \
+        return ((libc_##name##_fn)f)args;                                                          \
     }
 LIBC_SYMBOLS(LIBC_CALLER)
 #undef LIBC_CALLER

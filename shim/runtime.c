@@ -10,7 +10,6 @@
 
 #include "clock.h"
 #include "fdtrack.h"
-#include "libc.h"
 #include "log.h"
 #include "names.h"
 #include "state.h"
@@ -117,6 +116,20 @@ static struct runtime *runtime_build(void)
     return rt;
 }
 
+/* A fork child starts with no build in progress and no pending connects of
+ * its own (the parent's attempts are the parent's to report). */
+static void forked_child(void)
+{
+    int running = BUILD_RUNNING;
+    atomic_compare_exchange_strong(&build_status, &running, BUILD_NONE);
+    struct runtime *rt = runtime_peek();
+    if (rt) {
+        int opening = STATE_OPENING;
+        atomic_compare_exchange_strong(&rt->state_status, &opening, STATE_UNOPENED);
+    }
+    fdtrack_take_all(NULL);
+}
+
 struct runtime *runtime_peek(void)
 {
     if (atomic_load_explicit(&build_status, memory_order_acquire) != BUILD_DONE)
@@ -134,6 +147,7 @@ struct runtime *runtime_get(void)
                                                  memory_order_acquire, memory_order_acquire))
         return NULL;
     int saved = errno;
+    pthread_atfork(NULL, NULL, forked_child);
     atomic_store_explicit(&built, runtime_build(), memory_order_relaxed);
     atomic_store_explicit(&build_status, BUILD_DONE, memory_order_release);
     errno = saved;
@@ -279,22 +293,4 @@ bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t sinc
     return atomic_load_explicit(&rt->last_success_ms[b], memory_order_relaxed) >= since_ms;
 }
 
-/* A fork child starts with no build in progress and no pending connects of
- * its own (the parent's attempts are the parent's to report). */
-static void forked_child(void)
-{
-    int running = BUILD_RUNNING;
-    atomic_compare_exchange_strong(&build_status, &running, BUILD_NONE);
-    struct runtime *rt = runtime_peek();
-    if (rt) {
-        int opening = STATE_OPENING;
-        atomic_compare_exchange_strong(&rt->state_status, &opening, STATE_UNOPENED);
-    }
-    fdtrack_take_all(NULL);
-}
 
-__attribute__((constructor)) static void fusebox_load(void)
-{
-    libc_bind();
-    pthread_atfork(NULL, NULL, forked_child);
-}
