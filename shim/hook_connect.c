@@ -136,7 +136,7 @@ __attribute__((visibility("default"))) int connect(int fd, const struct sockaddr
     struct destination d;
     struct runtime *rt;
     int b;
-    if (!destination_of(addr, len, &d) || !(rt = runtime_get()) ||
+    if (runtime_transfer_depth || !destination_of(addr, len, &d) || !(rt = runtime_get()) ||
         (b = runtime_match_address(rt, d.family, d.addr, d.port)) < 0 || !is_stream_socket(fd))
         return libc_connect(fd, addr, len);
 

@@ -19,6 +19,7 @@ enum { STATE_UNOPENED, STATE_OPENING, STATE_READY, STATE_FAILED };
 #define SLOT_UNKNOWN ((uintptr_t)0)
 #define SLOT_UNAVAILABLE ((uintptr_t)1)
 
+__thread unsigned runtime_transfer_depth;
 static _Atomic int build_status = BUILD_NONE;
 static struct runtime *_Atomic built;
 
@@ -286,6 +287,17 @@ void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome)
                    outcome);
     }
     errno = saved;
+}
+
+uint64_t runtime_retry_in_ms(struct runtime *rt, uint32_t b)
+{
+    struct state_slot *slot = slot_of(rt, b);
+    if (!slot)
+        return 0;
+    struct breaker_view v = breaker_view(&slot->breaker);
+    uint64_t now = clock_now_ms();
+    bool timed = v.state == BREAKER_OPEN || (v.state == BREAKER_FORCED_OPEN && v.time_ms != 0);
+    return timed && v.time_ms > now ? v.time_ms - now : 0;
 }
 
 bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t since_ms)

@@ -59,6 +59,15 @@ void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome);
 /* True when breaker b had a success in this process after since_ms. */
 bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t since_ms);
 
+/* Milliseconds until breaker b lets a probe through (0 when it is not open
+ * or has no slot). */
+uint64_t runtime_retry_in_ms(struct runtime *rt, uint32_t b);
+
+/* Per thread: while non-zero, connect() neither decides nor records. A
+ * libcurl transfer in progress is one call, decided and recorded by the curl
+ * hooks, however many sockets it opens. */
+extern __thread unsigned runtime_transfer_depth __attribute__((tls_model("initial-exec")));
+
 /* The runtime already built, or NULL; never builds it (for paths such as
  * close() that must not start work). */
 struct runtime *runtime_peek(void);

@@ -113,3 +113,13 @@ else:
 breaker_is() {
     [ "$(breaker_field "$1" "$2")" = "$3" ]
 }
+
+# require_preloadable PROGRAM: in a sanitizer run, skips the test when the
+# sanitizer runtime alone (without fusebox) cannot be preloaded into PROGRAM:
+# on Debian 12, ASan preloaded into curl or wget deadlocks in setlocale.
+require_preloadable() {
+    [ -n "$PRELOAD_BEFORE_SHIM" ] || return 0
+    if ! timeout 10 env LD_PRELOAD="$PRELOAD_BEFORE_SHIM" "$1" --version >/dev/null 2>&1; then
+        skip "the sanitizer runtime cannot be preloaded into $1 here, even without fusebox"
+    fi
+}

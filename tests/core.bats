@@ -19,6 +19,7 @@ count_connects() {
 }
 
 @test "20 curl runs against a refused port: 3 reach it, 17 are rejected, all say refused" {
+    require_preloadable curl
     start_server dead refuse
     rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 3, "reset_timeout": 60'
     count_connects bash -c '
@@ -38,6 +39,7 @@ count_connects() {
 }
 
 @test "20 wget runs against a refused port: 3 reach it, all say Connection refused" {
+    require_preloadable wget
     start_server dead refuse
     rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 3, "reset_timeout": 60'
     count_connects bash -c '
@@ -156,6 +158,7 @@ PY
 }
 
 @test "names resolved with getaddrinfo select the breaker: python and wget to localhost" {
+    require_preloadable wget
     start_server dead refuse
     write_rules "{\"version\": 1, \"breakers\": [
         {\"name\": \"by-name\", \"hosts\": [\"LOCALHOST.:$dead_PORT\"], \"fail_max\": 2},
