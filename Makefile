@@ -7,7 +7,7 @@ CC       ?= cc
 comma    := ,
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CFLAGS   ?= -O2 -g
+CFLAGS   ?= -O2 -g -flto=auto
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) -Ishim
 LDFLAGS  ?=
 ifneq ($(SANITIZE),)

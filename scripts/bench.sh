@@ -73,25 +73,26 @@ t1=$(median < "$work/true_shim")
 printf '  %-28s %10.1f us\n  %-28s %10.1f us   ratio %.3f\n' "no shim" "$t0" \
     "shim, 10-breaker rules" "$t1" "$(echo "$t1 / $t0" | bc -l)"
 
-# connect_instructions CALLS [ENV...]: user-space instructions inside
-# connect() (inclusive), over CALLS calls.
-connect_instructions() {
+# program_instructions CALLS [ENV...]: user-space instructions of a whole
+# bench_connect run of CALLS connects.
+program_instructions() {
     local calls=$1
     shift
-    rm -f "$FUSEBOX_STATE" "$work/cg.out"
-    env "$@" valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
-        "$CONNECT" accept "$calls" >/dev/null 2>&1
-    callgrind_annotate --inclusive=yes "$work/cg.out" 2>/dev/null |
-        awk '/ [^ ]*:connect \[/ { gsub(",", "", $1); print $1; exit }'
+    rm -f "$FUSEBOX_STATE"
+    env "$@" valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        "$CONNECT" accept "$calls" 2>&1 >/dev/null | awk '/ refs:/ { gsub(",", "", $NF); print $NF }'
 }
 
 echo
-echo "== user-space instructions per connect() (callgrind; the marginal cost of 2000 more calls,"
-echo "   so the one-off rules parsing on the first call is not counted)"
+echo "== user-space instructions per socket + connect + close (callgrind: the difference between"
+echo "   runs of 3000 and 1000 calls, so one-off costs such as parsing the rules drop out)"
+base=
 for c in plain unruled ruled; do
     env=()
     [ "$c" = plain ] || env=(LD_PRELOAD="$SHIM" FUSEBOX_RULES="$work/$c.json")
-    few=$(connect_instructions 1000 "${env[@]}")
-    many=$(connect_instructions 3000 "${env[@]}")
-    printf '  %-28s %10d instructions\n' "$c" $(((many - few) / 2000))
+    few=$(program_instructions 1000 "${env[@]}")
+    many=$(program_instructions 3000 "${env[@]}")
+    per=$(((many - few) / 2000))
+    base=${base:-$per}
+    printf '  %-28s %10d instructions   %+d\n' "$c" "$per" $((per - base))
 done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs fusebox's test suites (C unit tests, then the bats suites) and ends
-# with one line "N passed, N failed". Usage: run-tests.sh [unit|bats|all]
+# with one line "N passed, N failed, N skipped". Usage: run-tests.sh [unit|bats|all]
 # Expects the build in $BUILD (make test sets it); SANITIZE as given to make.
 set -u
 cd "$(dirname "$0")/.."
@@ -31,22 +31,24 @@ if ! "${isolate[@]}" true 2>/dev/null; then
     isolate=()
 fi
 
-passed=0 failed=0
+passed=0 failed=0 skipped=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 # Runs one TAP producer, shows its output, and adds up its ok / not ok lines.
 tally() {
     "$@" 2>&1 | tee "$log"
-    local ok bad
+    local ok bad skip
     ok=$(grep -c '^ok ' "$log")
     bad=$(grep -c '^not ok ' "$log")
+    skip=$(grep -ci '^ok .* # skip' "$log")
     if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then
         echo "not ok - $* produced no test results"
         bad=1
     fi
-    passed=$((passed + ok))
+    passed=$((passed + ok - skip))
     failed=$((failed + bad))
+    skipped=$((skipped + skip))
 }
 
 if [ "$what" = unit ] || [ "$what" = all ]; then
@@ -64,5 +66,5 @@ if [ "$what" = bats ] || [ "$what" = all ]; then
     done
 fi
 
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -54,15 +54,17 @@ static void count(_Atomic uint64_t *counter)
     atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
 }
 
-static void note_transition(struct breaker_slot *s, struct breaker_transition *tr,
-                            enum breaker_state from, enum breaker_state to,
-                            enum transition_cause cause, enum outcome_class cls, uint32_t n,
-                            uint64_t wall_ms)
+static void note_transition(struct breaker_transition *tr, enum breaker_state from,
+                            enum breaker_state to, enum transition_cause cause,
+                            enum outcome_class cls, uint32_t n)
 {
     *tr = (struct breaker_transition){.from = from, .to = to, .cause = cause, .cls = cls, .count = n};
-    if (wall_ms)
-        atomic_store_explicit(&s->changed_at_wall, wall_ms, memory_order_relaxed);
-    if (to == BREAKER_OPEN || to == BREAKER_FORCED_OPEN)
+}
+
+void breaker_date(struct breaker_slot *s, const struct breaker_transition *tr, uint64_t wall_ms)
+{
+    atomic_store_explicit(&s->changed_at_wall, wall_ms, memory_order_relaxed);
+    if (tr->to == BREAKER_OPEN || tr->to == BREAKER_FORCED_OPEN)
         atomic_store_explicit(&s->opened_at_wall, wall_ms, memory_order_relaxed);
 }
 
@@ -114,8 +116,8 @@ struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breake
                 return reject(s);
             next = (struct breaker_view){BREAKER_HALF_OPEN, (uint8_t)(v.epoch + 1), 1, 0, now_ms};
             if (swap_word(s, &seen, &next)) {
-                note_transition(s, tr, v.state, BREAKER_HALF_OPEN, CAUSE_TIMEOUT_ELAPSED,
-                                OUTCOME_SUCCESS, 0, 0);
+                note_transition(tr, v.state, BREAKER_HALF_OPEN, CAUSE_TIMEOUT_ELAPSED,
+                                OUTCOME_SUCCESS, 0);
                 *transitioned = true;
                 return ticket(VERDICT_PROBE, next.epoch);
             }
@@ -130,8 +132,8 @@ struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breake
                 next = (struct breaker_view){BREAKER_HALF_OPEN, (uint8_t)(v.epoch + 1), 1, 0,
                                              now_ms};
                 if (swap_word(s, &seen, &next)) {
-                    note_transition(s, tr, BREAKER_HALF_OPEN, BREAKER_HALF_OPEN,
-                                    CAUSE_PROBE_LOST, OUTCOME_SUCCESS, v.probes_in_flight, 0);
+                    note_transition(tr, BREAKER_HALF_OPEN, BREAKER_HALF_OPEN,
+                                    CAUSE_PROBE_LOST, OUTCOME_SUCCESS, v.probes_in_flight);
                     *transitioned = true;
                     return ticket(VERDICT_PROBE, next.epoch);
                 }
@@ -147,7 +149,7 @@ struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breake
 }
 
 static bool record_closed_failure(struct breaker_slot *s, const struct breaker_config *c,
-                                  enum outcome_class cls, uint64_t now_ms, uint64_t wall_ms,
+                                  enum outcome_class cls, uint64_t now_ms,
                                   struct breaker_transition *tr)
 {
     uint32_t n = atomic_fetch_add_explicit(&s->consecutive_failures, 1, memory_order_relaxed) + 1;
@@ -162,7 +164,7 @@ static bool record_closed_failure(struct breaker_slot *s, const struct breaker_c
                                     now_ms + c->reset_timeout_ms};
         if (swap_word(s, &seen, &next)) {
             count(&s->trips);
-            note_transition(s, tr, BREAKER_CLOSED, BREAKER_OPEN, CAUSE_FAILURES, cls, n, wall_ms);
+            note_transition(tr, BREAKER_CLOSED, BREAKER_OPEN, CAUSE_FAILURES, cls, n);
             return true;
         }
     }
@@ -170,7 +172,7 @@ static bool record_closed_failure(struct breaker_slot *s, const struct breaker_c
 
 static bool record_probe(struct breaker_slot *s, const struct breaker_config *c,
                          struct breaker_ticket t, enum outcome_class cls, bool failure,
-                         uint64_t now_ms, uint64_t wall_ms, struct breaker_transition *tr)
+                         uint64_t now_ms, struct breaker_transition *tr)
 {
     uint64_t seen = atomic_load_explicit(&s->word, memory_order_acquire);
     for (;;) {
@@ -188,8 +190,7 @@ static bool record_probe(struct breaker_slot *s, const struct breaker_config *c,
             next = (struct breaker_view){BREAKER_OPEN, (uint8_t)(v.epoch + 1), 0, 0,
                                          now_ms + c->reset_timeout_ms};
             if (swap_word(s, &seen, &next)) {
-                note_transition(s, tr, BREAKER_HALF_OPEN, BREAKER_OPEN, CAUSE_PROBE_FAILED, cls, 1,
-                                wall_ms);
+                note_transition(tr, BREAKER_HALF_OPEN, BREAKER_OPEN, CAUSE_PROBE_FAILED, cls, 1);
                 return true;
             }
             continue;
@@ -203,8 +204,8 @@ static bool record_probe(struct breaker_slot *s, const struct breaker_config *c,
         next = (struct breaker_view){BREAKER_CLOSED, (uint8_t)(v.epoch + 1), 0, 0, 0};
         if (swap_word(s, &seen, &next)) {
             atomic_store_explicit(&s->consecutive_failures, 0, memory_order_relaxed);
-            note_transition(s, tr, BREAKER_HALF_OPEN, BREAKER_CLOSED, CAUSE_PROBES_OK,
-                            OUTCOME_SUCCESS, v.probe_successes + 1u, wall_ms);
+            note_transition(tr, BREAKER_HALF_OPEN, BREAKER_CLOSED, CAUSE_PROBES_OK,
+                            OUTCOME_SUCCESS, v.probe_successes + 1u);
             return true;
         }
     }
@@ -212,7 +213,7 @@ static bool record_probe(struct breaker_slot *s, const struct breaker_config *c,
 
 bool breaker_record(struct breaker_slot *s, const struct breaker_config *c,
                     struct breaker_ticket t, enum outcome_class outcome, uint64_t now_ms,
-                    uint64_t wall_ms, struct breaker_transition *tr)
+                    struct breaker_transition *tr)
 {
     if (t.verdict != VERDICT_ALLOW && t.verdict != VERDICT_PROBE)
         return false;
@@ -221,18 +222,18 @@ bool breaker_record(struct breaker_slot *s, const struct breaker_config *c,
     if (outcome != OUTCOME_IGNORED)
         count(failure ? &s->failures : &s->successes);
     if (t.verdict == VERDICT_PROBE)
-        return record_probe(s, c, t, outcome, failure, now_ms, wall_ms, tr);
+        return record_probe(s, c, t, outcome, failure, now_ms, tr);
     if (outcome == OUTCOME_IGNORED)
         return false;
     if (failure)
-        return record_closed_failure(s, c, outcome, now_ms, wall_ms, tr);
+        return record_closed_failure(s, c, outcome, now_ms, tr);
     if (atomic_load_explicit(&s->consecutive_failures, memory_order_relaxed) != 0)
         atomic_store_explicit(&s->consecutive_failures, 0, memory_order_relaxed);
     return false;
 }
 
 void breaker_force(struct breaker_slot *s, enum breaker_state st, uint64_t until_ms,
-                   uint64_t wall_ms, struct breaker_transition *tr)
+                   struct breaker_transition *tr)
 {
     uint64_t seen = atomic_load_explicit(&s->word, memory_order_acquire);
     struct breaker_view v;
@@ -245,12 +246,12 @@ void breaker_force(struct breaker_slot *s, enum breaker_state st, uint64_t until
     }
     if (st == BREAKER_CLOSED)
         atomic_store_explicit(&s->consecutive_failures, 0, memory_order_relaxed);
-    note_transition(s, tr, v.state, st, CAUSE_OPERATOR, OUTCOME_SUCCESS, 0, wall_ms);
+    note_transition(tr, v.state, st, CAUSE_OPERATOR, OUTCOME_SUCCESS, 0);
 }
 
-void breaker_reset(struct breaker_slot *s, uint64_t wall_ms, struct breaker_transition *tr)
+void breaker_reset(struct breaker_slot *s, struct breaker_transition *tr)
 {
-    breaker_force(s, BREAKER_CLOSED, 0, wall_ms, tr);
+    breaker_force(s, BREAKER_CLOSED, 0, tr);
     _Atomic uint64_t *counters[] = {&s->successes, &s->failures, &s->rejected, &s->trips,
                                     &s->opened_at_wall};
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)

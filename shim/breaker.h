@@ -109,23 +109,27 @@ struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breake
 
 /* Records the outcome of a call that breaker_decide let through with ticket t.
  * OUTCOME_IGNORED counts as nothing (but frees a probe's place). Returns true
- * and fills *tr when this call made the breaker change state. Leaves errno
- * alone. */
+ * and fills *tr when this call made the breaker change state (the caller then
+ * dates it with breaker_date). Leaves errno alone. */
 bool breaker_record(struct breaker_slot *s, const struct breaker_config *c,
                     struct breaker_ticket t, enum outcome_class outcome, uint64_t now_ms,
-                    uint64_t wall_ms, struct breaker_transition *tr);
+                    struct breaker_transition *tr);
+
+/* Stamps the wall-clock time (ms since the epoch) of transition tr on the
+ * slot: when it last changed, and when it last opened. */
+void breaker_date(struct breaker_slot *s, const struct breaker_transition *tr, uint64_t wall_ms);
 
 /* Decodes the state word as it is now. */
 struct breaker_view breaker_view(const struct breaker_slot *s);
 
 /* Sets the breaker to state st (closed, forced open until until_ms or for
  * ever when 0, disabled) on an operator's request; closing clears the
- * consecutive count. Fills *tr. */
+ * consecutive count. Fills *tr (to be dated with breaker_date). */
 void breaker_force(struct breaker_slot *s, enum breaker_state st, uint64_t until_ms,
-                   uint64_t wall_ms, struct breaker_transition *tr);
+                   struct breaker_transition *tr);
 
 /* Closes the breaker and zeroes its counters (fusebox reset). Fills *tr. */
-void breaker_reset(struct breaker_slot *s, uint64_t wall_ms, struct breaker_transition *tr);
+void breaker_reset(struct breaker_slot *s, struct breaker_transition *tr);
 
 /* Writes why the transition happened into buf ("3 consecutive failures
  * (refused)", "probe failed (timeout)", …). */

@@ -19,7 +19,8 @@ static void reset_slot(struct state *st, struct state_slot *slot)
 {
     struct breaker_transition tr;
     uint64_t wall = clock_wall_ms();
-    breaker_reset(&slot->breaker, wall, &tr);
+    breaker_reset(&slot->breaker, &tr);
+    breaker_date(&slot->breaker, &tr, wall);
     state_append_event(st, slot, &tr, wall);
 }
 

@@ -1,5 +1,7 @@
 #include "match.h"
 
+#include <endian.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -97,12 +99,19 @@ static bool same_name(const char *query, const char *name, size_t len)
     return true;
 }
 
-static uint64_t load_be(const uint8_t *bytes, size_t n)
+/* Big-endian loads of 4 and 8 bytes, at any alignment. */
+static uint64_t load_be32(const uint8_t *bytes)
 {
-    uint64_t value = 0;
-    for (size_t i = 0; i < n; i++)
-        value = value << 8 | bytes[i];
-    return value;
+    uint32_t value;
+    memcpy(&value, bytes, sizeof value);
+    return be32toh(value);
+}
+
+static uint64_t load_be64(const uint8_t *bytes)
+{
+    uint64_t value;
+    memcpy(&value, bytes, sizeof value);
+    return be64toh(value);
 }
 
 /* Returns n with the bits past prefix_len cleared. */
@@ -124,10 +133,10 @@ static struct network network_of(int family, const uint8_t *addr, uint8_t prefix
 {
     struct network n = {.family = (uint8_t)family};
     if (family == AF_INET) {
-        n.hi = load_be(addr, 4) << 32;
+        n.hi = load_be32(addr) << 32;
     } else {
-        n.hi = load_be(addr, 8);
-        n.lo = load_be(addr + 8, 8);
+        n.hi = load_be64(addr);
+        n.lo = load_be64(addr + 8);
     }
     return truncate_network(n, prefix_len);
 }

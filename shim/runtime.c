@@ -218,10 +218,13 @@ int runtime_match_host(const struct runtime *rt, const char *host, uint16_t port
     return p < 0 ? -1 : (int)rt->rules->patterns[p].breaker;
 }
 
+/* Dates a transition, appends it to the event ring and logs it. */
 static void announce(struct runtime *rt, struct state_slot *slot, uint32_t b,
-                     const struct breaker_transition *tr, uint64_t wall_ms)
+                     const struct breaker_transition *tr)
 {
-    state_append_event(rt->state, slot, tr, wall_ms ? wall_ms : clock_wall_ms());
+    uint64_t wall_ms = clock_wall_ms();
+    breaker_date(&slot->breaker, tr, wall_ms);
+    state_append_event(rt->state, slot, tr, wall_ms);
     if (log_enabled(LOG_INFO)) {
         char why[96];
         breaker_describe(tr, why, sizeof why);
@@ -248,21 +251,24 @@ bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call)
     call->ticket = breaker_decide(&slot->breaker, &rt->rules->breakers[b].config,
                                   call->started_ms, &tr, &transitioned);
     if (transitioned)
-        announce(rt, slot, b, &tr, 0);
+        announce(rt, slot, b, &tr);
     errno = saved;
     return call->ticket.verdict != VERDICT_REJECT;
 }
 
+/* Records an outcome of breaker b; a success is dated started_ms (no clock
+ * read on the common path), a failure now. */
 static void record(struct runtime *rt, struct state_slot *slot, uint32_t b,
-                   struct breaker_ticket ticket, enum outcome_class outcome)
+                   struct breaker_ticket ticket, enum outcome_class outcome, uint64_t started_ms)
 {
     struct breaker_transition tr;
-    uint64_t now = clock_now_ms(), wall = clock_wall_ms();
+    uint64_t now = started_ms;
     if (outcome == OUTCOME_SUCCESS)
-        atomic_store_explicit(&rt->last_success_ms[b], now, memory_order_relaxed);
-    if (breaker_record(&slot->breaker, &rt->rules->breakers[b].config, ticket, outcome, now,
-                       wall, &tr))
-        announce(rt, slot, b, &tr, wall);
+        atomic_store_explicit(&rt->last_success_ms[b], started_ms, memory_order_relaxed);
+    else
+        now = clock_now_ms();
+    if (breaker_record(&slot->breaker, &rt->rules->breakers[b].config, ticket, outcome, now, &tr))
+        announce(rt, slot, b, &tr);
 }
 
 void runtime_end(struct runtime *rt, const struct guarded_call *call, enum outcome_class outcome)
@@ -272,7 +278,7 @@ void runtime_end(struct runtime *rt, const struct guarded_call *call, enum outco
     int saved = errno;
     struct state_slot *slot = slot_of(rt, call->breaker);
     if (slot)
-        record(rt, slot, call->breaker, call->ticket, outcome);
+        record(rt, slot, call->breaker, call->ticket, outcome, call->started_ms);
     errno = saved;
 }
 
@@ -284,7 +290,7 @@ void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome)
         struct breaker_view v = breaker_view(&slot->breaker);
         if (v.state == BREAKER_CLOSED)
             record(rt, slot, b, (struct breaker_ticket){.verdict = VERDICT_ALLOW, .epoch = v.epoch},
-                   outcome);
+                   outcome, clock_now_ms());
     }
     errno = saved;
 }
