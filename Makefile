@@ -43,9 +43,10 @@ $(BUILD)/libfusebox.so: $(call obj,$(SHIM)) shim/libfusebox.map
 $(BUILD)/fusebox: $(call obj,$(CLI))
 	$(CC) -o $@ $^ $(LDFLAGS)
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(call obj,$(COMMON)) $(BUILD)/flags
+UNIT := $(COMMON) names fdtrack
+$(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(call obj,$(UNIT)) $(BUILD)/flags
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(call obj,$(COMMON)) $(LDFLAGS) -pthread
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(call obj,$(UNIT)) $(LDFLAGS) -pthread
 
 $(BUILD)/helpers/%: tests/helpers/%.c $(BUILD)/flags
 	@mkdir -p $(@D)

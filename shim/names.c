@@ -39,16 +39,15 @@ static bool read_entry(struct name_entry *e, uint32_t *family, uint64_t key[2],
     uint32_t before = atomic_load_explicit(&e->seq, memory_order_acquire);
     if (before == 0 || (before & 1))
         return false;
-    *family = atomic_load_explicit(&e->family, memory_order_relaxed);
-    key[0] = atomic_load_explicit(&e->addr[0], memory_order_relaxed);
-    key[1] = atomic_load_explicit(&e->addr[1], memory_order_relaxed);
-    *stamp = atomic_load_explicit(&e->stamp, memory_order_relaxed);
-    cands->count = atomic_load_explicit(&e->count, memory_order_relaxed);
+    *family = atomic_load_explicit(&e->family, memory_order_acquire);
+    key[0] = atomic_load_explicit(&e->addr[0], memory_order_acquire);
+    key[1] = atomic_load_explicit(&e->addr[1], memory_order_acquire);
+    *stamp = atomic_load_explicit(&e->stamp, memory_order_acquire);
+    cands->count = atomic_load_explicit(&e->count, memory_order_acquire);
     if (cands->count > NAMES_CANDIDATES)
         cands->count = NAMES_CANDIDATES;
     for (uint32_t i = 0; i < cands->count; i++)
-        cands->ids[i] = atomic_load_explicit(&e->ids[i], memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
+        cands->ids[i] = atomic_load_explicit(&e->ids[i], memory_order_acquire);
     return atomic_load_explicit(&e->seq, memory_order_relaxed) == before;
 }
 
@@ -65,15 +64,15 @@ static void write_entry(struct name_entry *e, int family, const uint64_t key[2],
                                                               memory_order_acquire,
                                                               memory_order_relaxed))
         return;
-    atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&e->family, (uint32_t)family, memory_order_relaxed);
-    atomic_store_explicit(&e->addr[0], key[0], memory_order_relaxed);
-    atomic_store_explicit(&e->addr[1], key[1], memory_order_relaxed);
-    atomic_store_explicit(&e->stamp, stamp, memory_order_relaxed);
+    /* Release stores: a reader that sees any of them sees the odd seq too. */
+    atomic_store_explicit(&e->family, (uint32_t)family, memory_order_release);
+    atomic_store_explicit(&e->addr[0], key[0], memory_order_release);
+    atomic_store_explicit(&e->addr[1], key[1], memory_order_release);
+    atomic_store_explicit(&e->stamp, stamp, memory_order_release);
     uint32_t n = cands->count < NAMES_CANDIDATES ? cands->count : NAMES_CANDIDATES;
-    atomic_store_explicit(&e->count, n, memory_order_relaxed);
+    atomic_store_explicit(&e->count, n, memory_order_release);
     for (uint32_t i = 0; i < n; i++)
-        atomic_store_explicit(&e->ids[i], cands->ids[i], memory_order_relaxed);
+        atomic_store_explicit(&e->ids[i], cands->ids[i], memory_order_release);
     atomic_store_explicit(&e->seq, seq + 2, memory_order_release);
 }
 

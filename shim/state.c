@@ -261,17 +261,17 @@ void state_append_event(struct state *st, const struct state_slot *slot,
     uint64_t comm[2] = {0, 0};
     memcpy(comm, program_invocation_short_name, strnlen(program_invocation_short_name, sizeof comm));
     atomic_store_explicit(&ev->seq, 2 * n + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&ev->wall_ms, wall_ms, memory_order_relaxed);
-    atomic_store_explicit(&ev->slot, (uint32_t)(slot - st->slots), memory_order_relaxed);
-    atomic_store_explicit(&ev->pid, (uint32_t)getpid(), memory_order_relaxed);
-    atomic_store_explicit(&ev->count, tr->count, memory_order_relaxed);
-    atomic_store_explicit(&ev->from, tr->from, memory_order_relaxed);
-    atomic_store_explicit(&ev->to, tr->to, memory_order_relaxed);
-    atomic_store_explicit(&ev->cause, tr->cause, memory_order_relaxed);
-    atomic_store_explicit(&ev->cls, tr->cls, memory_order_relaxed);
-    atomic_store_explicit(&ev->comm[0], comm[0], memory_order_relaxed);
-    atomic_store_explicit(&ev->comm[1], comm[1], memory_order_relaxed);
+    /* Release stores: a reader that sees any of them sees the odd seq too. */
+    atomic_store_explicit(&ev->wall_ms, wall_ms, memory_order_release);
+    atomic_store_explicit(&ev->slot, (uint32_t)(slot - st->slots), memory_order_release);
+    atomic_store_explicit(&ev->pid, (uint32_t)getpid(), memory_order_release);
+    atomic_store_explicit(&ev->count, tr->count, memory_order_release);
+    atomic_store_explicit(&ev->from, tr->from, memory_order_release);
+    atomic_store_explicit(&ev->to, tr->to, memory_order_release);
+    atomic_store_explicit(&ev->cause, tr->cause, memory_order_release);
+    atomic_store_explicit(&ev->cls, tr->cls, memory_order_release);
+    atomic_store_explicit(&ev->comm[0], comm[0], memory_order_release);
+    atomic_store_explicit(&ev->comm[1], comm[1], memory_order_release);
     atomic_store_explicit(&ev->seq, 2 * n + 2, memory_order_release);
     errno = saved;
 }
@@ -286,22 +286,21 @@ bool state_read_event(const struct state *st, uint64_t n, struct event_record *o
     const struct state_event *ev = &st->events[n % STATE_EVENTS];
     if (atomic_load_explicit(&ev->seq, memory_order_acquire) != 2 * n + 2)
         return false;
-    uint64_t comm[2] = {atomic_load_explicit(&ev->comm[0], memory_order_relaxed),
-                        atomic_load_explicit(&ev->comm[1], memory_order_relaxed)};
+    uint64_t comm[2] = {atomic_load_explicit(&ev->comm[0], memory_order_acquire),
+                        atomic_load_explicit(&ev->comm[1], memory_order_acquire)};
     *out = (struct event_record){
         .seq = n,
-        .wall_ms = atomic_load_explicit(&ev->wall_ms, memory_order_relaxed),
-        .slot = atomic_load_explicit(&ev->slot, memory_order_relaxed),
-        .pid = atomic_load_explicit(&ev->pid, memory_order_relaxed),
-        .tr = {.from = atomic_load_explicit(&ev->from, memory_order_relaxed),
-               .to = atomic_load_explicit(&ev->to, memory_order_relaxed),
-               .cause = atomic_load_explicit(&ev->cause, memory_order_relaxed),
-               .cls = atomic_load_explicit(&ev->cls, memory_order_relaxed),
-               .count = atomic_load_explicit(&ev->count, memory_order_relaxed)},
+        .wall_ms = atomic_load_explicit(&ev->wall_ms, memory_order_acquire),
+        .slot = atomic_load_explicit(&ev->slot, memory_order_acquire),
+        .pid = atomic_load_explicit(&ev->pid, memory_order_acquire),
+        .tr = {.from = atomic_load_explicit(&ev->from, memory_order_acquire),
+               .to = atomic_load_explicit(&ev->to, memory_order_acquire),
+               .cause = atomic_load_explicit(&ev->cause, memory_order_acquire),
+               .cls = atomic_load_explicit(&ev->cls, memory_order_acquire),
+               .count = atomic_load_explicit(&ev->count, memory_order_acquire)},
     };
     memcpy(out->comm, comm, sizeof comm);
     out->comm[16] = '\0';
-    atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&ev->seq, memory_order_relaxed) != 2 * n + 2 ||
         out->slot >= STATE_SLOTS)
         return false;
