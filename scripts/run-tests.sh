@@ -17,6 +17,10 @@ case ",$SANITIZE," in
              export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 ;;
 esac
 case ",$SANITIZE," in
+*,thread,*) preload="$(${CC:-cc} -print-file-name=libtsan.so):$preload"
+            export TSAN_OPTIONS=halt_on_error=1:report_signal_unsafe=0 ;;
+esac
+case ",$SANITIZE," in
 *,undefined,*) export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ;;
 esac
 export FUSEBOX_TEST_PRELOAD="$preload"

@@ -121,3 +121,16 @@ PY
     run "$FUSEBOX" status --bogus
     [ "$status" -eq 2 ]
 }
+
+@test "make install puts the library in PREFIX/lib/fusebox and fusebox run finds it there" {
+    prefix=$BATS_TEST_TMPDIR/prefix
+    run make -C "$BATS_TEST_DIRNAME/.." --no-print-directory install PREFIX="$prefix" BUILD="$BUILD"
+    assert_success
+    [ -f "$prefix/lib/fusebox/libfusebox.so" ]
+    [ -x "$prefix/bin/fusebox" ]
+    start_server dead refuse
+    rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 1'
+    LD_PRELOAD=$PRELOAD_BEFORE_SHIM run "$prefix/bin/fusebox" run -- "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT" --count 2
+    assert_success
+    [ "$(breaker_field dead rejected)" -eq 1 ]
+}
