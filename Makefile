@@ -16,7 +16,8 @@ LDFLAGS    += -fsanitize=$(SANITIZE)
 endif
 
 COMMON := outcome log breaker state rules jsonpos match
-SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fd hook_resolve
+SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fd hook_resolve \
+          curl curl_bind curl_guard curl_multi curl_records curl_target
 CLI    := $(COMMON) cli cli_run cli_status cli_reset cli_check
 
 obj = $(patsubst %,$(BUILD)/obj/%.o,$(1))
@@ -52,6 +53,11 @@ $(BUILD)/helpers/%: tests/helpers/%.c $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) -pthread
 
+# Test helpers that drive libcurl link it; the shim itself never does.
+$(BUILD)/helpers/curl_%: tests/helpers/curl_%.c $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) -pthread -lcurl
+
 deps:
 	@bash scripts/install-deps.sh
 
@@ -67,6 +73,10 @@ unit: all $(UNIT_TESTS)
 demo: deps
 	@$(MAKE) --no-print-directory all $(HELPERS)
 	@BUILD=$(abspath $(BUILD)) bash scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(HELPERS)
+	@BUILD=$(abspath $(BUILD)) bash scripts/bench.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/fusebox $(DESTDIR)$(PREFIX)/bin

@@ -63,15 +63,28 @@ printf '  %-28s %10.1f ns\n  %-28s %10.1f ns   %.0fx faster\n' "real refused con
     "rejected by fusebox" "$rejected" "$(echo "$refused / $rejected" | bc -l)"
 
 echo
-echo "== start-up: /bin/true (us per run, 1000 runs)"
+echo "== start-up: /bin/true (us per run, 1000 runs; user-space instructions of one run)"
+# The floor: what preloading any library at all costs.
+echo 'void fusebox_bench_nothing(void) {}' > "$work/empty.c"
+${CC:-cc} -shared -fPIC -o "$work/empty.so" "$work/empty.c"
+declare -A start_env=([no shim]="" [empty preload]="LD_PRELOAD=$work/empty.so"
+                      [shim, 10-breaker rules]="LD_PRELOAD=$SHIM FUSEBOX_RULES=$work/ten.json")
+start_cases=("no shim" "empty preload" "shim, 10-breaker rules")
 for _ in $(seq "$ROUNDS"); do
-    run_case true_plain "$SPAWN" 1000 /bin/true
-    run_case true_shim env LD_PRELOAD="$SHIM" FUSEBOX_RULES="$work/ten.json" "$SPAWN" 1000 /bin/true
+    for c in "${start_cases[@]}"; do
+        # shellcheck disable=SC2086 # the settings are words on purpose
+        env ${start_env[$c]} "$SPAWN" 1000 /bin/true >> "$work/start-${c// /_}"
+    done
 done
-t0=$(median < "$work/true_plain")
-t1=$(median < "$work/true_shim")
-printf '  %-28s %10.1f us\n  %-28s %10.1f us   ratio %.3f\n' "no shim" "$t0" \
-    "shim, 10-breaker rules" "$t1" "$(echo "$t1 / $t0" | bc -l)"
+t0=$(median < "$work/start-no_shim")
+for c in "${start_cases[@]}"; do
+    t=$(median < "$work/start-${c// /_}")
+    # shellcheck disable=SC2086
+    ir=$(env ${start_env[$c]} valgrind --tool=callgrind --callgrind-out-file=/dev/null /bin/true 2>&1 |
+        awk '/ refs:/ { gsub(",", "", $NF); print $NF }')
+    printf '  %-28s %10.1f us   ratio %.3f   %8d instructions\n' "$c" "$t" \
+        "$(echo "$t / $t0" | bc -l)" "$ir"
+done
 
 # program_instructions CALLS [ENV...]: user-space instructions of a whole
 # bench_connect run of CALLS connects.
