@@ -2,12 +2,13 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
+static const char fusebox_usage[] =
     "usage: fusebox COMMAND [ARGS...]\n"
     "\n"
     "Circuit breakers for unmodified programs (see README.md).\n"
@@ -44,28 +45,52 @@ void cli_error(const char *fmt, ...)
     va_end(ap);
 }
 
-bool cli_state_path(const char *option, char path[PATH_MAX])
+int cli_state_options(int argc, char **argv, const char *usage, const char *flag_name,
+                      char flag_char, bool *flag, const char **state_option)
+{
+    const struct option options[] = {{"state", required_argument, NULL, 's'},
+                                     {flag_name, no_argument, NULL, flag_char},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
+    const char shorts[] = {'s', ':', flag_char, 'h', '\0'};
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, shorts, options, NULL)) != -1) {
+        if (opt == 's') {
+            *state_option = optarg;
+        } else if (opt == flag_char) {
+            *flag = true;
+        } else if (opt == 'h') {
+            fputs(usage, stdout);
+            return EXIT_OK;
+        } else {
+            fputs(usage, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    return -1;
+}
+
+bool cli_open_state(const char *state_option, char path[PATH_MAX], struct state **st)
 {
     const char *env = getenv("FUSEBOX_STATE");
-    const char *chosen = option && *option ? option : env && *env ? env : NULL;
-    if (!chosen)
-        return state_default_path(path, PATH_MAX) == 0;
-    if (strlen(chosen) >= PATH_MAX) {
+    const char *chosen = state_option && *state_option ? state_option : env && *env ? env : NULL;
+    *st = NULL;
+    if (!chosen && state_default_path(path, PATH_MAX) != 0)
+        return false;
+    if (chosen && strlen(chosen) >= PATH_MAX) {
         cli_error("state file path is too long");
         return false;
     }
-    strcpy(path, chosen);
-    return true;
-}
-
-struct state *cli_open_state(const char *path, bool *missing)
-{
+    if (chosen)
+        strcpy(path, chosen);
     char err[PATH_MAX + 128];
-    struct state *st = state_open(path, false, err, sizeof err);
-    *missing = !st && errno == ENOENT;
-    if (!st && !*missing)
+    *st = state_open(path, false, err, sizeof err);
+    if (!*st && errno != ENOENT) {
         cli_error("%s", err);
-    return st;
+        return false;
+    }
+    return true;
 }
 
 static const struct command *find_command(const char *name)
@@ -79,13 +104,13 @@ static const struct command *find_command(const char *name)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs(usage, stderr);
+        fputs(fusebox_usage, stderr);
         return EXIT_USAGE;
     }
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 ||
         (strcmp(name, "help") == 0 && argc == 2)) {
-        fputs(usage, stdout);
+        fputs(fusebox_usage, stdout);
         return EXIT_OK;
     }
     if (strcmp(name, "help") == 0) {

@@ -15,15 +15,17 @@ int cmd_status(int argc, char **argv);
 int cmd_reset(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 
-/* Resolves the state file path: the -s option when given, else
- * FUSEBOX_STATE, else the default. Returns false (after a message) when
- * there is none. */
-bool cli_state_path(const char *option, char path[PATH_MAX]);
+/* Parses the options of a command that works on the state file:
+ * -s/--state STATE, -h/--help, and one boolean flag (--FLAG_NAME, -FLAG_CHAR).
+ * Returns -1 to go on (operands start at optind), or the exit status to end
+ * with: 0 after printing usage for --help, EXIT_USAGE after a bad option. */
+int cli_state_options(int argc, char **argv, const char *usage, const char *flag_name,
+                      char flag_char, bool *flag, const char **state_option);
 
-/* Opens the state file at path for reading and changing breakers. Returns
- * NULL when it does not exist (*missing = true, no message) or cannot be
- * used (a message on stderr). */
-struct state *cli_open_state(const char *path, bool *missing);
+/* Opens the state file named by the -s option, else FUSEBOX_STATE, else the
+ * default, writing its path into path. Returns false after a message when it
+ * cannot be used; true with *st NULL when it does not exist yet. */
+bool cli_open_state(const char *state_option, char path[PATH_MAX], struct state **st);
 
 /* Prints "fusebox: MESSAGE" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,6 +1,6 @@
 /* fusebox reset: close breakers and zero their counters. */
-#include <getopt.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "clock.h"
@@ -28,7 +28,7 @@ static int reset_all(struct state *st)
 {
     char name[STATE_NAME_MAX];
     int n = 0;
-    for (uint32_t i = 0; i < STATE_SLOTS; i++) {
+    for (uint32_t i = 0; st && i < STATE_SLOTS; i++) {
         if (state_slot_name(&st->slots[i], name)) {
             reset_slot(st, &st->slots[i]);
             n++;
@@ -56,44 +56,21 @@ static int reset_named(struct state *st, const char *path, char **names, int cou
 
 int cmd_reset(int argc, char **argv)
 {
-    static const struct option options[] = {{"state", required_argument, NULL, 's'},
-                                            {"all", no_argument, NULL, 'a'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {NULL, 0, NULL, 0}};
-    const char *state_opt = NULL;
+    const char *state_option = NULL;
     bool all = false;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "s:ah", options, NULL)) != -1) {
-        switch (opt) {
-        case 's':
-            state_opt = optarg;
-            break;
-        case 'a':
-            all = true;
-            break;
-        case 'h':
-            fputs(reset_usage, stdout);
-            return EXIT_OK;
-        default:
-            fputs(reset_usage, stderr);
-            return EXIT_USAGE;
-        }
-    }
+    int done = cli_state_options(argc, argv, reset_usage, "all", 'a', &all, &state_option);
+    if (done >= 0)
+        return done;
     if (all == (optind < argc)) {
         cli_error("reset: give breaker names or --all, not both or neither");
         fputs(reset_usage, stderr);
         return EXIT_USAGE;
     }
     char path[PATH_MAX];
-    bool missing;
-    if (!cli_state_path(state_opt, path))
+    struct state *st;
+    if (!cli_open_state(state_option, path, &st))
         return EXIT_BAD_INPUT;
-    struct state *st = cli_open_state(path, &missing);
-    if (!st && !missing)
-        return EXIT_BAD_INPUT;
-    int status = all ? (st ? reset_all(st) : (printf("reset 0 breakers\n"), EXIT_OK))
-                     : reset_named(st, path, argv + optind, argc - optind);
+    int status = all ? reset_all(st) : reset_named(st, path, argv + optind, argc - optind);
     state_close(st);
     return status;
 }

@@ -1,6 +1,6 @@
 /* fusebox status: every breaker of the state file, as a table or JSON. */
-#include <getopt.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -160,40 +160,18 @@ static void print_table(const char *path, const struct breaker_row *rows, size_t
 
 int cmd_status(int argc, char **argv)
 {
-    static const struct option options[] = {{"state", required_argument, NULL, 's'},
-                                            {"json", no_argument, NULL, 'j'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {NULL, 0, NULL, 0}};
-    const char *state_opt = NULL;
+    const char *state_option = NULL;
     bool json = false;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "s:jh", options, NULL)) != -1) {
-        switch (opt) {
-        case 's':
-            state_opt = optarg;
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 'h':
-            fputs(status_usage, stdout);
-            return EXIT_OK;
-        default:
-            fputs(status_usage, stderr);
-            return EXIT_USAGE;
-        }
-    }
+    int done = cli_state_options(argc, argv, status_usage, "json", 'j', &json, &state_option);
+    if (done >= 0)
+        return done;
     if (optind != argc) {
         cli_error("status: unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
     }
     char path[PATH_MAX];
-    bool missing;
-    if (!cli_state_path(state_opt, path))
-        return EXIT_BAD_INPUT;
-    struct state *st = cli_open_state(path, &missing);
-    if (!st && !missing)
+    struct state *st;
+    if (!cli_open_state(state_option, path, &st))
         return EXIT_BAD_INPUT;
     struct breaker_row *rows = NULL;
     size_t n = st ? read_rows(st, &rows) : 0;
