@@ -16,8 +16,7 @@ LDFLAGS    += -fsanitize=$(SANITIZE)
 endif
 
 COMMON := outcome log breaker state rules jsonpos match
-SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fd hook_resolve \
-          curl curl_bind curl_guard curl_multi curl_records curl_target
+SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fd hook_resolve
 CLI    := $(COMMON) cli cli_run cli_status cli_reset cli_check
 
 obj = $(patsubst %,$(BUILD)/obj/%.o,$(1))
