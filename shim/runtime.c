@@ -43,9 +43,11 @@ static const char *rules_spec(void)
     return spec && *spec ? spec : NULL;
 }
 
+/* Returns the state file path (malloc'd), or NULL after a warning. */
 static char *state_path_setting(void)
 {
     const char *path = getenv("FUSEBOX_STATE");
+    char buf[PATH_MAX], *copy = NULL;
     if (path && *path) {
         if (strnlen(path, PATH_MAX) >= PATH_MAX || path[0] != '/') {
             log_msg(LOG_WARN, "FUSEBOX_STATE must be an absolute path shorter than %d bytes; "
@@ -53,10 +55,13 @@ static char *state_path_setting(void)
                     PATH_MAX);
             return NULL;
         }
-        return strdup(path);
+        copy = strdup(path);
+    } else if (state_default_path(buf, sizeof buf) == 0) {
+        copy = strdup(buf);
     }
-    char buf[PATH_MAX];
-    return state_default_path(buf, sizeof buf) == 0 ? strdup(buf) : NULL;
+    if (!copy)
+        log_msg(LOG_WARN, "no state file path (out of memory?); everything passes through");
+    return copy;
 }
 
 static void report_bad_rules(char *errors)
@@ -87,27 +92,32 @@ static struct runtime *runtime_build(void)
     const char *spec = rules_spec();
     if (!spec)
         return NULL;
+    char *state_path = state_path_setting();
+    if (!state_path)
+        return NULL;
     char *errors = NULL;
     struct rules *rules = rules_load(spec, &errors);
     if (!rules) {
         report_bad_rules(errors);
+        free(state_path);
         return NULL;
     }
     struct runtime *rt = calloc(1, sizeof *rt);
     if (rt) {
         rt->rules = rules;
+        rt->state_path = state_path;
         rt->matcher = matcher_build(rules);
-        rt->state_path = state_path_setting();
         size_t n = rules->breaker_count ? rules->breaker_count : 1;
         rt->slots = calloc(n, sizeof *rt->slots);
         rt->last_success_ms = calloc(n, sizeof *rt->last_success_ms);
     }
-    if (!rt || !rt->matcher || !rt->state_path || !rt->slots || !rt->last_success_ms) {
-        if (!rt)
+    if (!rt || !rt->matcher || !rt->slots || !rt->last_success_ms) {
+        if (!rt) {
             rules_free(rules);
+            free(state_path);
+        }
         runtime_free(rt);
-        log_msg(LOG_WARN, "cannot set up (out of memory or bad FUSEBOX_STATE); everything "
-                          "passes through");
+        log_msg(LOG_WARN, "out of memory; everything passes through");
         return NULL;
     }
     rt->has_names = matcher_has_name_patterns(rt->matcher);
