@@ -17,7 +17,8 @@ endif
 
 COMMON := outcome log breaker state rules jsonpos match
 SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fd hook_resolve
-CLI    := $(COMMON) cli cli_run cli_status cli_reset cli_check
+CLI    := $(COMMON) cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force \
+          cli_reset cli_check cli_explain
 
 obj = $(patsubst %,$(BUILD)/obj/%.o,$(1))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))

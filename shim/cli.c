@@ -15,10 +15,18 @@ static const char fusebox_usage[] =
     "\n"
     "commands:\n"
     "  run [-r RULES] [-s STATE] -- CMD [ARGS...]   run CMD with the fusebox shim preloaded\n"
-    "  status [-s STATE] [--json]                   show every breaker of the state file\n"
-    "  reset [-s STATE] NAME... | --all             close breakers and zero their counters\n"
+    "  status [--json | --watch]                    show every breaker of the state file\n"
+    "  events [--follow] [--json] [--since DUR]     show breaker transitions\n"
+    "  metrics                                      breakers in Prometheus text format\n"
+    "  open NAME... [--for DURATION]                force breakers open\n"
+    "  close NAME...                                close breakers\n"
+    "  disable NAME... | enable NAME...             let everything through / back to normal\n"
+    "  reset NAME... | --all                        close breakers and zero their counters\n"
     "  check RULES                                  validate a rules file\n"
+    "  explain [-r RULES] HOST[:PORT] | URL         which breaker a destination maps to\n"
     "  help [COMMAND]                               show help (also COMMAND --help)\n"
+    "\n"
+    "Commands that read breakers take -s STATE (default: $FUSEBOX_STATE, else per-user).\n"
     "\n"
     "environment: FUSEBOX_RULES, FUSEBOX_STATE, FUSEBOX_LOG, FUSEBOX_DISABLE\n"
     "exit status: 0 ok, 1 bad input, 2 usage\n";
@@ -29,10 +37,10 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"run", cmd_run},
-    {"status", cmd_status},
-    {"reset", cmd_reset},
-    {"check", cmd_check},
+    {"run", cmd_run},         {"status", cmd_status},   {"events", cmd_events},
+    {"metrics", cmd_metrics}, {"open", cmd_open},       {"close", cmd_close},
+    {"disable", cmd_disable}, {"enable", cmd_enable},   {"reset", cmd_reset},
+    {"check", cmd_check},     {"explain", cmd_explain},
 };
 
 void cli_error(const char *fmt, ...)
@@ -45,33 +53,72 @@ void cli_error(const char *fmt, ...)
     va_end(ap);
 }
 
-int cli_state_options(int argc, char **argv, const char *usage, const char *flag_name,
-                      char flag_char, bool *flag, const char **state_option)
+int cli_parse_options(int argc, char **argv, const char *usage, const struct cli_option *opts,
+                      const char **state_option)
 {
-    const struct option options[] = {{"state", required_argument, NULL, 's'},
-                                     {flag_name, no_argument, NULL, flag_char},
-                                     {"help", no_argument, NULL, 'h'},
-                                     {NULL, 0, NULL, 0}};
-    const char shorts[] = {'s', ':', flag_char, 'h', '\0'};
+    struct option longs[16] = {{"help", no_argument, NULL, 'h'}};
+    char shorts[40] = "h";
+    size_t n = 1, len = 1;
+    if (state_option) {
+        longs[n++] = (struct option){"state", required_argument, NULL, 's'};
+        strcpy(shorts + len, "s:");
+        len += 2;
+    }
+    for (const struct cli_option *o = opts; o && o->name && n < 15; o++) {
+        longs[n++] = (struct option){o->name, o->value ? required_argument : no_argument, NULL,
+                                     o->letter};
+        shorts[len++] = o->letter;
+        if (o->value)
+            shorts[len++] = ':';
+    }
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, shorts, options, NULL)) != -1) {
-        if (opt == 's') {
-            *state_option = optarg;
-        } else if (opt == flag_char) {
-            *flag = true;
-        } else if (opt == 'h') {
+    while ((opt = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+        if (opt == 'h') {
             fputs(usage, stdout);
             return EXIT_OK;
-        } else {
+        }
+        if (opt == 's' && state_option) {
+            *state_option = optarg;
+            continue;
+        }
+        const struct cli_option *o = opts;
+        while (o && o->name && o->letter != opt)
+            o++;
+        if (!o || !o->name) {
             fputs(usage, stderr);
             return EXIT_USAGE;
         }
+        if (o->value)
+            *o->value = optarg;
+        else
+            *o->set = true;
     }
     return -1;
 }
 
-bool cli_open_state(const char *state_option, char path[PATH_MAX], struct state **st)
+bool cli_parse_duration(const char *text, uint64_t *ms)
+{
+    static const struct {
+        const char *unit;
+        double ms;
+    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    char *end;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (end == text || errno || !(value >= 0) || value > 1e9)
+        return false;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].unit) == 0) {
+            *ms = (uint64_t)(value * units[i].ms + 0.5);
+            return true;
+        }
+    }
+    return false;
+}
+
+bool cli_open_state(const char *state_option, bool create, char path[PATH_MAX],
+                    struct state **st)
 {
     const char *env = getenv("FUSEBOX_STATE");
     const char *chosen = state_option && *state_option ? state_option : env && *env ? env : NULL;
@@ -85,7 +132,7 @@ bool cli_open_state(const char *state_option, char path[PATH_MAX], struct state 
     if (chosen)
         strcpy(path, chosen);
     char err[PATH_MAX + 128];
-    *st = state_open(path, false, err, sizeof err);
+    *st = state_open(path, create, err, sizeof err);
     if (!*st && errno != ENOENT) {
         cli_error("%s", err);
         return false;

@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "state.h"
 
@@ -12,20 +13,66 @@ enum { EXIT_OK = 0, EXIT_BAD_INPUT = 1, EXIT_USAGE = 2 };
 
 int cmd_run(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_events(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+int cmd_open(int argc, char **argv);
+int cmd_close(int argc, char **argv);
+int cmd_disable(int argc, char **argv);
+int cmd_enable(int argc, char **argv);
 int cmd_reset(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 
-/* Parses the options of a command that works on the state file:
- * -s/--state STATE, -h/--help, and one boolean flag (--FLAG_NAME, -FLAG_CHAR).
- * Returns -1 to go on (operands start at optind), or the exit status to end
- * with: 0 after printing usage for --help, EXIT_USAGE after a bad option. */
-int cli_state_options(int argc, char **argv, const char *usage, const char *flag_name,
-                      char flag_char, bool *flag, const char **state_option);
+/* An option of a command: a flag (set) or one that takes a value (value). */
+struct cli_option {
+    const char *name; /* long name, without "--" */
+    char letter;      /* short name */
+    bool *set;
+    const char **value;
+};
+
+/* Parses -s/--state STATE (into *state_option, when not NULL), -h/--help and
+ * the options in opts (ended by one with a NULL name). Returns -1 to go on
+ * (operands start at optind), or the exit status to end with: 0 after
+ * printing usage for --help, EXIT_USAGE after a bad option. */
+int cli_parse_options(int argc, char **argv, const char *usage, const struct cli_option *opts,
+                      const char **state_option);
+
+/* Reads a duration: seconds as a number (fractions allowed), or a number
+ * with a unit ms, s, m, h or d. Returns false when text is not one. */
+bool cli_parse_duration(const char *text, uint64_t *ms);
+
+/* One breaker as the status, metrics and explain commands show it. */
+struct breaker_row {
+    char name[STATE_NAME_MAX];
+    struct breaker_view view;
+    uint32_t consecutive, fail_max;
+    uint64_t successes, failures, rejected, trips, opened_at_wall;
+    long long retry_in_ms; /* -1: not open */
+};
+
+/* Reads one slot as a row. */
+void cli_read_row(struct state_slot *slot, struct breaker_row *row);
+
+/* Reads every named slot, sorted by name; returns the count. *rows is
+ * malloc'd (the caller frees it); NULL when st is NULL or memory ran out. */
+size_t cli_read_rows(struct state *st, struct breaker_row **rows);
+
+/* True for the states in which calls are failed (open, half-open, forced). */
+bool cli_is_open(enum breaker_state s);
+
+/* Writes s as a JSON string (quoted and escaped) to stdout. */
+void cli_json_string(const char *s);
+
+/* Writes wall_ms as ISO 8601 UTC with milliseconds into out. */
+void cli_iso8601(uint64_t wall_ms, char out[32]);
 
 /* Opens the state file named by the -s option, else FUSEBOX_STATE, else the
- * default, writing its path into path. Returns false after a message when it
- * cannot be used; true with *st NULL when it does not exist yet. */
-bool cli_open_state(const char *state_option, char path[PATH_MAX], struct state **st);
+ * default, writing its path into path; with create, a missing file is made.
+ * Returns false after a message when it cannot be used; true with *st NULL
+ * when it does not exist (and create is false). */
+bool cli_open_state(const char *state_option, bool create, char path[PATH_MAX],
+                    struct state **st);
 
 /* Prints "fusebox: MESSAGE" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

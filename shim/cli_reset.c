@@ -58,7 +58,8 @@ int cmd_reset(int argc, char **argv)
 {
     const char *state_option = NULL;
     bool all = false;
-    int done = cli_state_options(argc, argv, reset_usage, "all", 'a', &all, &state_option);
+    const struct cli_option opts[] = {{"all", 'a', &all, NULL}, {0}};
+    int done = cli_parse_options(argc, argv, reset_usage, opts, &state_option);
     if (done >= 0)
         return done;
     if (all == (optind < argc)) {
@@ -68,7 +69,7 @@ int cmd_reset(int argc, char **argv)
     }
     char path[PATH_MAX];
     struct state *st;
-    if (!cli_open_state(state_option, path, &st))
+    if (!cli_open_state(state_option, false, path, &st))
         return EXIT_BAD_INPUT;
     int status = all ? reset_all(st) : reset_named(st, path, argv + optind, argc - optind);
     state_close(st);

@@ -9,103 +9,38 @@
 #include "clock.h"
 
 static const char status_usage[] =
-    "usage: fusebox status [-s STATE] [--json]\n"
+    "usage: fusebox status [-s STATE] [--json | --watch]\n"
     "\n"
-    "Shows every breaker in the shared state file.\n"
+    "Shows every breaker in the shared state file: state, consecutive failures\n"
+    "/ fail_max, calls, successes, failures, rejected calls, trips and the time\n"
+    "left before the next probe. States are coloured on a terminal (not when\n"
+    "piped, nor when NO_COLOR is set).\n"
     "\n"
     "  -s, --state STATE   state file (default: $FUSEBOX_STATE, else per-user default)\n"
     "  -j, --json          print JSON instead of a table\n"
+    "  -w, --watch         redraw the table every second until interrupted\n"
     "  -h, --help          show this help\n";
 
-struct breaker_row {
-    char name[STATE_NAME_MAX];
-    struct breaker_view view;
-    uint32_t consecutive, fail_max;
-    uint64_t successes, failures, rejected, trips, opened_at_wall;
-    long long retry_in_ms; /* -1: none */
-};
-
-static uint64_t load(_Atomic uint64_t *counter)
+/* The escape sequence that colours a state, or "" when colour is off. */
+static const char *colour_of(enum breaker_state s, bool colour)
 {
-    return atomic_load_explicit(counter, memory_order_relaxed);
-}
-
-static void read_row(struct state_slot *slot, struct breaker_row *row, uint64_t now_ms)
-{
-    struct breaker_slot *b = &slot->breaker;
-    row->view = breaker_view(b);
-    row->consecutive = atomic_load_explicit(&b->consecutive_failures, memory_order_relaxed);
-    row->fail_max = atomic_load_explicit(&b->fail_max, memory_order_relaxed);
-    row->successes = load(&b->successes);
-    row->failures = load(&b->failures);
-    row->rejected = load(&b->rejected);
-    row->trips = load(&b->trips);
-    row->opened_at_wall = load(&b->opened_at_wall);
-    row->retry_in_ms = -1;
-    bool timed = row->view.state == BREAKER_OPEN ||
-                 (row->view.state == BREAKER_FORCED_OPEN && row->view.time_ms != 0);
-    if (timed)
-        row->retry_in_ms = row->view.time_ms > now_ms ? (long long)(row->view.time_ms - now_ms) : 0;
-}
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(((const struct breaker_row *)a)->name, ((const struct breaker_row *)b)->name);
-}
-
-/* Reads every named slot, sorted by name; returns the count (rows is
- * malloc'd, NULL when there are none or memory ran out). */
-static size_t read_rows(struct state *st, struct breaker_row **rows)
-{
-    size_t n = 0;
-    uint64_t now = clock_now_ms();
-    *rows = malloc(STATE_SLOTS * sizeof **rows);
-    for (uint32_t i = 0; *rows && i < STATE_SLOTS; i++)
-        if (state_slot_name(&st->slots[i], (*rows)[n].name))
-            read_row(&st->slots[i], &(*rows)[n++], now);
-    if (*rows)
-        qsort(*rows, n, sizeof **rows, by_name);
-    return n;
-}
-
-static bool is_open(enum breaker_state s)
-{
-    return s == BREAKER_OPEN || s == BREAKER_HALF_OPEN || s == BREAKER_FORCED_OPEN;
-}
-
-static void iso8601(uint64_t wall_ms, char out[32])
-{
-    time_t secs = (time_t)(wall_ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03uZ", (unsigned)(wall_ms % 1000));
-}
-
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
+    static const char *const colours[] = {
+        [BREAKER_CLOSED] = "\033[32m",      [BREAKER_OPEN] = "\033[31m",
+        [BREAKER_HALF_OPEN] = "\033[33m",   [BREAKER_FORCED_OPEN] = "\033[1;31m",
+        [BREAKER_DISABLED] = "\033[2m",
+    };
+    return colour && (unsigned)s < sizeof colours / sizeof colours[0] ? colours[s] : "";
 }
 
 static void print_json(const char *path, const struct breaker_row *rows, size_t n)
 {
     printf("{\"state_file\": ");
-    json_string(path);
+    cli_json_string(path);
     printf(", \"breakers\": [");
     for (size_t i = 0; i < n; i++) {
         const struct breaker_row *r = &rows[i];
         printf("%s{\"name\": ", i ? ", " : "");
-        json_string(r->name);
+        cli_json_string(r->name);
         printf(", \"state\": \"%s\", \"consecutive_failures\": %u, "
                "\"calls\": %llu, \"successes\": %llu, \"failures\": %llu, \"rejected\": %llu, "
                "\"trips\": %llu, \"opened_at\": ",
@@ -114,8 +49,8 @@ static void print_json(const char *path, const struct breaker_row *rows, size_t 
                (unsigned long long)r->successes, (unsigned long long)r->failures,
                (unsigned long long)r->rejected, (unsigned long long)r->trips);
         char when[32];
-        if (is_open(r->view.state) && r->opened_at_wall) {
-            iso8601(r->opened_at_wall, when);
+        if (cli_is_open(r->view.state) && r->opened_at_wall) {
+            cli_iso8601(r->opened_at_wall, when);
             printf("\"%s\"", when);
         } else {
             printf("null");
@@ -128,13 +63,13 @@ static void print_json(const char *path, const struct breaker_row *rows, size_t 
     printf("]}\n");
 }
 
-static void print_table(const char *path, const struct breaker_row *rows, size_t n)
+static void print_table(const char *path, const struct breaker_row *rows, size_t n, bool colour)
 {
     size_t width = 7, open = 0;
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(rows[i].name);
         width = len > width ? len : width;
-        open += is_open(rows[i].view.state);
+        open += cli_is_open(rows[i].view.state);
     }
     printf("state file: %s\n", path);
     if (n == 0) {
@@ -146,11 +81,15 @@ static void print_table(const char *path, const struct breaker_row *rows, size_t
     for (size_t i = 0; i < n; i++) {
         const struct breaker_row *r = &rows[i];
         char fails[24], retry[24] = "-";
-        snprintf(fails, sizeof fails, "%u/%u", r->consecutive, r->fail_max);
+        if (r->fail_max)
+            snprintf(fails, sizeof fails, "%u/%u", r->consecutive, r->fail_max);
+        else /* no process has used it yet: its policy is not known */
+            snprintf(fails, sizeof fails, "%u/-", r->consecutive);
         if (r->retry_in_ms >= 0)
             snprintf(retry, sizeof retry, "%.1fs", (double)r->retry_in_ms / 1000.0);
-        printf("%-*s  %-11s  %9s  %8llu  %8llu  %8llu  %8llu  %5llu  %s\n", (int)width, r->name,
-               breaker_state_name(r->view.state), fails,
+        const char *on = colour_of(r->view.state, colour), *off = *on ? "\033[0m" : "";
+        printf("%-*s  %s%-11s%s  %9s  %8llu  %8llu  %8llu  %8llu  %5llu  %s\n", (int)width, r->name,
+               on, breaker_state_name(r->view.state), off, fails,
                (unsigned long long)(r->successes + r->failures + r->rejected),
                (unsigned long long)r->successes, (unsigned long long)r->failures,
                (unsigned long long)r->rejected, (unsigned long long)r->trips, retry);
@@ -158,28 +97,46 @@ static void print_table(const char *path, const struct breaker_row *rows, size_t
     printf("%zu breaker%s: %zu open, %zu closed\n", n, n == 1 ? "" : "s", open, n - open);
 }
 
-int cmd_status(int argc, char **argv)
+/* Prints the state file once; false when it cannot be read. */
+static bool show(const char *state_option, bool json, bool colour)
 {
-    const char *state_option = NULL;
-    bool json = false;
-    int done = cli_state_options(argc, argv, status_usage, "json", 'j', &json, &state_option);
-    if (done >= 0)
-        return done;
-    if (optind != argc) {
-        cli_error("status: unexpected argument '%s'", argv[optind]);
-        return EXIT_USAGE;
-    }
     char path[PATH_MAX];
     struct state *st;
-    if (!cli_open_state(state_option, path, &st))
-        return EXIT_BAD_INPUT;
+    if (!cli_open_state(state_option, false, path, &st))
+        return false;
     struct breaker_row *rows = NULL;
-    size_t n = st ? read_rows(st, &rows) : 0;
+    size_t n = cli_read_rows(st, &rows);
     if (json)
         print_json(path, rows, n);
     else
-        print_table(path, rows, n);
+        print_table(path, rows, n, colour);
     free(rows);
     state_close(st);
-    return EXIT_OK;
+    return true;
+}
+
+int cmd_status(int argc, char **argv)
+{
+    const char *state_option = NULL;
+    bool json = false, watch = false;
+    const struct cli_option opts[] = {{"json", 'j', &json, NULL}, {"watch", 'w', &watch, NULL}, {0}};
+    int done = cli_parse_options(argc, argv, status_usage, opts, &state_option);
+    if (done >= 0)
+        return done;
+    if (optind != argc || (json && watch)) {
+        cli_error("status: %s", json && watch ? "--json and --watch do not go together"
+                                              : "unexpected argument");
+        return EXIT_USAGE;
+    }
+    bool colour = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+    if (!watch)
+        return show(state_option, json, colour) ? EXIT_OK : EXIT_BAD_INPUT;
+    for (;;) {
+        if (colour)
+            fputs("\033[H\033[2J", stdout);
+        if (!show(state_option, false, colour))
+            return EXIT_BAD_INPUT;
+        fflush(stdout);
+        sleep(1);
+    }
 }

@@ -38,10 +38,10 @@ teardown() { common_teardown; }
 # wait_for SECONDS COMMAND...: polls COMMAND every 20 ms until it succeeds;
 # fails when the deadline passes.
 wait_for() {
-    local deadline=$((SECONDS + $1))
+    local deadline=$((${EPOCHREALTIME/./} + $1 * 1000000))
     shift
     until "$@"; do
-        if [ "$SECONDS" -ge "$deadline" ]; then
+        if [ "${EPOCHREALTIME/./}" -ge "$deadline" ]; then
             echo "timed out waiting for: $*" >&2
             return 1
         fi

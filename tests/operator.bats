@@ -1,0 +1,191 @@
+#!/usr/bin/env bats
+# The operator's commands: forced states, events, metrics and explain.
+
+load common
+
+rules_for() {
+    write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"$1\", \"hosts\": [\"$2\"]${3:+, $3}}]}"
+}
+
+@test "fusebox open before any program ran: calls fail at once, none reaches the host" {
+    start_server up accept
+    run "$FUSEBOX" open payments
+    assert_success
+    assert_output 'payments: forced_open'
+    [ "$(stat -c %a "$FUSEBOX_STATE")" = 600 ]
+    rules_for payments "127.0.0.1:$up_PORT"
+    before=$(tcp_connects)
+    run shimmed "$TESTCLIENT" connect 127.0.0.1 "$up_PORT" --count 3
+    [ "$(grep -c ECONNREFUSED <<<"$output")" -eq 3 ]
+    [ "$(tcp_connects)" -eq "$before" ]
+    [ "$(breaker_field payments state)" = forced_open ]
+    [ "$(breaker_field payments rejected)" -eq 3 ]
+    [ "$(breaker_field payments retry_in_ms)" = null ]
+}
+
+@test "fusebox open --for: once the time is up the next call probes, and success closes" {
+    start_server up accept
+    rules_for payments "127.0.0.1:$up_PORT"
+    "$FUSEBOX" open payments --for 300ms
+    run shimmed "$TESTCLIENT" connect 127.0.0.1 "$up_PORT"
+    assert_output --partial ECONNREFUSED
+    wait_for 10 breaker_is payments retry_in_ms 0
+    run shimmed "$TESTCLIENT" connect 127.0.0.1 "$up_PORT"
+    assert_output --regexp '^ok'
+    [ "$(breaker_field payments state)" = closed ]
+}
+
+@test "fusebox close lets calls through again; disable records nothing; enable restores" {
+    start_server dead refuse
+    rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 1'
+    shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT" --count 2
+    [ "$(breaker_field dead state)" = open ]
+    "$FUSEBOX" close dead
+    [ "$(breaker_field dead state)" = closed ]
+    [ "$(breaker_field dead consecutive_failures)" -eq 0 ]
+    "$FUSEBOX" disable dead
+    before=$(tcp_connects)
+    shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT" --count 4
+    [ "$(($(tcp_connects) - before))" -eq 4 ]
+    [ "$(breaker_field dead state)" = disabled ]
+    [ "$(breaker_field dead failures)" -eq 1 ]
+    "$FUSEBOX" enable dead
+    [ "$(breaker_field dead state)" = closed ]
+    shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT" --count 2
+    [ "$(breaker_field dead state)" = open ]
+}
+
+@test "forced-state commands: usage errors exit 2 with a message" {
+    run "$FUSEBOX" open
+    [ "$status" -eq 2 ]
+    assert_output --partial 'open: give the name of a breaker'
+    run "$FUSEBOX" open x --for soon
+    [ "$status" -eq 2 ]
+    assert_output --partial "open: --for soon: not a duration"
+    run "$FUSEBOX" close --for 3 x
+    [ "$status" -eq 2 ]
+}
+
+@test "fusebox events: each transition once, with its reason and the program that caused it" {
+    start_server dead refuse
+    rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 3, "reset_timeout": 0.2'
+    shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT" --count 3
+    wait_for 10 breaker_is dead retry_in_ms 0
+    shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT"
+    "$FUSEBOX" reset dead
+    run "$FUSEBOX" events
+    assert_success
+    assert_line --index 0 --regexp "^[0-9T:.-]+Z  dead  closed -> open  3 consecutive failures \(refused\)  \[testclient [0-9]+\]$"
+    assert_line --index 1 --regexp "  dead  open -> half_open  reset timeout elapsed, probing  \[testclient [0-9]+\]$"
+    assert_line --index 2 --regexp "  dead  half_open -> open  probe failed \(refused\)  \[testclient [0-9]+\]$"
+    assert_line --index 3 --regexp "  dead  open -> closed  changed by operator  \[fusebox [0-9]+\]$"
+    [ "${#lines[@]}" -eq 4 ]
+    run "$FUSEBOX" events --json
+    python3 -c '
+import json, sys
+events = [json.loads(line) for line in sys.argv[1].splitlines()]
+assert [e["seq"] for e in events] == [0, 1, 2, 3], events
+assert events[0]["reason"] == "3 consecutive failures (refused)", events[0]
+assert events[0]["program"] == "testclient" and events[0]["pid"] > 0, events[0]
+assert set(events[0]) == {"seq", "time", "breaker", "from", "to", "reason", "pid", "program"}
+' "$output"
+    run "$FUSEBOX" events --since 1h
+    [ "${#lines[@]}" -eq 4 ]
+    sleep 0.01
+    run "$FUSEBOX" events --since 1ms
+    [ "${#lines[@]}" -eq 0 ]
+}
+
+@test "fusebox events --follow sees an event another process causes, within a second" {
+    start_server dead refuse
+    rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 1'
+    "$FUSEBOX" events --follow > "$BATS_TEST_TMPDIR/follow" 3>&- &
+    SERVER_PIDS+=("$!") # stopped at teardown like the servers
+    wait_for 5 test -f "$FUSEBOX_STATE"
+    shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT"
+    wait_for 1 grep -q 'closed -> open' "$BATS_TEST_TMPDIR/follow"
+}
+
+@test "fusebox events says when the ring wrapped" {
+    for i in $(seq 520); do echo "open b$i"; echo "close b$i"; done | while read -r verb name; do
+        "$FUSEBOX" "$verb" "$name" >/dev/null
+    done
+    run --separate-stderr "$FUSEBOX" events
+    [ "${#lines[@]}" -eq 1024 ]
+    [ "$stderr" = "fusebox: events: 16 older events lost (the ring keeps the last 1024)" ]
+}
+
+@test "fusebox metrics: valid Prometheus text with every documented family" {
+    start_server dead refuse
+    write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"pay/ments\", \"hosts\": [\"127.0.0.1:$dead_PORT\"], \"fail_max\": 2}]}"
+    shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT" --count 3
+    "$FUSEBOX" open 'odd"name\x'
+    run "$FUSEBOX" metrics
+    assert_success
+    python3 - "$output" <<'PY'
+import re, sys
+text = sys.argv[1]
+families, samples = {}, {}
+sample_re = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*)\} (\S+)$')
+for line in text.splitlines():
+    if line.startswith("# HELP "):
+        name = line.split()[2]
+        assert name not in families, "HELP twice: " + name
+        families[name] = None
+    elif line.startswith("# TYPE "):
+        _, _, name, kind = line.split()
+        assert name in families and families[name] is None, "TYPE before HELP: " + line
+        assert kind in ("counter", "gauge"), line
+        assert (kind == "counter") == name.endswith("_total"), line
+        families[name] = kind
+    else:
+        m = sample_re.match(line)
+        assert m, "bad sample line: " + line
+        assert m.group(1) in families and families[m.group(1)], "sample before TYPE: " + line
+        float(m.group(3))
+        samples[(m.group(1), m.group(2))] = float(m.group(3))
+assert set(families) == {"fusebox_breaker_state", "fusebox_calls_total", "fusebox_trips_total",
+                         "fusebox_consecutive_failures", "fusebox_open_seconds_remaining"}, families
+assert samples[("fusebox_breaker_state", 'breaker="pay/ments",state="open"')] == 1
+assert samples[("fusebox_calls_total", 'breaker="pay/ments",outcome="failure"')] == 2
+assert samples[("fusebox_calls_total", 'breaker="pay/ments",outcome="rejected"')] == 1
+assert samples[("fusebox_trips_total", 'breaker="pay/ments"')] == 1
+assert 0 < samples[("fusebox_open_seconds_remaining", 'breaker="pay/ments"')] <= 30
+assert samples[("fusebox_breaker_state", 'breaker="odd\\"name\\\\x",state="forced_open"')] == 1
+PY
+}
+
+@test "fusebox explain: the chosen pattern, the ones it beat, and the breaker's state" {
+    write_rules '{"version": 1, "breakers": [
+      {"name": "exact", "hosts": ["api.example.com:8443"]},
+      {"name": "wild", "hosts": ["*.example.com"]},
+      {"name": "net", "hosts": ["10.0.0.0/8"]}]}'
+    run "$FUSEBOX" explain https://api.example.com/v1
+    assert_success
+    assert_line 'destination: api.example.com port 443'
+    assert_line --regexp '^  api\.example\.com:8443 +exact name and port +breaker exact +\(other port\)$'
+    assert_line --regexp '^  \*\.example\.com +wildcard +breaker wild +<- chosen$'
+    assert_line 'breaker: wild'
+    assert_line --regexp '^state: closed \(not used yet'
+    run "$FUSEBOX" explain api.example.com:8443
+    assert_line 'breaker: exact'
+    run "$FUSEBOX" explain 10.1.2.3:22
+    assert_line 'breaker: net'
+    run "$FUSEBOX" explain elsewhere.org
+    assert_line 'breaker: none; calls to it pass through untouched'
+    run "$FUSEBOX" explain 'http://[::1'
+    [ "$status" -eq 1 ]
+    unset FUSEBOX_RULES
+    run "$FUSEBOX" explain x.org
+    [ "$status" -eq 2 ]
+}
+
+@test "fusebox status: coloured only on a terminal, --watch redraws" {
+    "$FUSEBOX" open x
+    run "$FUSEBOX" status
+    refute_output --partial $'\033['
+    run timeout 2.5 "$FUSEBOX" status --watch
+    [ "$(grep -c '^1 breaker: 1 open, 0 closed$' <<<"$output")" -ge 2 ]
+    run "$FUSEBOX" status --watch --json
+    [ "$status" -eq 2 ]
+}
