@@ -16,7 +16,8 @@ LDFLAGS    += -fsanitize=$(SANITIZE)
 endif
 
 COMMON := outcome log breaker state rules jsonpos match
-SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fd hook_resolve
+SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fd hook_resolve \
+          curl curl_bind curl_guard curl_multi curl_records curl_target
 CLI    := $(COMMON) cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force \
           cli_reset cli_check cli_explain
 
@@ -48,6 +49,11 @@ UNIT := $(COMMON) names fdtrack
 $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(call obj,$(UNIT)) $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(call obj,$(UNIT)) $(LDFLAGS) -pthread
+
+# Test helpers that drive libcurl link it; the shim itself never does.
+$(BUILD)/helpers/curl_%: tests/helpers/curl_%.c $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) -pthread -lcurl
 
 $(BUILD)/helpers/%: tests/helpers/%.c $(BUILD)/flags
 	@mkdir -p $(@D)

@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <string.h>
 
+#include "curl.h"
 #include "hooks.h"
 #include "libc.h"
 #include "names.h"
@@ -32,9 +33,13 @@ static void remember(const struct sockaddr *sa, socklen_t len, const struct name
 }
 
 /* A ruled name failed to resolve: count class dns against the breaker its
- * candidates give for port (0: port-less patterns only). */
+ * candidates give for port (0: port-less patterns only). Not while a
+ * guarded libcurl transfer runs: its resolver thread's failure is the
+ * transfer's, which counts it once. */
 static void dns_failed(struct runtime *rt, const struct name_candidates *c, uint16_t port)
 {
+    if (curl_guarded_transfer_running())
+        return;
     int p = match_pick_port(rt->matcher, c->ids, c->count, port);
     if (p >= 0)
         runtime_note(rt, rt->rules->patterns[p].breaker, CLASS_DNS);

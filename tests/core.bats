@@ -18,7 +18,7 @@ count_connects() {
     CONNECTS=$(($(tcp_connects) - before))
 }
 
-@test "20 curl runs against a refused port: 3 reach it, 17 are rejected, all say refused" {
+@test "20 curl runs against a refused port: 3 reach it and say refused, 17 say circuit open" {
     require_preloadable curl
     start_server dead refuse
     rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 3, "reset_timeout": 60'
@@ -29,7 +29,8 @@ count_connects() {
         done 2>&1' _ "$PRELOAD" "$dead_PORT"
     assert_success
     [ "$(grep -c '^exit=7$' <<<"$output")" -eq 20 ]
-    [ "$(grep -c "curl: (7) Failed to connect to 127.0.0.1 port $dead_PORT after [0-9]* ms: Couldn't connect to server" <<<"$output")" -eq 20 ]
+    [ "$(grep -c "curl: (7) Failed to connect to 127.0.0.1 port $dead_PORT after [0-9]* ms: Couldn't connect to server" <<<"$output")" -eq 3 ]
+    [ "$(grep -c "curl: (7) circuit open: breaker 'dead' (127.0.0.1:$dead_PORT), retry in [0-9]*s" <<<"$output")" -eq 17 ]
     [ "$CONNECTS" -eq 3 ]
     [ "$(breaker_field dead state)" = open ]
     [ "$(breaker_field dead rejected)" -eq 17 ]

@@ -1,0 +1,262 @@
+/* A libcurl transfer as one breaker call: its breakers are chosen from the
+ * URL's origin (and the proxy it goes through), decided before it runs, and
+ * told its outcome after, from the CURLcode and the HTTP status. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "curl_internal.h"
+#include "runtime.h"
+
+static _Atomic unsigned guarded_running;
+
+bool curl_guarded_transfer_running(void)
+{
+    return atomic_load_explicit(&guarded_running, memory_order_relaxed) != 0;
+}
+
+/* The origin of the transfer: its URL (a CURLU when set, as libcurl
+ * prefers it), with CURLOPT_PORT applied. */
+static bool origin_of(const struct curl_options *o, struct curl_target *t)
+{
+    if (o->curlu) {
+        if (!curl_target_of_curlu(o->curlu, t))
+            return false;
+    } else if (o->url.host[0]) {
+        *t = o->url;
+    } else {
+        return false;
+    }
+    if (o->port > 0 && o->port <= 65535)
+        t->port = (uint16_t)o->port;
+    return true;
+}
+
+/* True when host matches one entry of a no-proxy list as libcurl reads it:
+ * "*" alone matches everything; an entry (a leading dot ignored) matches
+ * the same name and its subdomains, case-insensitively. */
+static bool no_proxy_for(const char *list, const char *host)
+{
+    size_t host_len = strlen(host);
+    while (*list) {
+        list += strspn(list, ", \t");
+        size_t len = strcspn(list, ", \t");
+        const char *entry = list;
+        list += len;
+        if (len == 1 && *entry == '*')
+            return true;
+        if (len && *entry == '.') {
+            entry++;
+            len--;
+        }
+        if (len == 0 || len > host_len || strncasecmp(host + host_len - len, entry, len) != 0)
+            continue;
+        if (len == host_len || host[host_len - len - 1] == '.')
+            return true;
+    }
+    return false;
+}
+
+/* The proxy environment variable libcurl reads for scheme, or NULL. */
+static const char *proxy_from_environment(const char *scheme)
+{
+    char name[32];
+    snprintf(name, sizeof name, "%s_proxy", scheme);
+    const char *v = getenv(name);
+    if (!v && strcmp(scheme, "http") != 0) {
+        for (char *p = name; *p; p++)
+            *p = (char)(*p >= 'a' && *p <= 'z' ? *p - ('a' - 'A') : *p);
+        v = getenv(name);
+    }
+    if (!v)
+        v = getenv("all_proxy");
+    if (!v)
+        v = getenv("ALL_PROXY");
+    return v;
+}
+
+/* Fills *proxy with the proxy a transfer to origin goes through; false when
+ * it goes direct. */
+static bool proxy_of(const struct curl_options *o, const struct curl_target *origin,
+                     struct curl_target *proxy)
+{
+    const char *exceptions = o->noproxy_set ? o->noproxy : getenv("no_proxy");
+    if (!exceptions)
+        exceptions = getenv("NO_PROXY");
+    if (exceptions && no_proxy_for(exceptions, origin->host))
+        return false;
+    if (o->proxy_set) {
+        *proxy = o->proxy;
+        return proxy->host[0] != '\0';
+    }
+    return curl_target_of_proxy(proxy_from_environment(origin->scheme), proxy);
+}
+
+static void note_rejection(struct curl_guard *g, int b, const struct curl_target *t)
+{
+    g->rejected_by = b;
+    snprintf(g->rejected_target, sizeof g->rejected_target, "%s:%u", t->host, (unsigned)t->port);
+}
+
+enum curl_verdict curl_guard_begin(struct runtime *rt, const struct curl_options *o,
+                                   struct curl_guard *g)
+{
+    int saved = errno;
+    struct curl_target origin, proxy;
+    enum curl_verdict verdict = CURL_UNGUARDED;
+    g->origin = g->via = g->rejected_by = -1;
+    g->proxied = false;
+    if (origin_of(o, &origin)) {
+        g->proxied = proxy_of(o, &origin, &proxy);
+        g->origin = runtime_match_host(rt, origin.host, origin.port);
+        g->via = g->proxied ? runtime_match_host(rt, proxy.host, proxy.port) : -1;
+    }
+    if (g->origin >= 0 && !runtime_begin(rt, (uint32_t)g->origin, &g->origin_call)) {
+        note_rejection(g, g->origin, &origin);
+        verdict = CURL_REJECTED;
+    } else if (g->via >= 0 && !runtime_begin(rt, (uint32_t)g->via, &g->via_call)) {
+        if (g->origin >= 0)
+            runtime_end(rt, &g->origin_call, OUTCOME_IGNORED);
+        note_rejection(g, g->via, &proxy);
+        verdict = CURL_REJECTED;
+    } else if (g->origin >= 0 || g->via >= 0) {
+        atomic_fetch_add_explicit(&guarded_running, 1, memory_order_relaxed);
+        verdict = CURL_ALLOWED;
+    }
+    errno = saved;
+    return verdict;
+}
+
+/* A long from curl_easy_getinfo, 0 when unavailable. */
+static long info_long(CURL *handle, CURLINFO info)
+{
+    real_curl_easy_getinfo_fn get = real(curl_easy_getinfo);
+    long value = 0;
+    if (!get || get(handle, info, &value) != CURLE_OK)
+        return 0;
+    return value;
+}
+
+/* True when the transfer spoke HTTP (its status is an HTTP status). */
+static bool spoke_http(CURL *handle)
+{
+    real_curl_easy_getinfo_fn get = real(curl_easy_getinfo);
+    char *scheme = NULL;
+    if (!get || get(handle, CURLINFO_SCHEME, &scheme) != CURLE_OK || !scheme)
+        return false;
+    return strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0;
+}
+
+static enum outcome_class class_of_status(long status)
+{
+    if (status >= 500 && status <= 599)
+        return CLASS_HTTP_5XX;
+    if (status == 429)
+        return CLASS_HTTP_429;
+    if (status >= 400 && status <= 499)
+        return CLASS_HTTP_4XX;
+    return OUTCOME_SUCCESS;
+}
+
+/* The class of a transfer that failed with rc (not one the server answered
+ * with an HTTP status): what the error says of the destination, or
+ * OUTCOME_IGNORED for errors on the client's side (bad URL or options,
+ * write errors, certificate checks, aborted by a callback, …). */
+static enum outcome_class class_of_error(CURLcode rc, long os_errno)
+{
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT: {
+        enum outcome_class c = outcome_class_of_errno((int)os_errno);
+        return os_errno == 0 ? CLASS_REFUSED : c;
+    }
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_FTP_ACCEPT_TIMEOUT:
+        return CLASS_TIMEOUT;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return CLASS_DNS;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+    case CURLE_PROXY:
+        return CLASS_RESET;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_USE_SSL_FAILED:
+    case CURLE_QUIC_CONNECT_ERROR:
+        return CLASS_TLS;
+    default:
+        return OUTCOME_IGNORED;
+    }
+}
+
+/* True when rc (with the proxy's CONNECT status) says the proxy itself
+ * failed: it could not be resolved, reached or spoken to, or it refused
+ * the tunnel. */
+static bool proxy_failed(CURLcode rc, long connect_status)
+{
+    return rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_COULDNT_CONNECT || rc == CURLE_PROXY ||
+           connect_status >= 300;
+}
+
+static void record(const struct curl_guard *g, enum outcome_class origin, enum outcome_class via)
+{
+    struct runtime *rt = runtime_peek();
+    if (rt && g->origin >= 0)
+        runtime_end(rt, &g->origin_call, origin);
+    if (rt && g->via >= 0)
+        runtime_end(rt, &g->via_call, via);
+    atomic_fetch_sub_explicit(&guarded_running, 1, memory_order_relaxed);
+}
+
+void curl_guard_end(const struct curl_guard *g, CURL *handle, CURLcode rc)
+{
+    int saved = errno;
+    long connect_status = g->proxied ? info_long(handle, CURLINFO_HTTP_CONNECTCODE) : 0;
+    enum outcome_class origin, via;
+    if (g->proxied && proxy_failed(rc, connect_status)) {
+        origin = OUTCOME_IGNORED;
+        via = connect_status >= 300 ? class_of_status(connect_status)
+                                    : class_of_error(rc, info_long(handle, CURLINFO_OS_ERRNO));
+        if (via == OUTCOME_SUCCESS)
+            via = CLASS_RESET;
+    } else {
+        if (rc == CURLE_OK || rc == CURLE_HTTP_RETURNED_ERROR)
+            origin = spoke_http(handle) ? class_of_status(info_long(handle, CURLINFO_RESPONSE_CODE))
+                                        : OUTCOME_SUCCESS;
+        else
+            origin = class_of_error(rc, info_long(handle, CURLINFO_OS_ERRNO));
+        via = origin == OUTCOME_IGNORED ? OUTCOME_IGNORED : OUTCOME_SUCCESS;
+    }
+    record(g, origin, via);
+    errno = saved;
+}
+
+void curl_guard_end_unread(const struct curl_guard *g, CURL *handle)
+{
+    int saved = errno;
+    long status = spoke_http(handle) ? info_long(handle, CURLINFO_RESPONSE_CODE) : 0;
+    enum outcome_class origin = status > 0 ? class_of_status(status) : OUTCOME_IGNORED;
+    record(g, origin, origin == OUTCOME_IGNORED ? OUTCOME_IGNORED : OUTCOME_SUCCESS);
+    errno = saved;
+}
+
+void curl_guard_explain(const struct curl_guard *g, char *errorbuffer)
+{
+    struct runtime *rt = runtime_peek();
+    if (!errorbuffer || !rt || g->rejected_by < 0)
+        return;
+    int saved = errno;
+    uint64_t ms = runtime_retry_in_ms(rt, (uint32_t)g->rejected_by);
+    snprintf(errorbuffer, CURL_ERROR_SIZE, "circuit open: breaker '%s' (%s), retry in %llus",
+             rt->rules->breakers[g->rejected_by].name, g->rejected_target,
+             (unsigned long long)((ms + 999) / 1000));
+    errno = saved;
+}

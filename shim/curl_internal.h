@@ -1,0 +1,212 @@
+/* curl_internal.h — the parts of the libcurl hooks (curl_*.c), for each
+ * other only.
+ *
+ *   binding   the real libcurl functions, looked up with dlsym on first use
+ *             (the shim never links libcurl)
+ *   records   per easy handle: the options the shim needs (URL, error
+ *             buffer, open-socket callback, proxy) and the guarded transfer
+ *             in progress in a multi handle
+ *   target    URL → (host, port), the proxy a transfer goes through
+ *   guard     decide a transfer before it runs, classify and record it after
+ */
+#ifndef FUSEBOX_CURL_INTERNAL_H
+#define FUSEBOX_CURL_INTERNAL_H
+
+#define CURL_DISABLE_TYPECHECK 1
+#include <curl/curl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "breaker.h"
+#include "curl.h"
+
+struct runtime;
+
+/* ---- binding ---------------------------------------------------------- */
+
+/* X(return type, name, parameters) of the fixed-argument libcurl functions
+ * the hooks call. The variadic curl_easy_setopt and curl_easy_getinfo are
+ * bound apart (real_curl_easy_setopt / real_curl_easy_getinfo). */
+#define CURL_REAL_SYMBOLS(X)                                                                       \
+    X(CURLcode, curl_easy_perform, (CURL * handle))                                                \
+    X(CURL *, curl_easy_duphandle, (CURL * handle))                                                \
+    X(void, curl_easy_reset, (CURL * handle))                                                      \
+    X(void, curl_easy_cleanup, (CURL * handle))                                                    \
+    X(CURLMcode, curl_multi_add_handle, (CURLM * multi, CURL * handle))                            \
+    X(CURLMcode, curl_multi_remove_handle, (CURLM * multi, CURL * handle))                         \
+    X(CURLMsg *, curl_multi_info_read, (CURLM * multi, int *left))                                 \
+    X(CURLMcode, curl_multi_perform, (CURLM * multi, int *running))                                \
+    X(CURLMcode, curl_multi_socket_action,                                                         \
+      (CURLM * multi, curl_socket_t socket, int events, int *running))                             \
+    X(CURLU *, curl_url, (void))                                                                   \
+    X(void, curl_url_cleanup, (CURLU * url))                                                       \
+    X(CURLUcode, curl_url_set, (CURLU * url, CURLUPart part, const char *text, unsigned flags))    \
+    X(CURLUcode, curl_url_get, (CURLU * url, CURLUPart part, char **text, unsigned flags))         \
+    X(void, curl_free, (void *p))                                                                  \
+    X(CURLcode, curl_easy_setopt, (CURL * handle, CURLoption option, ...))                         \
+    X(CURLcode, curl_easy_getinfo, (CURL * handle, CURLINFO info, ...))
+
+#define CURL_REAL_TYPEDEF(ret, name, params) typedef ret(*real_##name##_fn) params;
+CURL_REAL_SYMBOLS(CURL_REAL_TYPEDEF)
+#undef CURL_REAL_TYPEDEF
+
+struct curl_reals {
+#define CURL_REAL_FIELD(ret, name, params) _Atomic(void *) name;
+    CURL_REAL_SYMBOLS(CURL_REAL_FIELD)
+#undef CURL_REAL_FIELD
+};
+
+extern struct curl_reals curl_reals;
+
+/* Looks up libcurl's own function name: first the next definition after the
+ * shim (dlsym RTLD_NEXT), then in a libcurl already loaded with
+ * RTLD_LOCAL (dlopen RTLD_NOLOAD: never loads anything). Stores it in
+ * *slot and returns it; NULL when there is none. Takes no lock. */
+void *curl_bind(const char *name, _Atomic(void *) *slot);
+
+static inline void *curl_real_of(const char *name, _Atomic(void *) *slot)
+{
+    void *f = atomic_load_explicit(slot, memory_order_relaxed);
+    return __builtin_expect(f != 0, 1) ? f : curl_bind(name, slot);
+}
+
+/* real(name): libcurl's function name, typed, or NULL when not found. */
+#define real(name) ((real_##name##_fn)curl_real_of(#name, &curl_reals.name))
+
+/* Per thread: non-zero while the hooks run libcurl's own curl_easy_perform
+ * or curl_easy_cleanup, whose internal calls to the multi functions come
+ * back through the hooks (libcurl calls them through its PLT) and must pass
+ * straight through. */
+extern __thread unsigned curl_inside_libcurl __attribute__((tls_model("initial-exec")));
+
+/* ---- target ----------------------------------------------------------- */
+
+#define CURL_HOST_MAX 264
+
+/* Where a transfer goes, as a breaker rule sees it. */
+struct curl_target {
+    char host[CURL_HOST_MAX]; /* lower case, no trailing dot, IPv6 in brackets; "" none */
+    char scheme[16];          /* lower case: "http", "https", …; "" unknown */
+    uint16_t port;            /* the URL's port, else the scheme's default */
+};
+
+/* Fills *t from a URL as curl_easy_setopt(CURLOPT_URL) takes it (a missing
+ * scheme is guessed as libcurl does). Returns false, with t->host empty,
+ * when the URL has no host or port libcurl would connect to (file://, a
+ * malformed URL) or libcurl's URL API is missing. */
+bool curl_target_of_url(const char *url, struct curl_target *t);
+
+/* Same, from a CURLU handle (CURLOPT_CURLU). */
+bool curl_target_of_curlu(CURLU *url, struct curl_target *t);
+
+/* Fills *t from a proxy string as CURLOPT_PROXY or the *_proxy environment
+ * variables give it ("host:port", "http://host", "socks5h://host:1080", …;
+ * default port 1080, 443 for https://). Returns false when it names no
+ * proxy (empty string, unparsable). */
+bool curl_target_of_proxy(const char *proxy, struct curl_target *t);
+
+/* ---- records ---------------------------------------------------------- */
+
+#define CURL_NOPROXY_MAX 512
+
+/* The options of one easy handle that the shim needs. */
+struct curl_options {
+    struct curl_target url;              /* CURLOPT_URL; host "" when unset */
+    CURLU *curlu;                        /* CURLOPT_CURLU, owned by the program */
+    long port;                           /* CURLOPT_PORT, 0 unset */
+    char *errorbuffer;                   /* CURLOPT_ERRORBUFFER, owned by the program */
+    curl_opensocket_callback opensocket; /* the program's CURLOPT_OPENSOCKETFUNCTION */
+    bool proxy_set;                      /* CURLOPT_PROXY given ("" = no proxy) */
+    struct curl_target proxy;            /* its target; host "" for no proxy */
+    bool noproxy_set;                    /* CURLOPT_NOPROXY given */
+    char noproxy[CURL_NOPROXY_MAX];      /* its value (too long: kept as empty) */
+    long fresh_connect;                  /* CURLOPT_FRESH_CONNECT */
+};
+
+/* A transfer as the breakers see it: the breaker of its origin and of the
+ * proxy it goes through (-1: none), and the calls they let through. */
+struct curl_guard {
+    bool proxied; /* the transfer goes through a proxy */
+    int origin, via;
+    struct guarded_call origin_call, via_call;
+    int rejected_by;                         /* the breaker that refused it, or -1 */
+    char rejected_target[CURL_HOST_MAX + 8]; /* "host:port" of that breaker's side */
+};
+
+/* The guarded transfer of a handle added to a multi handle. */
+struct curl_multi_state {
+    bool active;   /* let through and not yet recorded */
+    bool rejected; /* failed on purpose: the refusing open-socket callback is installed */
+    struct curl_guard guard;
+};
+
+struct curl_record {
+    struct curl_record *next;
+    const void *handle;
+    struct curl_options options;
+    struct curl_multi_state multi;
+};
+
+/* The table of records is guarded by one mutex (made fork-safe on first
+ * use). curl_records_find, _add and _remove must be called with it held;
+ * nothing may call into libcurl while holding it. */
+void curl_records_lock(void);
+void curl_records_unlock(void);
+
+/* Returns handle's record or NULL. */
+struct curl_record *curl_records_find(const void *handle);
+
+/* Returns handle's record, creating an empty one; NULL when out of memory. */
+struct curl_record *curl_records_add(const void *handle);
+
+/* Removes handle's record, copying it to *out first; false when there was
+ * none. */
+bool curl_records_remove(const void *handle, struct curl_record *out);
+
+/* True when there is no record at all (one relaxed load, no lock): the
+ * hooks of a program that set no URL under rules skip the table. */
+bool curl_records_empty(void);
+
+/* ---- guard ------------------------------------------------------------ */
+
+enum curl_verdict {
+    CURL_UNGUARDED, /* no breaker covers it: run it, record nothing */
+    CURL_ALLOWED,   /* run it, then call curl_guard_end or curl_guard_end_unread */
+    CURL_REJECTED,  /* a breaker is open: fail it with CURLE_COULDNT_CONNECT */
+};
+
+/* Finds the breakers of a transfer of a handle with options o (the origin
+ * of its URL, and the proxy it goes through) and asks them; fills *g. A
+ * transfer counts in curl_guarded_transfer_running from an allowed verdict
+ * until it is ended. Leaves errno alone. */
+enum curl_verdict curl_guard_begin(struct runtime *rt, const struct curl_options *o,
+                                   struct curl_guard *g);
+
+/* Records the transfer g let through, from its result rc and what handle
+ * reports (HTTP status, CONNECT status, errno). Leaves errno alone. */
+void curl_guard_end(const struct curl_guard *g, CURL *handle, CURLcode rc);
+
+/* Records a transfer whose result is unknown (removed from its multi handle
+ * before its message was read, or cleaned up while in one): by its HTTP
+ * status when it got one, else as nothing. Leaves errno alone. */
+void curl_guard_end_unread(const struct curl_guard *g, CURL *handle);
+
+/* Writes "circuit open: breaker 'NAME' (host:port), retry in Ns" into
+ * errorbuffer (CURL_ERROR_SIZE bytes) for a transfer g rejected; does
+ * nothing when errorbuffer is NULL. Leaves errno alone. */
+void curl_guard_explain(const struct curl_guard *g, char *errorbuffer);
+
+/* ---- easy handles ----------------------------------------------------- */
+
+/* Copies handle's recorded options into *o; false when it has no record. */
+bool curl_options_of(const void *handle, struct curl_options *o);
+
+/* ---- multi handles ---------------------------------------------------- */
+
+/* Settles the multi transfer state of a handle being cleaned up (its record
+ * already removed): an unrecorded transfer is recorded as unread, and the
+ * counts of multi transfers drop. Leaves errno alone. */
+void curl_multi_forget(const struct curl_multi_state *s, CURL *handle);
+
+#endif

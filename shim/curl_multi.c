@@ -1,0 +1,201 @@
+/* libcurl's multi interface (curl --parallel, git's http transport, event
+ * loops): each easy handle added is one breaker call, decided in
+ * curl_multi_add_handle and recorded from its CURLMSG_DONE message (or at
+ * curl_multi_remove_handle when the program never reads it).
+ *
+ * An open breaker must fail only its own transfer, with code 7, through the
+ * normal message: rejecting the add would make the curl tool abort every
+ * transfer (code 27). So a rejected transfer is added with a refusing
+ * CURLOPT_OPENSOCKETFUNCTION (and CURLOPT_FRESH_CONNECT, so that no cached
+ * connection is reused), and the program's own values are put back when it
+ * ends. */
+#include <errno.h>
+#include <string.h>
+
+#include "curl_internal.h"
+#include "runtime.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* Transfers added with a verdict and not yet settled: all of them, and the
+ * guarded (let through) ones, whose sockets connect() must leave alone. */
+static _Atomic unsigned multi_pending, multi_guarded;
+
+static curl_socket_t refuse_socket(void *data, curlsocktype purpose, struct curl_sockaddr *address)
+{
+    (void)data;
+    (void)purpose;
+    (void)address;
+    return CURL_SOCKET_BAD;
+}
+
+/* Installs (refuse) or removes the refusing open-socket callback; when
+ * removing, puts back the program's own callback and fresh-connect value. */
+static void set_refusing(CURL *handle, bool refuse, const struct curl_options *own)
+{
+    real_curl_easy_setopt_fn set = real(curl_easy_setopt);
+    if (!set)
+        return;
+    set(handle, CURLOPT_OPENSOCKETFUNCTION, refuse ? refuse_socket : own->opensocket);
+    set(handle, CURLOPT_FRESH_CONNECT, refuse ? 1L : own->fresh_connect);
+}
+
+static void count(const struct curl_multi_state *s, int delta)
+{
+    if (s->active || s->rejected)
+        atomic_fetch_add_explicit(&multi_pending, (unsigned)delta, memory_order_relaxed);
+    if (s->active)
+        atomic_fetch_add_explicit(&multi_guarded, (unsigned)delta, memory_order_relaxed);
+}
+
+/* Stores s as handle's multi state; false when the handle has no record
+ * (any more). */
+static bool keep_state(CURL *handle, const struct curl_multi_state *s)
+{
+    curl_records_lock();
+    struct curl_record *r = curl_records_find(handle);
+    if (r) {
+        r->multi = *s;
+        count(s, 1);
+    }
+    curl_records_unlock();
+    return r != NULL;
+}
+
+/* Takes handle's multi state out of its record (with the options it needs
+ * to undo a rejection); false when there is none to settle. */
+static bool take_state(CURL *handle, struct curl_multi_state *s, struct curl_options *o)
+{
+    if (atomic_load_explicit(&multi_pending, memory_order_relaxed) == 0)
+        return false;
+    curl_records_lock();
+    struct curl_record *r = curl_records_find(handle);
+    bool pending = r && (r->multi.active || r->multi.rejected);
+    if (pending) {
+        *s = r->multi;
+        *o = r->options;
+        count(s, -1);
+        memset(&r->multi, 0, sizeof r->multi);
+    }
+    curl_records_unlock();
+    return pending;
+}
+
+void curl_multi_forget(const struct curl_multi_state *s, CURL *handle)
+{
+    count(s, -1);
+    if (s->active)
+        curl_guard_end_unread(&s->guard, handle);
+}
+
+EXPORT CURLMcode curl_multi_add_handle(CURLM *multi, CURL *handle)
+{
+    real_curl_multi_add_handle_fn add = real(curl_multi_add_handle);
+    if (!add)
+        return CURLM_INTERNAL_ERROR;
+    struct runtime *rt;
+    struct curl_options o;
+    struct curl_multi_state s = {.active = false};
+    if (curl_inside_libcurl || !(rt = runtime_get()) || !curl_options_of(handle, &o))
+        return add(multi, handle);
+    int saved = errno;
+    enum curl_verdict verdict = curl_guard_begin(rt, &o, &s.guard);
+    s.active = verdict == CURL_ALLOWED;
+    s.rejected = verdict == CURL_REJECTED;
+    if (s.rejected)
+        set_refusing(handle, true, &o);
+    if (verdict != CURL_UNGUARDED && !keep_state(handle, &s)) {
+        if (s.rejected)
+            set_refusing(handle, false, &o);
+        if (s.active)
+            curl_guard_end_unread(&s.guard, handle);
+    }
+    errno = saved;
+    CURLMcode rc = add(multi, handle);
+    if (rc != CURLM_OK && verdict != CURL_UNGUARDED) {
+        saved = errno;
+        if (take_state(handle, &s, &o)) {
+            if (s.rejected)
+                set_refusing(handle, false, &o);
+            if (s.active)
+                curl_guard_end(&s.guard, handle, CURLE_FAILED_INIT);
+        }
+        errno = saved;
+    }
+    return rc;
+}
+
+/* Settles handle's transfer: from its result rc when its message was read,
+ * else (unread) from what the handle reports; a rejected one gets its
+ * program's callback back and its error message. */
+static void settle(CURL *handle, bool read, CURLcode rc)
+{
+    struct curl_multi_state s;
+    struct curl_options o;
+    if (!take_state(handle, &s, &o))
+        return;
+    int saved = errno;
+    if (s.rejected) {
+        set_refusing(handle, false, &o);
+        bool failed = read ? rc == CURLE_COULDNT_CONNECT : o.errorbuffer && o.errorbuffer[0];
+        if (failed)
+            curl_guard_explain(&s.guard, o.errorbuffer);
+    }
+    if (s.active && read)
+        curl_guard_end(&s.guard, handle, rc);
+    else if (s.active)
+        curl_guard_end_unread(&s.guard, handle);
+    errno = saved;
+}
+
+EXPORT CURLMsg *curl_multi_info_read(CURLM *multi, int *left)
+{
+    real_curl_multi_info_read_fn read = real(curl_multi_info_read);
+    if (!read)
+        return NULL;
+    CURLMsg *m = read(multi, left);
+    if (m && m->msg == CURLMSG_DONE && !curl_inside_libcurl)
+        settle(m->easy_handle, true, m->data.result);
+    return m;
+}
+
+EXPORT CURLMcode curl_multi_remove_handle(CURLM *multi, CURL *handle)
+{
+    real_curl_multi_remove_handle_fn remove = real(curl_multi_remove_handle);
+    if (!remove)
+        return CURLM_INTERNAL_ERROR;
+    if (!curl_inside_libcurl)
+        settle(handle, false, CURLE_OK);
+    return remove(multi, handle);
+}
+
+/* True when the sockets a multi call opens belong to guarded transfers. */
+static bool guarding(void)
+{
+    return !curl_inside_libcurl && atomic_load_explicit(&multi_guarded, memory_order_relaxed);
+}
+
+EXPORT CURLMcode curl_multi_perform(CURLM *multi, int *running)
+{
+    real_curl_multi_perform_fn perform = real(curl_multi_perform);
+    if (!perform)
+        return CURLM_INTERNAL_ERROR;
+    unsigned depth = guarding();
+    runtime_transfer_depth += depth;
+    CURLMcode rc = perform(multi, running);
+    runtime_transfer_depth -= depth;
+    return rc;
+}
+
+EXPORT CURLMcode curl_multi_socket_action(CURLM *multi, curl_socket_t socket, int events,
+                                          int *running)
+{
+    real_curl_multi_socket_action_fn action = real(curl_multi_socket_action);
+    if (!action)
+        return CURLM_INTERNAL_ERROR;
+    unsigned depth = guarding();
+    runtime_transfer_depth += depth;
+    CURLMcode rc = action(multi, socket, events, running);
+    runtime_transfer_depth -= depth;
+    return rc;
+}
