@@ -11,7 +11,10 @@ packages=(
   bats bats-support bats-assert
   curl wget python3 git procps iproute2 util-linux
   valgrind bc             # make bench
+  netcat-openbsd redis-tools openssh-client postgresql-client   # the compatibility matrix
 )
+# node: the machine's own build counts; otherwise Debian's.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -15,6 +15,17 @@ struct fd_entry {
 static struct fd_entry fds[FDTRACK_MAX];
 static _Atomic int pending_count;
 static _Atomic int highest_pending_fd = -1;
+static _Atomic int highest_known_fd = -1;
+
+/* Raises *mark to fd if fd is higher. */
+static void raise_to(_Atomic int *mark, int fd)
+{
+    int high = atomic_load_explicit(mark, memory_order_relaxed);
+    while (fd > high && !atomic_compare_exchange_weak_explicit(mark, &high, fd,
+                                                               memory_order_relaxed,
+                                                               memory_order_relaxed))
+        ;
+}
 
 static struct fd_entry *entry(int fd)
 {
@@ -31,8 +42,11 @@ enum fd_kind fdtrack_kind(int fd)
 void fdtrack_set_kind(int fd, enum fd_kind kind)
 {
     struct fd_entry *e = entry(fd);
-    if (e && atomic_load_explicit(&e->word, memory_order_relaxed) != (uint64_t)kind)
+    if (e && atomic_load_explicit(&e->word, memory_order_relaxed) != (uint64_t)kind) {
+        if (kind != FD_UNKNOWN)
+            raise_to(&highest_known_fd, fd);
         atomic_store_explicit(&e->word, (uint64_t)kind, memory_order_relaxed);
+    }
 }
 
 bool fdtrack_set_pending(int fd, const struct guarded_call *p)
@@ -44,11 +58,8 @@ bool fdtrack_set_pending(int fd, const struct guarded_call *p)
     uint64_t word = (uint64_t)FD_INET_STREAM | PENDING_BIT | (uint64_t)(p->ticket.verdict & 3) << 3 |
                     (uint64_t)p->ticket.epoch << 5 | (uint64_t)p->breaker << 32;
     atomic_fetch_add_explicit(&pending_count, 1, memory_order_relaxed);
-    int high = atomic_load_explicit(&highest_pending_fd, memory_order_relaxed);
-    while (fd > high && !atomic_compare_exchange_weak_explicit(&highest_pending_fd, &high, fd,
-                                                               memory_order_relaxed,
-                                                               memory_order_relaxed))
-        ;
+    raise_to(&highest_pending_fd, fd);
+    raise_to(&highest_known_fd, fd);
     uint64_t old = atomic_exchange_explicit(&e->word, word, memory_order_release);
     if (old & PENDING_BIT) /* a pending attempt nobody took: replaced */
         atomic_fetch_sub_explicit(&pending_count, 1, memory_order_relaxed);
@@ -88,6 +99,11 @@ bool fdtrack_forget(int fd, struct guarded_call *out)
 {
     struct fd_entry *e = entry(fd);
     return e && take(e, 0, out);
+}
+
+int fdtrack_highest_known(void)
+{
+    return atomic_load_explicit(&highest_known_fd, memory_order_relaxed);
 }
 
 void fdtrack_take_all(void (*fn)(int fd, const struct guarded_call *p))

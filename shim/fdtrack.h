@@ -39,6 +39,10 @@ bool fdtrack_take_pending(int fd, struct guarded_call *out);
 /* Takes the pending connect, if any, and forgets fd altogether (close). */
 bool fdtrack_forget(int fd, struct guarded_call *out);
 
+/* Returns the highest fd ever given a kind or a pending connect (-1: none):
+ * past it there is nothing to forget. */
+int fdtrack_highest_known(void);
+
 /* Takes every pending connect, calling fn (when not NULL) for each: the
  * exit sweep reports them, a fork child drops them (they are the parent's). */
 void fdtrack_take_all(void (*fn)(int fd, const struct guarded_call *p));

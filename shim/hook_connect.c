@@ -74,15 +74,25 @@ static int kernel_verdict(int fd, int so_error)
     return getpeername(fd, (struct sockaddr *)&peer, &len) == 0 ? OUTCOME_SUCCESS : -1;
 }
 
+void pending_settle_io(int fd, int err)
+{
+    int saved = errno;
+    enum outcome_class outcome = err ? outcome_class_of_errno(err) : OUTCOME_SUCCESS;
+    struct guarded_call call;
+    if (outcome != OUTCOME_IGNORED && fdtrack_take_pending(fd, &call))
+        report(&call, outcome);
+    errno = saved;
+}
+
 void pending_settle_so_error(int fd, int so_error)
 {
     int saved = errno;
-    int verdict = kernel_verdict(fd, so_error);
-    struct guarded_call call;
-    if (verdict >= 0 && fdtrack_take_pending(fd, &call))
-        report(&call, (enum outcome_class)verdict);
+    bool connecting = so_error == 0 && kernel_verdict(fd, 0) < 0;
     errno = saved;
+    if (!connecting)
+        pending_settle_io(fd, so_error);
 }
+
 
 /* Settles a pending connect already taken from fd's entry, from what the
  * kernel says of the socket now. */
@@ -145,13 +155,16 @@ __attribute__((visibility("default"))) int connect(int fd, const struct sockaddr
         errno = ECONNREFUSED;
         return -1;
     }
+    /* Pending from before the syscall: a program that leaves connect() with
+     * siglongjmp (wget's --connect-timeout) still has its attempt settled,
+     * when it closes the socket. */
+    bool tracked = call.ticket.verdict != VERDICT_BYPASS && fdtrack_set_pending(fd, &call);
     int rc = libc_connect(fd, addr, len);
     int err = errno;
-    if (rc == 0)
-        runtime_end(rt, &call, OUTCOME_SUCCESS);
-    else if (err != EINPROGRESS && err != EINTR)
-        runtime_end(rt, &call, outcome_class_of_errno(err));
-    else if (call.ticket.verdict != VERDICT_BYPASS && !fdtrack_set_pending(fd, &call))
+    bool completed = rc == 0 || (err != EINPROGRESS && err != EINTR);
+    if (completed && (!tracked || fdtrack_take_pending(fd, &call)))
+        runtime_end(rt, &call, rc == 0 ? OUTCOME_SUCCESS : outcome_class_of_errno(err));
+    else if (!completed && !tracked)
         runtime_end(rt, &call, OUTCOME_IGNORED);
     errno = err;
     return rc;

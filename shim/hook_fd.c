@@ -1,10 +1,11 @@
-/* socket(), close(), dup2(), dup3() and getsockopt(): they keep fdtrack's
+/* socket(), close(), close_range(), dup2(), dup3() and getsockopt(): they keep fdtrack's
  * view of descriptors right (so connect() knows a stream socket without a
  * syscall, and a reused fd number never inherits an old attempt), and settle
  * pending connects. For descriptors without a pending connect each costs one
  * load and a store at most. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 
 #include "fdtrack.h"
@@ -27,11 +28,28 @@ EXPORT int socket(int domain, int type, int protocol)
     return fd;
 }
 
-EXPORT int close(int fd)
+/* fd is about to be closed: settle its pending connect and forget it. */
+static void before_close(int fd)
 {
     pending_settle_ending(fd);
     fdtrack_set_kind(fd, FD_UNKNOWN);
+}
+
+EXPORT int close(int fd)
+{
+    before_close(fd);
     return libc_close(fd);
+}
+
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+    if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+        int saved = errno, high = fdtrack_highest_known();
+        for (unsigned fd = first; high >= 0 && fd <= (unsigned)high && fd <= last; fd++)
+            before_close((int)fd);
+        errno = saved;
+    }
+    return libc_close_range(first, last, flags);
 }
 
 /* newfd is about to become a copy of oldfd: settle what newfd was doing. */

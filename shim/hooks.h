@@ -30,4 +30,9 @@ void pending_settle_ending(int fd);
  * from it. Leaves errno alone. */
 void pending_settle_so_error(int fd, int so_error);
 
+/* Settles fd's pending connect after a read or write on it ended with err
+ * (0: it moved data, so the socket is connected; EAGAIN and the like: no
+ * news). Leaves errno alone. */
+void pending_settle_io(int fd, int err);
+
 #endif

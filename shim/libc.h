@@ -11,6 +11,7 @@
 #include <netdb.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 /* X(return type, name, parameters, arguments) */
 #define LIBC_SYMBOLS(X)                                                                            \
@@ -19,6 +20,15 @@
     X(int, close, (int fd), (fd))                                                                  \
     X(int, dup2, (int oldfd, int newfd), (oldfd, newfd))                                           \
     X(int, dup3, (int oldfd, int newfd, int flags), (oldfd, newfd, flags))                         \
+    X(int, close_range, (unsigned first, unsigned last, int flags), (first, last, flags))          \
+    X(ssize_t, write, (int fd, const void *buf, size_t len), (fd, buf, len))                       \
+    X(ssize_t, writev, (int fd, const struct iovec *iov, int n), (fd, iov, n))                     \
+    X(ssize_t, send, (int fd, const void *buf, size_t len, int flags), (fd, buf, len, flags))      \
+    X(ssize_t, sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags))           \
+    X(ssize_t, read, (int fd, void *buf, size_t len), (fd, buf, len))                              \
+    X(ssize_t, readv, (int fd, const struct iovec *iov, int n), (fd, iov, n))                      \
+    X(ssize_t, recv, (int fd, void *buf, size_t len, int flags), (fd, buf, len, flags))            \
+    X(ssize_t, recvmsg, (int fd, struct msghdr *msg, int flags), (fd, msg, flags))                 \
     X(int, getsockopt, (int fd, int level, int name, void *val, socklen_t *len),                   \
       (fd, level, name, val, len))                                                                 \
     X(int, getaddrinfo,                                                                            \

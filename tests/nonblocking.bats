@@ -1,0 +1,96 @@
+#!/usr/bin/env bats
+# Non-blocking connects, completely: the outcome is taken from SO_ERROR, a
+# repeated connect, the first read or write (event loops), or the fd's end
+# (close, close_range, dup2 over it, exit); a fork child never reports its
+# parent's attempt.
+
+load common
+
+setup() {
+    common_setup
+    start_server up accept
+    start_server hole blackhole
+    write_rules "{\"version\": 1, \"breakers\": [
+        {\"name\": \"up\", \"hosts\": [\"127.0.0.1:$up_PORT\"], \"fail_max\": 100},
+        {\"name\": \"hole\", \"hosts\": [\"127.0.0.1:$hole_PORT\"], \"fail_max\": 100}]}"
+}
+
+# py SCRIPT: runs python3 under the shim with UP and HOLE (ports) defined and
+# a helper start(port) that starts a non-blocking connect.
+py() {
+    shimmed python3 -c "import os, select, socket
+UP, HOLE = $up_PORT, $hole_PORT
+def start(port):
+    s = socket.socket()
+    s.setblocking(False)
+    try:
+        s.connect(('127.0.0.1', port))
+    except BlockingIOError:
+        pass
+    return s
+$1"
+}
+
+@test "an event loop that polls and then writes, never asking SO_ERROR, counts a success at the write" {
+    py '
+s = start(UP)
+select.select([], [s], [], 5)
+s.send(b"x")
+os._exit(0)  # no close, no exit handlers: only the write can have told
+'
+    [ "$(breaker_field up successes)" -eq 1 ]
+    [ "$(breaker_field up failures)" -eq 0 ]
+}
+
+@test "a repeated connect settles the attempt: EISCONN is a success" {
+    py '
+s = start(UP)
+select.select([], [s], [], 5)
+try:
+    s.connect(("127.0.0.1", UP))
+except OSError as e:
+    print(e)
+os._exit(0)
+'
+    [ "$(breaker_field up successes)" -eq 1 ]
+}
+
+@test "close_range over a pending connect counts a timeout" {
+    py '
+s = start(HOLE)
+fd = s.detach()
+os.closerange(fd, fd + 1)
+'
+    [ "$(breaker_field hole failures)" -eq 1 ]
+}
+
+@test "dup2 over a pending connect settles it (a timeout: it was still connecting)" {
+    py '
+s = start(HOLE)
+t = start(UP)
+select.select([], [t], [], 5)
+os.dup2(t.fileno(), s.fileno())
+os._exit(0)
+'
+    [ "$(breaker_field hole failures)" -eq 1 ]
+}
+
+@test "a connect still pending at exit counts a timeout" {
+    py 'keep = start(HOLE)'
+    [ "$(breaker_field hole failures)" -eq 1 ]
+}
+
+@test "a fork child that closes its copy of a pending socket reports nothing" {
+    run py '
+s = start(HOLE)
+pid = os.fork()
+if pid == 0:
+    s.close()
+    os._exit(0)
+os.waitpid(pid, 0)
+print("child done")
+os._exit(0)
+'
+    assert_output 'child done'
+    [ "$(breaker_field hole calls)" -eq 0 ]
+}
