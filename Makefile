@@ -19,7 +19,7 @@ COMMON := outcome log breaker state rules jsonpos match
 SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fd hook_io hook_resolve \
           curl curl_bind curl_guard curl_multi curl_records curl_target
 CLI    := $(COMMON) cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force \
-          cli_reset cli_check cli_explain
+          cli_reset cli_check cli_explain cli_serve
 
 obj = $(patsubst %,$(BUILD)/obj/%.o,$(1))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -43,17 +43,12 @@ $(BUILD)/libfusebox.so: $(call obj,$(SHIM)) shim/libfusebox.map
 	    -Wl,-Bsymbolic -Wl,--as-needed $(LDFLAGS) -pthread
 
 $(BUILD)/fusebox: $(call obj,$(CLI))
-	$(CC) -o $@ $^ $(LDFLAGS)
+	$(CC) -o $@ $^ $(LDFLAGS) -lmicrohttpd
 
 UNIT := $(COMMON) names fdtrack
 $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(call obj,$(UNIT)) $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(call obj,$(UNIT)) $(LDFLAGS) -pthread
-
-# Test helpers that drive libcurl link it; the shim itself never does.
-$(BUILD)/helpers/curl_%: tests/helpers/curl_%.c $(BUILD)/flags
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) -pthread -lcurl
 
 $(BUILD)/helpers/%: tests/helpers/%.c $(BUILD)/flags
 	@mkdir -p $(@D)
@@ -88,9 +83,13 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/fusebox $(DESTDIR)$(PREFIX)/bin
 	install -m 0644 $(BUILD)/libfusebox.so $(DESTDIR)$(PREFIX)/lib/fusebox/libfusebox.so
 	install -m 0755 $(BUILD)/fusebox $(DESTDIR)$(PREFIX)/bin/fusebox
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 scripts/fusebox-completion.bash \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/fusebox
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/fusebox/libfusebox.so $(DESTDIR)$(PREFIX)/bin/fusebox
+	rm -f $(DESTDIR)$(PREFIX)/lib/fusebox/libfusebox.so $(DESTDIR)$(PREFIX)/bin/fusebox \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/fusebox
 	-rmdir $(DESTDIR)$(PREFIX)/lib/fusebox
 
 format:

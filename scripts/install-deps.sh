@@ -8,6 +8,7 @@ packages=(
   build-essential pkg-config
   libcjson-dev            # rules parser (dlopen'ed by the shim, linked by the CLI)
   libcurl4-openssl-dev    # headers only: the shim never links libcurl
+  libmicrohttpd-dev       # fusebox serve (linked by the CLI only)
   bats bats-support bats-assert
   curl wget python3 git procps iproute2 util-linux
   valgrind bc             # make bench

@@ -24,11 +24,12 @@ static const char fusebox_usage[] =
     "  reset NAME... | --all                        close breakers and zero their counters\n"
     "  check RULES                                  validate a rules file\n"
     "  explain [-r RULES] HOST[:PORT] | URL         which breaker a destination maps to\n"
+    "  serve [--listen ADDR:PORT] [--allow-control] breakers over HTTP (metrics, health)\n"
     "  help [COMMAND]                               show help (also COMMAND --help)\n"
     "\n"
     "Commands that read breakers take -s STATE (default: $FUSEBOX_STATE, else per-user).\n"
     "\n"
-    "environment: FUSEBOX_RULES, FUSEBOX_STATE, FUSEBOX_LOG, FUSEBOX_DISABLE\n"
+    "environment: FUSEBOX_RULES, FUSEBOX_STATE, FUSEBOX_LOG, FUSEBOX_SYSLOG, FUSEBOX_DISABLE\n"
     "exit status: 0 ok, 1 bad input, 2 usage\n";
 
 struct command {
@@ -40,7 +41,7 @@ static const struct command commands[] = {
     {"run", cmd_run},         {"status", cmd_status},   {"events", cmd_events},
     {"metrics", cmd_metrics}, {"open", cmd_open},       {"close", cmd_close},
     {"disable", cmd_disable}, {"enable", cmd_enable},   {"reset", cmd_reset},
-    {"check", cmd_check},     {"explain", cmd_explain},
+    {"check", cmd_check},     {"explain", cmd_explain}, {"serve", cmd_serve},
 };
 
 void cli_error(const char *fmt, ...)

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "state.h"
 
@@ -22,6 +23,7 @@ int cmd_enable(int argc, char **argv);
 int cmd_reset(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* An option of a command: a flag (set) or one that takes a value (value). */
 struct cli_option {
@@ -61,8 +63,19 @@ size_t cli_read_rows(struct state *st, struct breaker_row **rows);
 /* True for the states in which calls are failed (open, half-open, forced). */
 bool cli_is_open(enum breaker_state s);
 
-/* Writes s as a JSON string (quoted and escaped) to stdout. */
+/* Writes s as a JSON string (quoted and escaped) to out; cli_json_string
+ * writes it to stdout. */
+void cli_json_string_to(FILE *out, const char *s);
 void cli_json_string(const char *s);
+
+/* Writes one breaker as the object of status --json (no newline). */
+void cli_breaker_json(FILE *out, const struct breaker_row *row);
+
+/* Writes the document of status --json for the state file at path. */
+void cli_status_json(FILE *out, const char *path, const struct breaker_row *rows, size_t n);
+
+/* Writes the breakers in the Prometheus text exposition format. */
+void cli_metrics_text(FILE *out, const struct breaker_row *rows, size_t n);
 
 /* Writes wall_ms as ISO 8601 UTC with milliseconds into out. */
 void cli_iso8601(uint64_t wall_ms, char out[32]);

@@ -63,17 +63,22 @@ void cli_iso8601(uint64_t wall_ms, char out[32])
     snprintf(out + n, 32 - n, ".%03uZ", (unsigned)(wall_ms % 1000));
 }
 
-void cli_json_string(const char *s)
+void cli_json_string_to(FILE *out, const char *s)
 {
-    putchar('"');
+    putc('"', out);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\')
-            printf("\\%c", c);
+            fprintf(out, "\\%c", c);
         else if (c < 0x20)
-            printf("\\u%04x", c);
+            fprintf(out, "\\u%04x", c);
         else
-            putchar(c);
+            putc(c, out);
     }
-    putchar('"');
+    putc('"', out);
+}
+
+void cli_json_string(const char *s)
+{
+    cli_json_string_to(stdout, s);
 }

@@ -16,63 +16,63 @@ static const char metrics_usage[] =
     "  -h, --help          show this help\n";
 
 /* Writes a label value, escaped as the exposition format requires. */
-static void label_value(const char *s)
+static void label_value(FILE *out, const char *s)
 {
-    putchar('"');
+    putc('"', out);
     for (; *s; s++) {
         if (*s == '\\' || *s == '"')
-            printf("\\%c", *s);
+            fprintf(out, "\\%c", *s);
         else if (*s == '\n')
-            fputs("\\n", stdout);
+            fputs("\\n", out);
         else
-            putchar(*s);
+            putc(*s, out);
     }
-    putchar('"');
+    putc('"', out);
 }
 
-static void family(const char *name, const char *type, const char *help)
+static void family(FILE *out, const char *name, const char *type, const char *help)
 {
-    printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void sample(const char *name, const char *breaker, const char *label, const char *value,
-                   double number)
+static void sample(FILE *out, const char *name, const char *breaker, const char *label,
+                   const char *value, double number)
 {
-    printf("%s{breaker=", name);
-    label_value(breaker);
+    fprintf(out, "%s{breaker=", name);
+    label_value(out, breaker);
     if (label)
-        printf(",%s=\"%s\"", label, value);
-    printf("} %.17g\n", number);
+        fprintf(out, ",%s=\"%s\"", label, value);
+    fprintf(out, "} %.15g\n", number);
 }
 
-static void print_metrics(const struct breaker_row *rows, size_t n)
+void cli_metrics_text(FILE *out, const struct breaker_row *rows, size_t n)
 {
     static const enum breaker_state states[] = {BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN,
                                                 BREAKER_FORCED_OPEN, BREAKER_DISABLED};
-    family("fusebox_breaker_state", "gauge", "1 for the state the breaker is in, else 0.");
+    family(out, "fusebox_breaker_state", "gauge", "1 for the state the breaker is in, else 0.");
     for (size_t i = 0; i < n; i++)
         for (size_t s = 0; s < sizeof states / sizeof states[0]; s++)
-            sample("fusebox_breaker_state", rows[i].name, "state", breaker_state_name(states[s]),
-                   rows[i].view.state == states[s]);
-    family("fusebox_calls_total", "counter", "Calls the breaker decided, by outcome.");
+            sample(out, "fusebox_breaker_state", rows[i].name, "state",
+                   breaker_state_name(states[s]), rows[i].view.state == states[s]);
+    family(out, "fusebox_calls_total", "counter", "Calls the breaker decided, by outcome.");
     for (size_t i = 0; i < n; i++) {
-        sample("fusebox_calls_total", rows[i].name, "outcome", "success",
+        sample(out, "fusebox_calls_total", rows[i].name, "outcome", "success",
                (double)rows[i].successes);
-        sample("fusebox_calls_total", rows[i].name, "outcome", "failure",
+        sample(out, "fusebox_calls_total", rows[i].name, "outcome", "failure",
                (double)rows[i].failures);
-        sample("fusebox_calls_total", rows[i].name, "outcome", "rejected",
+        sample(out, "fusebox_calls_total", rows[i].name, "outcome", "rejected",
                (double)rows[i].rejected);
     }
-    family("fusebox_trips_total", "counter", "Times the breaker opened after failures.");
+    family(out, "fusebox_trips_total", "counter", "Times the breaker opened after failures.");
     for (size_t i = 0; i < n; i++)
-        sample("fusebox_trips_total", rows[i].name, NULL, NULL, (double)rows[i].trips);
-    family("fusebox_consecutive_failures", "gauge", "Failures in a row while closed.");
+        sample(out, "fusebox_trips_total", rows[i].name, NULL, NULL, (double)rows[i].trips);
+    family(out, "fusebox_consecutive_failures", "gauge", "Failures in a row while closed.");
     for (size_t i = 0; i < n; i++)
-        sample("fusebox_consecutive_failures", rows[i].name, NULL, NULL, rows[i].consecutive);
-    family("fusebox_open_seconds_remaining", "gauge",
+        sample(out, "fusebox_consecutive_failures", rows[i].name, NULL, NULL, rows[i].consecutive);
+    family(out, "fusebox_open_seconds_remaining", "gauge",
            "Seconds before an open breaker lets a probe through (0 when not open).");
     for (size_t i = 0; i < n; i++)
-        sample("fusebox_open_seconds_remaining", rows[i].name, NULL, NULL,
+        sample(out, "fusebox_open_seconds_remaining", rows[i].name, NULL, NULL,
                rows[i].retry_in_ms > 0 ? (double)rows[i].retry_in_ms / 1000.0 : 0.0);
 }
 
@@ -92,7 +92,7 @@ int cmd_metrics(int argc, char **argv)
         return EXIT_BAD_INPUT;
     struct breaker_row *rows = NULL;
     size_t n = cli_read_rows(st, &rows);
-    print_metrics(rows, n);
+    cli_metrics_text(stdout, rows, n);
     free(rows);
     state_close(st);
     return EXIT_OK;

@@ -32,35 +32,41 @@ static const char *colour_of(enum breaker_state s, bool colour)
     return colour && (unsigned)s < sizeof colours / sizeof colours[0] ? colours[s] : "";
 }
 
-static void print_json(const char *path, const struct breaker_row *rows, size_t n)
+void cli_breaker_json(FILE *out, const struct breaker_row *r)
 {
-    printf("{\"state_file\": ");
-    cli_json_string(path);
-    printf(", \"breakers\": [");
-    for (size_t i = 0; i < n; i++) {
-        const struct breaker_row *r = &rows[i];
-        printf("%s{\"name\": ", i ? ", " : "");
-        cli_json_string(r->name);
-        printf(", \"state\": \"%s\", \"consecutive_failures\": %u, "
-               "\"calls\": %llu, \"successes\": %llu, \"failures\": %llu, \"rejected\": %llu, "
-               "\"trips\": %llu, \"opened_at\": ",
-               breaker_state_name(r->view.state), r->consecutive,
-               (unsigned long long)(r->successes + r->failures + r->rejected),
-               (unsigned long long)r->successes, (unsigned long long)r->failures,
-               (unsigned long long)r->rejected, (unsigned long long)r->trips);
-        char when[32];
-        if (cli_is_open(r->view.state) && r->opened_at_wall) {
-            cli_iso8601(r->opened_at_wall, when);
-            printf("\"%s\"", when);
-        } else {
-            printf("null");
-        }
-        if (r->retry_in_ms >= 0)
-            printf(", \"retry_in_ms\": %lld}", r->retry_in_ms);
-        else
-            printf(", \"retry_in_ms\": null}");
+    fprintf(out, "{\"name\": ");
+    cli_json_string_to(out, r->name);
+    fprintf(out,
+            ", \"state\": \"%s\", \"consecutive_failures\": %u, "
+            "\"calls\": %llu, \"successes\": %llu, \"failures\": %llu, \"rejected\": %llu, "
+            "\"trips\": %llu, \"opened_at\": ",
+            breaker_state_name(r->view.state), r->consecutive,
+            (unsigned long long)(r->successes + r->failures + r->rejected),
+            (unsigned long long)r->successes, (unsigned long long)r->failures,
+            (unsigned long long)r->rejected, (unsigned long long)r->trips);
+    char when[32];
+    if (cli_is_open(r->view.state) && r->opened_at_wall) {
+        cli_iso8601(r->opened_at_wall, when);
+        fprintf(out, "\"%s\"", when);
+    } else {
+        fprintf(out, "null");
     }
-    printf("]}\n");
+    if (r->retry_in_ms >= 0)
+        fprintf(out, ", \"retry_in_ms\": %lld}", r->retry_in_ms);
+    else
+        fprintf(out, ", \"retry_in_ms\": null}");
+}
+
+void cli_status_json(FILE *out, const char *path, const struct breaker_row *rows, size_t n)
+{
+    fprintf(out, "{\"state_file\": ");
+    cli_json_string_to(out, path);
+    fprintf(out, ", \"breakers\": [");
+    for (size_t i = 0; i < n; i++) {
+        fputs(i ? ", " : "", out);
+        cli_breaker_json(out, &rows[i]);
+    }
+    fprintf(out, "]}\n");
 }
 
 static void print_table(const char *path, const struct breaker_row *rows, size_t n, bool colour)
@@ -107,7 +113,7 @@ static bool show(const char *state_option, bool json, bool colour)
     struct breaker_row *rows = NULL;
     size_t n = cli_read_rows(st, &rows);
     if (json)
-        print_json(path, rows, n);
+        cli_status_json(stdout, path, rows, n);
     else
         print_table(path, rows, n, colour);
     free(rows);
@@ -119,13 +125,14 @@ int cmd_status(int argc, char **argv)
 {
     const char *state_option = NULL;
     bool json = false, watch = false;
-    const struct cli_option opts[] = {{"json", 'j', &json, NULL}, {"watch", 'w', &watch, NULL}, {0}};
+    const struct cli_option opts[] = {
+        {"json", 'j', &json, NULL}, {"watch", 'w', &watch, NULL}, {0}};
     int done = cli_parse_options(argc, argv, status_usage, opts, &state_option);
     if (done >= 0)
         return done;
     if (optind != argc || (json && watch)) {
-        cli_error("status: %s", json && watch ? "--json and --watch do not go together"
-                                              : "unexpected argument");
+        cli_error("status: %s",
+                  json && watch ? "--json and --watch do not go together" : "unexpected argument");
         return EXIT_USAGE;
     }
     bool colour = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");

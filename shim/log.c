@@ -4,9 +4,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static _Atomic int threshold = LOG_WARN;
+static char syslog_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static _Atomic bool syslog_on;
 
 int log_level_parse(const char *s)
 {
@@ -44,5 +48,45 @@ void log_msg(enum log_level level, const char *fmt, ...)
     line[len++] = '\n';
     ssize_t unused = write(STDERR_FILENO, line, len);
     (void)unused;
+    errno = saved;
+}
+
+bool log_set_syslog(const char *setting)
+{
+    if (!setting || !*setting || strcmp(setting, "0") == 0)
+        return true;
+    const char *path = strcmp(setting, "1") == 0 ? "/dev/log" : setting;
+    if (path[0] != '/' || strlen(path) >= sizeof syslog_path)
+        return false;
+    strcpy(syslog_path, path);
+    atomic_store_explicit(&syslog_on, true, memory_order_release);
+    return true;
+}
+
+bool log_syslog_enabled(void)
+{
+    return atomic_load_explicit(&syslog_on, memory_order_acquire);
+}
+
+void log_syslog(const char *message)
+{
+    /* RFC 5424's codes (<syslog.h>'s names for them clash with log.h's) */
+    enum { FACILITY_USER = 1, SEVERITY_INFO = 6 };
+    if (!log_syslog_enabled())
+        return;
+    int saved = errno;
+    char datagram[640];
+    int len = snprintf(datagram, sizeof datagram, "<%d>fusebox[%d]: %s",
+                       FACILITY_USER * 8 + SEVERITY_INFO, (int)getpid(), message);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    strcpy(addr.sun_path, syslog_path);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && len > 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) {
+        size_t size = (size_t)len < sizeof datagram ? (size_t)len : sizeof datagram - 1;
+        ssize_t unused = send(fd, datagram, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)unused;
+    }
+    if (fd >= 0)
+        close(fd);
     errno = saved;
 }

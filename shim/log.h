@@ -24,6 +24,22 @@ bool log_enabled(enum log_level level);
  * alone. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Sends transitions to syslog too: setting is FUSEBOX_SYSLOG's value, "1"
+ * for /dev/log or the absolute path of another syslog datagram socket;
+ * NULL, "" or "0" turn it off. Returns false (and leaves it off) for any
+ * other value. Called once, before any message is sent. */
+bool log_set_syslog(const char *setting);
+
+/* True when log_set_syslog turned syslog on. */
+bool log_syslog_enabled(void);
+
+/* Sends "fusebox[PID]: MESSAGE" to the syslog socket as facility user,
+ * severity info, when syslog is on. Never blocks and never fails the
+ * caller: a message the daemon cannot take (or a missing daemon) is
+ * dropped. Async-signal-safe; leaves errno alone. In the shim, the socket
+ * calls go through its own hooks, which pass AF_UNIX straight to libc. */
+void log_syslog(const char *message);
+
 /* Like log_msg, but only the first time this call site runs in the process. */
 #define log_once(level, ...)                                                                       \
     do {                                                                                           \

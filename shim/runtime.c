@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -39,6 +40,10 @@ static const char *rules_spec(void)
         else
             log_set_level((enum log_level)parsed);
     }
+    const char *to_syslog = getenv("FUSEBOX_SYSLOG");
+    if (!log_set_syslog(to_syslog))
+        log_msg(LOG_WARN, "FUSEBOX_SYSLOG=%.32s is not 0, 1 or the absolute path of a socket",
+                to_syslog);
     const char *spec = getenv("FUSEBOX_RULES");
     return spec && *spec ? spec : NULL;
 }
@@ -235,13 +240,16 @@ static void announce(struct runtime *rt, struct state_slot *slot, uint32_t b,
     uint64_t wall_ms = clock_wall_ms();
     breaker_date(&slot->breaker, tr, wall_ms);
     state_append_event(rt->state, slot, tr, wall_ms);
-    if (log_enabled(LOG_INFO)) {
-        char why[96];
+    bool to_syslog = log_syslog_enabled();
+    if (log_enabled(LOG_INFO) || to_syslog) {
+        char why[96], line[STATE_NAME_MAX + 192];
         breaker_describe(tr, why, sizeof why);
-        log_msg(LOG_INFO, "breaker '%s' %s -> %s: %s [%s %d]", rt->rules->breakers[b].name,
-                breaker_state_name((enum breaker_state)tr->from),
-                breaker_state_name((enum breaker_state)tr->to), why, program_invocation_short_name,
-                (int)getpid());
+        snprintf(line, sizeof line, "breaker '%s' %s -> %s: %s [%s %d]",
+                 rt->rules->breakers[b].name, breaker_state_name((enum breaker_state)tr->from),
+                 breaker_state_name((enum breaker_state)tr->to), why,
+                 program_invocation_short_name, (int)getpid());
+        log_msg(LOG_INFO, "%s", line);
+        log_syslog(line);
     }
 }
 

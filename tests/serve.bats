@@ -1,0 +1,246 @@
+#!/usr/bin/env bats
+# fusebox serve (HTTP on loopback, checked with curl), FUSEBOX_SYSLOG and the
+# bash completion script.
+
+load common
+
+# start_serve [ARGS...]: starts fusebox serve on a free loopback port and
+# sets SERVE_URL.
+start_serve() {
+    local port_file=$BATS_TEST_TMPDIR/serve.port
+    rm -f "$port_file"
+    "$FUSEBOX" serve --listen 127.0.0.1:0 --port-file "$port_file" "$@" \
+        >"$BATS_TEST_TMPDIR/serve.out" 2>&1 3>&- &
+    SERVER_PIDS+=("$!")
+    wait_for 10 test -s "$port_file"
+    SERVE_URL=http://127.0.0.1:$(cat "$port_file")
+}
+
+# request METHOD PATH: sends one request to the server; sets CODE, TYPE,
+# ALLOW and BODY.
+request() {
+    local meta
+    meta=$(curl -sS -D "$BATS_TEST_TMPDIR/headers" -o "$BATS_TEST_TMPDIR/body" \
+        -w '%{http_code}\t%{content_type}' -X "$1" "$SERVE_URL$2")
+    CODE=${meta%%$'\t'*}
+    TYPE=${meta#*$'\t'}
+    ALLOW=$(sed -n 's/^Allow: \(.*\)\r$/\1/p' "$BATS_TEST_TMPDIR/headers")
+    BODY=$(cat "$BATS_TEST_TMPDIR/body")
+}
+
+# json EXPRESSION: evaluates a Python expression on BODY parsed as JSON (d).
+json() {
+    python3 -c 'import json, sys; d = json.loads(sys.argv[2]); print(eval(sys.argv[1]))' "$1" "$BODY"
+}
+
+@test "serve: GET /breakers is status --json; GET /breakers/NAME one breaker, 404 when unknown" {
+    "$FUSEBOX" open payments
+    "$FUSEBOX" disable search
+    start_serve
+    request GET /breakers
+    [ "$CODE" = 200 ]
+    [ "$TYPE" = application/json ]
+    [ "$(json 'd == json.loads(sys.stdin.read())' <<<"$("$FUSEBOX" status --json)")" = True ]
+    [ "$(json '[(b["name"], b["state"]) for b in d["breakers"]]')" = \
+        "[('payments', 'forced_open'), ('search', 'disabled')]" ]
+    request GET /breakers/search
+    [ "$CODE" = 200 ]
+    [ "$(json 'd["name"], d["state"], d["calls"], d["retry_in_ms"]')" = "('search', 'disabled', 0, None)" ]
+    request GET /breakers/nothing
+    [ "$CODE" = 404 ]
+    [ "$(json 'd["error"]')" = "no such breaker" ]
+}
+
+@test "serve: GET /metrics is the text of fusebox metrics, as text/plain; version=0.0.4" {
+    start_server dead refuse
+    write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"dead\", \"hosts\": [\"127.0.0.1:$dead_PORT\"], \"fail_max\": 2}]}"
+    shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT" --count 1
+    "$FUSEBOX" open 'odd"name'
+    start_serve
+    request GET /metrics
+    [ "$CODE" = 200 ]
+    [ "$TYPE" = "text/plain; version=0.0.4" ]
+    [ "$BODY" = "$("$FUSEBOX" metrics)" ]
+    assert_equal "$(grep -c '^fusebox_calls_total{breaker="dead",outcome="failure"} 1$' <<<"$BODY")" 1
+    assert_equal "$(grep -c '^fusebox_breaker_state{breaker="odd\\"name",state="forced_open"} 1$' <<<"$BODY")" 1
+}
+
+@test "serve: GET /health is 200 while no breaker is open, 503 listing the open ones after fusebox open" {
+    start_serve
+    request GET /health
+    [ "$CODE" = 200 ]
+    [ "$(json 'd')" = "{'status': 'ok'}" ]
+    "$FUSEBOX" close quiet
+    "$FUSEBOX" open payments
+    "$FUSEBOX" open billing --for 1h
+    request GET /health
+    [ "$CODE" = 503 ]
+    [ "$(json 'd["status"], d["open"]')" = "('open', ['billing', 'payments'])" ]
+    "$FUSEBOX" close payments billing
+    request GET /health
+    [ "$CODE" = 200 ]
+}
+
+@test "serve without --allow-control: every control endpoint answers 403 and changes nothing" {
+    "$FUSEBOX" open payments
+    start_serve
+    for action in open close reset disable enable; do
+        request POST "/breakers/payments/$action"
+        [ "$CODE" = 403 ]
+        [[ "$(json 'd["error"]')" == *--allow-control* ]]
+    done
+    request POST "/breakers/other/open?for=10s"
+    [ "$CODE" = 403 ]
+    [ "$(breaker_field payments state)" = forced_open ]
+    [ "$(breaker_field other state)" = absent ]
+    run "$FUSEBOX" events
+    [ "${#lines[@]}" -eq 1 ]
+    grep -q 'control refused' "$BATS_TEST_TMPDIR/serve.out"
+}
+
+@test "serve --allow-control: POST open (?for=), close, disable, enable and reset change the breaker and record events" {
+    start_serve --allow-control
+    request POST "/breakers/payments/open?for=90s"
+    [ "$CODE" = 200 ]
+    [ "$(json 'd["name"], d["state"], 89000 < d["retry_in_ms"] <= 90000')" = "('payments', 'forced_open', True)" ]
+    [ "$(breaker_field payments state)" = forced_open ]
+    request POST /breakers/payments/close
+    [ "$(json 'd["state"]')" = closed ]
+    request POST /breakers/payments/disable
+    [ "$(breaker_field payments state)" = disabled ]
+    request POST /breakers/payments/enable
+    [ "$(breaker_field payments state)" = closed ]
+    request POST /breakers/payments/open
+    [ "$CODE" = 200 ]
+    [ "$(json 'd["state"], d["retry_in_ms"]')" = "('forced_open', None)" ]
+    request POST /breakers/payments/reset
+    [ "$CODE" = 200 ]
+    [ "$(breaker_field payments state)" = closed ]
+    run "$FUSEBOX" events
+    assert_line --index 0 --regexp '  payments  closed -> forced_open  .*\[fusebox [0-9]+\]$'
+    assert_line --index 1 --regexp '  payments  forced_open -> closed  '
+    assert_line --index 2 --regexp '  payments  closed -> disabled  '
+    assert_line --index 3 --regexp '  payments  disabled -> closed  '
+    assert_line --index 4 --regexp '  payments  closed -> forced_open  '
+    assert_line --index 5 --regexp '  payments  forced_open -> closed  '
+    [ "${#lines[@]}" -eq 6 ]
+}
+
+@test "serve: unknown paths 404, other methods 405 with Allow, bad ?for= 400, reset of an unknown breaker 404" {
+    start_serve --allow-control
+    request GET /nowhere
+    [ "$CODE" = 404 ]
+    [ "$TYPE" = application/json ]
+    request POST /breakers/payments/explode
+    [ "$CODE" = 404 ]
+    request DELETE /breakers
+    [ "$CODE" = 405 ]
+    [ "$ALLOW" = "GET, POST" ]
+    request PUT /breakers/payments/open
+    [ "$CODE" = 405 ]
+    request POST /metrics
+    [ "$CODE" = 405 ]
+    [ "$ALLOW" = GET ]
+    request POST /breakers/payments
+    [ "$CODE" = 405 ]
+    request POST "/breakers/payments/open?for=soon"
+    [ "$CODE" = 400 ]
+    [[ "$(json 'd["error"]')" == *"not a duration"* ]]
+    request POST "/breakers/payments/close?for=10s"
+    [ "$CODE" = 400 ]
+    request POST /breakers/payments/reset
+    [ "$CODE" = 404 ]
+    [ "$(breaker_field payments state)" = absent ]
+}
+
+@test "serve listens on 127.0.0.1:9464 by default" {
+    if curl -s -o /dev/null http://127.0.0.1:9464/; then
+        skip "something already listens on 127.0.0.1:9464"
+    fi
+    "$FUSEBOX" serve >"$BATS_TEST_TMPDIR/serve.out" 2>&1 3>&- &
+    SERVER_PIDS+=("$!")
+    SERVE_URL=http://127.0.0.1:9464
+    wait_for 10 curl -sf -o /dev/null "$SERVE_URL/health"
+    request GET /health
+    [ "$CODE" = 200 ]
+    grep -q 'listening on http://127.0.0.1:9464/' "$BATS_TEST_TMPDIR/serve.out"
+}
+
+@test "serve: a bad --listen exits 2, a port in use exits 1, SIGTERM and SIGINT end it with 0" {
+    for bad in 127.0.0.1 localhost:80 1.2.3:80 127.0.0.1:70000 ::1:80 '[::1]' 127.0.0.1:; do
+        run "$FUSEBOX" serve --listen "$bad"
+        [ "$status" -eq 2 ]
+        assert_output --partial "serve: --listen $bad: not ADDR:PORT"
+    done
+    run "$FUSEBOX" serve extra
+    [ "$status" -eq 2 ]
+    start_serve
+    run "$FUSEBOX" serve --listen "${SERVE_URL#http://}"
+    [ "$status" -eq 1 ]
+    assert_output --partial "cannot listen on ${SERVE_URL#http://}: Address already in use"
+    local ended=0
+    kill -TERM "${SERVER_PIDS[0]}"
+    wait "${SERVER_PIDS[0]}" || ended=$?
+    [ "$ended" -eq 0 ]
+    run timeout --preserve-status -s INT 0.5 "$FUSEBOX" serve --listen 127.0.0.1:0
+    [ "$status" -eq 0 ]
+}
+
+@test "FUSEBOX_SYSLOG: a transition goes to the syslog socket as user.info from fusebox[PID]" {
+    local sock=$BATS_TEST_TMPDIR/log.sock received=$BATS_TEST_TMPDIR/syslog.txt
+    python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(10)
+open(sys.argv[2] + ".ready", "w").close()
+data = s.recv(4096).decode()
+with open(sys.argv[2], "w") as out:
+    out.write(data)' "$sock" "$received" 3>&- &
+    SERVER_PIDS+=("$!")
+    wait_for 10 test -e "$received.ready"
+    start_server dead refuse
+    write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"dead\", \"hosts\": [\"127.0.0.1:$dead_PORT\"], \"fail_max\": 1}]}"
+    FUSEBOX_SYSLOG=$sock shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT"
+    wait_for 10 test -s "$received"
+    run cat "$received"
+    assert_output --regexp "^<14>fusebox\[([0-9]+)\]: breaker 'dead' closed -> open: 1 consecutive failures \(refused\) \[testclient \1\]$"
+}
+
+@test "FUSEBOX_SYSLOG=1 without a syslog daemon changes nothing; a bad value warns once" {
+    start_server dead refuse
+    write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"dead\", \"hosts\": [\"127.0.0.1:$dead_PORT\"], \"fail_max\": 1}]}"
+    if [ -S /dev/log ]; then
+        skip "a syslog daemon listens on /dev/log here"
+    fi
+    FUSEBOX_SYSLOG=1 run shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT" --count 2
+    assert_output --partial ECONNREFUSED
+    refute_output --partial fusebox:
+    [ "$(breaker_field dead state)" = open ]
+    [ "$(breaker_field dead rejected)" -eq 1 ]
+    FUSEBOX_SYSLOG=yes run shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT"
+    [ "$(grep -c 'fusebox: FUSEBOX_SYSLOG=yes is not 0, 1 or the absolute path of a socket' <<<"$output")" -eq 1 ]
+    [ "$(breaker_field dead rejected)" -eq 2 ]
+}
+
+@test "completion: the script loads in bash, completes commands, options and breaker names" {
+    "$FUSEBOX" open payments
+    "$FUSEBOX" close search
+    complete_words() {
+        PATH="$BUILD:$PATH" bash --norc -c '
+source "$1"
+shift
+COMP_WORDS=("$@")
+COMP_CWORD=$(($# - 1))
+_fusebox
+echo "${COMPREPLY[*]}"' complete "$BATS_TEST_DIRNAME/../scripts/fusebox-completion.bash" "$@"
+    }
+    [ "$(complete_words fusebox op)" = open ]
+    [ "$(complete_words fusebox help se)" = serve ]
+    [ "$(complete_words fusebox open '')" = "payments search" ]
+    [ "$(complete_words fusebox reset -s "$FUSEBOX_STATE" pa)" = payments ]
+    [ "$(complete_words fusebox serve --al)" = --allow-control ]
+    [ "$(complete_words fusebox open --for '')" = "" ]
+    run bash --norc -c 'source "$1" && complete -p fusebox' x "$BATS_TEST_DIRNAME/../scripts/fusebox-completion.bash"
+    assert_output 'complete -F _fusebox fusebox'
+}
