@@ -148,6 +148,18 @@ struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breake
     }
 }
 
+bool breaker_rejects_now(struct breaker_slot *s, const struct breaker_config *c, uint64_t now_ms)
+{
+    struct breaker_view v = breaker_view(s);
+    bool rejects = ((v.state == BREAKER_OPEN || v.state == BREAKER_FORCED_OPEN) &&
+                    !open_time_is_over(&v, c, now_ms)) ||
+                   (v.state == BREAKER_HALF_OPEN && v.probes_in_flight >= c->half_open_max_calls &&
+                    !probes_presumed_lost(&v, c, now_ms));
+    if (rejects)
+        count(&s->rejected);
+    return rejects;
+}
+
 static bool record_closed_failure(struct breaker_slot *s, const struct breaker_config *c,
                                   enum outcome_class cls, uint64_t now_ms,
                                   struct breaker_transition *tr)

@@ -24,6 +24,7 @@ struct breaker_config {
     uint32_t success_threshold;   /* probe successes that close: 1..BREAKER_MAX_THRESHOLD */
     uint32_t half_open_max_calls; /* probes in flight at once: 1..BREAKER_MAX_PROBES */
     uint32_t failure_mask;        /* CLASS_BIT(c) set: class c counts as a failure */
+    bool fail_dns;                /* name lookups fail too while open (resolver hooks) */
 };
 
 #define BREAKER_MAX_FAIL_MAX 10000u
@@ -106,6 +107,11 @@ struct breaker_view {
 struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breaker_config *c,
                                      uint64_t now_ms, struct breaker_transition *tr,
                                      bool *transitioned);
+
+/* For a call that is not a breaker call itself (a name lookup ahead of a
+ * connect): true, counting a rejection, when the breaker would reject a call
+ * now; it never moves the breaker to half-open. */
+bool breaker_rejects_now(struct breaker_slot *s, const struct breaker_config *c, uint64_t now_ms);
 
 /* Records the outcome of a call that breaker_decide let through with ticket t.
  * OUTCOME_IGNORED counts as nothing (but frees a probe's place). Returns true

@@ -32,6 +32,21 @@ static void remember(const struct sockaddr *sa, socklen_t len, const struct name
         names_record(d.family, d.addr, c);
 }
 
+/* Returns the breaker that candidates c give for port (0: port-less
+ * patterns only), or -1. */
+static int breaker_for(struct runtime *rt, const struct name_candidates *c, uint16_t port)
+{
+    int p = match_pick_port(rt->matcher, c->ids, c->count, port);
+    return p < 0 ? -1 : (int)rt->rules->patterns[p].breaker;
+}
+
+/* True when the lookup of a ruled name must fail at once (fail_dns, open). */
+static bool lookup_rejected(struct runtime *rt, const struct name_candidates *c, uint16_t port)
+{
+    int b = breaker_for(rt, c, port);
+    return b >= 0 && runtime_rejects_lookup(rt, (uint32_t)b);
+}
+
 /* A ruled name failed to resolve: count class dns against the breaker its
  * candidates give for port (0: port-less patterns only). Not while a
  * guarded libcurl transfer runs: its resolver thread's failure is the
@@ -40,9 +55,9 @@ static void dns_failed(struct runtime *rt, const struct name_candidates *c, uint
 {
     if (curl_guarded_transfer_running())
         return;
-    int p = match_pick_port(rt->matcher, c->ids, c->count, port);
-    if (p >= 0)
-        runtime_note(rt, rt->rules->patterns[p].breaker, CLASS_DNS);
+    int b = breaker_for(rt, c, port);
+    if (b >= 0)
+        runtime_note(rt, (uint32_t)b, CLASS_DNS);
 }
 
 static uint16_t numeric_port(const char *service)
@@ -60,75 +75,120 @@ static uint16_t numeric_port(const char *service)
 EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                        struct addrinfo **res)
 {
-    int rc = libc_getaddrinfo(node, service, hints, res);
-    int saved = errno;
     struct runtime *rt;
     struct name_candidates c;
-    if ((!hints || !(hints->ai_flags & AI_NUMERICHOST)) && ruled_name(&rt, node, &c)) {
-        if (rc == 0) {
-            for (const struct addrinfo *ai = *res; ai; ai = ai->ai_next)
-                remember(ai->ai_addr, ai->ai_addrlen, &c);
-        } else if (rc == EAI_NONAME || rc == EAI_AGAIN || rc == EAI_FAIL || rc == EAI_NODATA) {
-            dns_failed(rt, &c, numeric_port(service));
-        }
+    bool ruled = (!hints || !(hints->ai_flags & AI_NUMERICHOST)) && ruled_name(&rt, node, &c);
+    if (ruled && lookup_rejected(rt, &c, numeric_port(service))) {
+        errno = ECONNREFUSED;
+        return EAI_SYSTEM;
+    }
+    int rc = libc_getaddrinfo(node, service, hints, res);
+    int saved = errno;
+    if (ruled && rc == 0) {
+        for (const struct addrinfo *ai = *res; ai; ai = ai->ai_next)
+            remember(ai->ai_addr, ai->ai_addrlen, &c);
+    } else if (ruled && (rc == EAI_NONAME || rc == EAI_AGAIN || rc == EAI_FAIL || rc == EAI_NODATA)) {
+        dns_failed(rt, &c, numeric_port(service));
     }
     errno = saved;
     return rc;
 }
 
 /* Remembers the addresses of a hostent, or counts its failure. */
-static void resolved(const char *name, const struct hostent *he, int herr)
+static void resolved(struct runtime *rt, const struct name_candidates *c, const struct hostent *he,
+                     int herr)
 {
     int saved = errno;
-    struct runtime *rt;
-    struct name_candidates c;
-    if (ruled_name(&rt, name, &c)) {
-        if (he && (he->h_addrtype == AF_INET || he->h_addrtype == AF_INET6)) {
-            for (char **a = he->h_addr_list; *a; a++) {
-                struct sockaddr_storage ss = {.ss_family = (sa_family_t)he->h_addrtype};
-                struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-                struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-                if (he->h_addrtype == AF_INET)
-                    memcpy(&in->sin_addr, *a, 4);
-                else
-                    memcpy(&in6->sin6_addr, *a, 16);
-                remember((struct sockaddr *)&ss, sizeof ss, &c);
-            }
-        } else if (!he && (herr == HOST_NOT_FOUND || herr == TRY_AGAIN || herr == NO_RECOVERY)) {
-            dns_failed(rt, &c, 0);
+    if (he && (he->h_addrtype == AF_INET || he->h_addrtype == AF_INET6)) {
+        for (char **a = he->h_addr_list; *a; a++) {
+            struct sockaddr_storage ss = {.ss_family = (sa_family_t)he->h_addrtype};
+            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+            if (he->h_addrtype == AF_INET)
+                memcpy(&in->sin_addr, *a, 4);
+            else
+                memcpy(&in6->sin6_addr, *a, 16);
+            remember((struct sockaddr *)&ss, sizeof ss, c);
         }
+    } else if (!he && (herr == HOST_NOT_FOUND || herr == TRY_AGAIN || herr == NO_RECOVERY)) {
+        dns_failed(rt, c, 0);
     }
     errno = saved;
 }
 
+/* Starts a gethostbyname-family lookup of name: sets *ruled (and *rt, *c
+ * when it is ruled); returns true when the lookup must fail at once (its
+ * breaker has fail_dns and is open). */
+static bool hostent_rejected(const char *name, struct runtime **rt, struct name_candidates *c,
+                             bool *ruled)
+{
+    *ruled = ruled_name(rt, name, c);
+    return *ruled && lookup_rejected(*rt, c, 0);
+}
+
 EXPORT struct hostent *gethostbyname(const char *name)
 {
+    struct runtime *rt;
+    struct name_candidates c;
+    bool ruled;
+    if (hostent_rejected(name, &rt, &c, &ruled)) {
+        h_errno = TRY_AGAIN;
+        return NULL;
+    }
     struct hostent *he = libc_gethostbyname(name);
-    resolved(name, he, h_errno);
+    if (ruled)
+        resolved(rt, &c, he, h_errno);
     return he;
 }
 
 EXPORT struct hostent *gethostbyname2(const char *name, int af)
 {
+    struct runtime *rt;
+    struct name_candidates c;
+    bool ruled;
+    if (hostent_rejected(name, &rt, &c, &ruled)) {
+        h_errno = TRY_AGAIN;
+        return NULL;
+    }
     struct hostent *he = libc_gethostbyname2(name, af);
-    resolved(name, he, h_errno);
+    if (ruled)
+        resolved(rt, &c, he, h_errno);
     return he;
+}
+
+/* Fails a reentrant lookup the way glibc reports a temporary failure. */
+static int reject_r(struct hostent **result, int *h_errnop)
+{
+    *result = NULL;
+    if (h_errnop)
+        *h_errnop = TRY_AGAIN;
+    return EAGAIN;
 }
 
 EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t len,
                            struct hostent **result, int *h_errnop)
 {
+    struct runtime *rt;
+    struct name_candidates c;
+    bool ruled;
+    if (hostent_rejected(name, &rt, &c, &ruled))
+        return reject_r(result, h_errnop);
     int rc = libc_gethostbyname_r(name, ret, buf, len, result, h_errnop);
-    if (rc != ERANGE)
-        resolved(name, result ? *result : NULL, h_errnop ? *h_errnop : 0);
+    if (ruled && rc != ERANGE)
+        resolved(rt, &c, result ? *result : NULL, h_errnop ? *h_errnop : 0);
     return rc;
 }
 
 EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf, size_t len,
                             struct hostent **result, int *h_errnop)
 {
+    struct runtime *rt;
+    struct name_candidates c;
+    bool ruled;
+    if (hostent_rejected(name, &rt, &c, &ruled))
+        return reject_r(result, h_errnop);
     int rc = libc_gethostbyname2_r(name, af, ret, buf, len, result, h_errnop);
-    if (rc != ERANGE)
-        resolved(name, result ? *result : NULL, h_errnop ? *h_errnop : 0);
+    if (ruled && rc != ERANGE)
+        resolved(rt, &c, result ? *result : NULL, h_errnop ? *h_errnop : 0);
     return rc;
 }

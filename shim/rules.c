@@ -573,6 +573,7 @@ enum key {
     KEY_HALF_OPEN_MAX_CALLS,
     KEY_FAILURE_ON,
     KEY_EXCLUDE,
+    KEY_FAIL_DNS,
     KEY_COUNT
 };
 
@@ -589,12 +590,14 @@ static const char *const key_names[KEY_COUNT] = {
     [KEY_HALF_OPEN_MAX_CALLS] = "half_open_max_calls",
     [KEY_FAILURE_ON] = "failure_on",
     [KEY_EXCLUDE] = "exclude",
+    [KEY_FAIL_DNS] = "fail_dns",
 };
 
 #define KEY_BIT(k) (1u << (k))
 #define POLICY_KEYS                                                                                \
     (KEY_BIT(KEY_FAIL_MAX) | KEY_BIT(KEY_RESET_TIMEOUT) | KEY_BIT(KEY_SUCCESS_THRESHOLD) |         \
-     KEY_BIT(KEY_HALF_OPEN_MAX_CALLS) | KEY_BIT(KEY_FAILURE_ON) | KEY_BIT(KEY_EXCLUDE))
+     KEY_BIT(KEY_HALF_OPEN_MAX_CALLS) | KEY_BIT(KEY_FAILURE_ON) | KEY_BIT(KEY_EXCLUDE) |          \
+     KEY_BIT(KEY_FAIL_DNS))
 #define TOP_KEYS                                                                                   \
     (KEY_BIT(KEY_SCHEMA) | KEY_BIT(KEY_VERSION) | KEY_BIT(KEY_DEFAULTS) | KEY_BIT(KEY_BREAKERS))
 #define BREAKER_KEYS (KEY_BIT(KEY_NAME) | KEY_BIT(KEY_HOSTS) | POLICY_KEYS)
@@ -603,6 +606,7 @@ static const char *const key_names[KEY_COUNT] = {
 struct policy {
     uint32_t fail_max, reset_timeout_ms, success_threshold, half_open_max_calls;
     uint32_t failure_on, exclude; /* CLASS_BIT masks */
+    bool fail_dns;
 };
 
 static const struct policy builtin_policy = {
@@ -612,6 +616,7 @@ static const struct policy builtin_policy = {
     .half_open_max_calls = 1,
     .failure_on = DEFAULT_FAILURE_MASK,
     .exclude = 0,
+    .fail_dns = false,
 };
 
 /* Writes a key path to out; key paths are short: two keys and two indices at most. */
@@ -681,6 +686,19 @@ static void read_count(struct parser *ps, const cJSON *node, const char *path, u
         report(ps, value_of(node), where, "must be an integer from 1 to %u", max);
     else
         *out = (uint32_t)d;
+}
+
+/* Reads member node (when present) as true or false into *out. */
+static void read_flag(struct parser *ps, const cJSON *node, const char *path, bool *out)
+{
+    if (node == NULL)
+        return;
+    char where[PATH_SIZE];
+    member_path(where, path, node->string);
+    if (json_type(node) != cJSON_True && json_type(node) != cJSON_False)
+        report(ps, value_of(node), where, "must be true or false");
+    else
+        *out = json_type(node) == cJSON_True;
 }
 
 /* Returns seconds (0 < seconds <= 86400) in milliseconds rounded up, at least 1;
@@ -767,6 +785,7 @@ static void read_policy(struct parser *ps, const cJSON *members[KEY_COUNT], cons
                &p->half_open_max_calls);
     read_classes(ps, members[KEY_FAILURE_ON], path, &p->failure_on);
     read_classes(ps, members[KEY_EXCLUDE], path, &p->exclude);
+    read_flag(ps, members[KEY_FAIL_DNS], path, &p->fail_dns);
 }
 
 static struct breaker_config config_of(const struct policy *p)
@@ -777,6 +796,7 @@ static struct breaker_config config_of(const struct policy *p)
         .success_threshold = p->success_threshold,
         .half_open_max_calls = p->half_open_max_calls,
         .failure_mask = p->failure_on & ~p->exclude,
+        .fail_dns = p->fail_dns,
     };
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -22,6 +23,8 @@ enum { STATE_UNOPENED, STATE_OPENING, STATE_READY, STATE_FAILED };
 
 __thread unsigned runtime_transfer_depth;
 static _Atomic int build_status = BUILD_NONE;
+static __thread bool building_here;
+#define BUILD_WAIT_ROUNDS 20000 /* of 50 us: one second at most */
 static struct runtime *_Atomic built;
 
 /* Reads FUSEBOX_* settings; NULL when the shim must stay out of the way. */
@@ -153,21 +156,45 @@ struct runtime *runtime_peek(void)
     return atomic_load_explicit(&built, memory_order_relaxed);
 }
 
+/* Waits, a bounded time, while another thread sets something up (*status
+ * stays busy); returns whether it finished. The thread doing the setting up
+ * (re-entered from a signal handler) never waits, and neither does anyone
+ * past the bound, so a thread holding a lock that the setting up needs costs
+ * a delay, never a deadlock. */
+static bool finished_elsewhere(_Atomic int *status, int busy)
+{
+    if (building_here)
+        return false;
+    const struct timespec pause = {0, 50000};
+    for (int i = 0; i < BUILD_WAIT_ROUNDS; i++) {
+        if (atomic_load_explicit(status, memory_order_acquire) != busy)
+            return true;
+        nanosleep(&pause, NULL);
+    }
+    return false;
+}
+
 struct runtime *runtime_get(void)
 {
     int status = atomic_load_explicit(&build_status, memory_order_acquire);
     if (__builtin_expect(status == BUILD_DONE, 1))
         return atomic_load_explicit(&built, memory_order_relaxed);
-    if (status != BUILD_NONE ||
-        !atomic_compare_exchange_strong_explicit(&build_status, &status, BUILD_RUNNING,
-                                                 memory_order_acquire, memory_order_acquire))
-        return NULL;
     int saved = errno;
-    pthread_atfork(NULL, NULL, forked_child);
-    atomic_store_explicit(&built, runtime_build(), memory_order_relaxed);
-    atomic_store_explicit(&build_status, BUILD_DONE, memory_order_release);
+    struct runtime *rt = NULL;
+    if (status == BUILD_NONE &&
+        atomic_compare_exchange_strong_explicit(&build_status, &status, BUILD_RUNNING,
+                                                memory_order_acquire, memory_order_acquire)) {
+        building_here = true;
+        pthread_atfork(NULL, NULL, forked_child);
+        rt = runtime_build();
+        atomic_store_explicit(&built, rt, memory_order_relaxed);
+        atomic_store_explicit(&build_status, BUILD_DONE, memory_order_release);
+        building_here = false;
+    } else if (finished_elsewhere(&build_status, BUILD_RUNNING)) {
+        rt = atomic_load_explicit(&built, memory_order_relaxed);
+    }
     errno = saved;
-    return atomic_load_explicit(&built, memory_order_relaxed);
+    return rt;
 }
 
 /* Maps the state file on first need; false when it cannot be used. */
@@ -176,12 +203,17 @@ static bool state_ready(struct runtime *rt)
     int status = atomic_load_explicit(&rt->state_status, memory_order_acquire);
     if (__builtin_expect(status == STATE_READY, 1))
         return true;
-    if (status != STATE_UNOPENED ||
+    if (status == STATE_FAILED)
+        return false;
+    if (status == STATE_OPENING ||
         !atomic_compare_exchange_strong_explicit(&rt->state_status, &status, STATE_OPENING,
                                                  memory_order_acquire, memory_order_acquire))
-        return false;
+        return finished_elsewhere(&rt->state_status, STATE_OPENING) &&
+               atomic_load_explicit(&rt->state_status, memory_order_acquire) == STATE_READY;
     char err[PATH_MAX + 128];
+    building_here = true;
     rt->state = state_open(rt->state_path, true, err, sizeof err);
+    building_here = false;
     if (!rt->state)
         log_msg(LOG_WARN, "%s; everything passes through", err);
     atomic_store_explicit(&rt->state_status, rt->state ? STATE_READY : STATE_FAILED,
@@ -322,6 +354,18 @@ uint64_t runtime_retry_in_ms(struct runtime *rt, uint32_t b)
     uint64_t now = clock_now_ms();
     bool timed = v.state == BREAKER_OPEN || (v.state == BREAKER_FORCED_OPEN && v.time_ms != 0);
     return timed && v.time_ms > now ? v.time_ms - now : 0;
+}
+
+bool runtime_rejects_lookup(struct runtime *rt, uint32_t b)
+{
+    const struct breaker_config *c = &rt->rules->breakers[b].config;
+    if (!c->fail_dns)
+        return false;
+    int saved = errno;
+    struct state_slot *slot = slot_of(rt, b);
+    bool rejects = slot && breaker_rejects_now(&slot->breaker, c, clock_now_ms());
+    errno = saved;
+    return rejects;
 }
 
 bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t since_ms)

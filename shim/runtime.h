@@ -4,8 +4,7 @@
  * ring and the log about transitions).
  *
  * Built on first use by a hook, not at load time, so a process that never
- * connects pays nothing for JSON or files. Nothing here ever waits: a caller
- * that finds the runtime being built by another thread passes through. */
+ * connects pays nothing for JSON or files. */
 #ifndef FUSEBOX_RUNTIME_H
 #define FUSEBOX_RUNTIME_H
 
@@ -31,8 +30,10 @@ struct runtime {
 };
 
 /* Returns the runtime, building it on first use; NULL when calls must pass
- * through untouched (FUSEBOX_DISABLE, secure execution, no or bad rules, or
- * another thread still building it). Never blocks; leaves errno alone. */
+ * through untouched (FUSEBOX_DISABLE, secure execution, no or bad rules).
+ * A thread that finds another one building waits for it, at most a second;
+ * a signal handler that interrupts the builder does not wait (and passes
+ * through). Leaves errno alone. */
 struct runtime *runtime_get(void);
 
 /* Returns the breaker for a connect to family/addr/port (network order
@@ -55,6 +56,11 @@ void runtime_end(struct runtime *rt, const struct guarded_call *call, enum outco
 /* Records an outcome that had no decision before it (a failed name lookup):
  * it counts only while the breaker is closed. Leaves errno alone. */
 void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome);
+
+/* True, counting a rejection, when breaker b has fail_dns and would reject a
+ * call now: a lookup of one of its names is then failed at once. Leaves
+ * errno alone. */
+bool runtime_rejects_lookup(struct runtime *rt, uint32_t b);
 
 /* True when breaker b had a success in this process after since_ms. */
 bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t since_ms);

@@ -189,6 +189,19 @@ static void an_open_time_beyond_the_policy_is_not_trusted(void)
     CHECK_INT(decide(&s, &policy, 1000, NULL).verdict, VERDICT_PROBE);
 }
 
+static void a_lookup_is_rejected_only_while_calls_would_be(void)
+{
+    struct breaker_slot s = {0};
+    CHECK(!breaker_rejects_now(&s, &policy, 0));
+    s = tripped(0);
+    CHECK(breaker_rejects_now(&s, &policy, 999));
+    CHECK_INT(s.rejected, 1);
+    CHECK(!breaker_rejects_now(&s, &policy, 1000)); /* due: the next connect probes */
+    CHECK_INT(state_of(&s), BREAKER_OPEN);
+    decide(&s, &policy, 1000, NULL); /* the probe is out */
+    CHECK(breaker_rejects_now(&s, &policy, 1001));
+}
+
 static void forced_states(void)
 {
     struct breaker_slot s = {0};
@@ -286,6 +299,7 @@ int main(void)
     RUN(a_lost_probe_is_replaced_after_reset_timeout);
     RUN(a_late_closed_call_does_not_touch_half_open);
     RUN(an_open_time_beyond_the_policy_is_not_trusted);
+    RUN(a_lookup_is_rejected_only_while_calls_would_be);
     RUN(forced_states);
     RUN(threads_count_every_call_once);
     return unit_done();

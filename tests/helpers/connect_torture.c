@@ -1,0 +1,129 @@
+/* connect_torture — connect() in the awkward ways real programs use it, for
+ * tests/signals.bats. Loopback only. Prints one summary line per mode.
+ *
+ *   connect_torture threads PORT THREADS COUNT   COUNT blocking connects on
+ *                                                each of THREADS threads
+ *   connect_torture in-handler PORT              a connect from a signal
+ *                                                handler (after one outside)
+ *   connect_torture eintr PORT                   a blocking connect cut short
+ *                                                by SIGALRM (no SA_RESTART)
+ *   connect_torture fork PORT                    fork while 4 threads connect;
+ *                                                the child connects too */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct sockaddr_in target;
+static long per_thread;
+static _Atomic long ok, refused, other;
+
+/* One blocking connect on a fresh socket; returns its errno (0: connected). */
+static int connect_once(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int err = connect(fd, (struct sockaddr *)&target, sizeof target) == 0 ? 0 : errno;
+    close(fd);
+    if (err == 0)
+        ok++;
+    else if (err == ECONNREFUSED)
+        refused++;
+    else
+        other++;
+    return err;
+}
+
+static void *connect_many(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < per_thread; i++)
+        connect_once();
+    return NULL;
+}
+
+static void run_threads(int threads)
+{
+    pthread_t t[64];
+    for (int i = 0; i < threads; i++)
+        pthread_create(&t[i], NULL, connect_many, NULL);
+    for (int i = 0; i < threads; i++)
+        pthread_join(t[i], NULL);
+}
+
+static volatile sig_atomic_t handler_err = -1;
+
+static void connect_in_handler(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    handler_err = connect(fd, (struct sockaddr *)&target, sizeof target) == 0 ? 0 : errno;
+    close(fd);
+    errno = saved;
+}
+
+static void just_interrupt(int sig)
+{
+    (void)sig;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: connect_torture threads|in-handler|eintr|fork PORT [THREADS COUNT]\n");
+        return 2;
+    }
+    target.sin_family = AF_INET;
+    target.sin_port = htons((uint16_t)atoi(argv[2]));
+    target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (strcmp(argv[1], "threads") == 0 && argc == 5) {
+        per_thread = atol(argv[4]);
+        int threads = atoi(argv[3]);
+        run_threads(threads < 64 ? threads : 64);
+    } else if (strcmp(argv[1], "in-handler") == 0) {
+        connect_once();
+        signal(SIGUSR1, connect_in_handler);
+        raise(SIGUSR1);
+        printf("handler: %s\n", handler_err == 0 ? "ok" : strerror(handler_err));
+    } else if (strcmp(argv[1], "eintr") == 0) {
+        struct sigaction sa = {.sa_handler = just_interrupt}; /* no SA_RESTART */
+        sigaction(SIGALRM, &sa, NULL);
+        struct itimerval tick = {.it_value = {0, 200000}};
+        setitimer(ITIMER_REAL, &tick, NULL);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        int rc = connect(fd, (struct sockaddr *)&target, sizeof target);
+        printf("connect: %s\n", rc == 0 ? "ok" : strerror(errno));
+        close(fd);
+        return 0;
+    } else if (strcmp(argv[1], "fork") == 0) {
+        per_thread = 200;
+        pthread_t t[4];
+        for (int i = 0; i < 4; i++)
+            pthread_create(&t[i], NULL, connect_many, NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+            ok = refused = other = 0;
+            connect_once();
+            _exit(ok + refused == 1 ? 0 : 1);
+        }
+        int status = 1;
+        waitpid(pid, &status, 0);
+        for (int i = 0; i < 4; i++)
+            pthread_join(t[i], NULL);
+        printf("child: %s\n", WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok" : "failed");
+    } else {
+        fprintf(stderr, "connect_torture: unknown mode %s\n", argv[1]);
+        return 2;
+    }
+    printf("ok %ld refused %ld other %ld\n", (long)ok, (long)refused, (long)other);
+    return 0;
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bats
+# Signals, threads, fork and exec chains behave as without the shim, except
+# for breaker decisions; every call is counted exactly once; nothing hangs.
+
+load common
+
+TORTURE="$BUILD/helpers/connect_torture"
+
+rules_for() {
+    write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"$1\", \"hosts\": [\"$2\"]${3:+, $3}}]}"
+}
+
+@test "8 threads x 500 blocking connects: each counted once" {
+    start_server dead refuse
+    rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 10000'
+    run shimmed "$TORTURE" threads "$dead_PORT" 8 500
+    assert_output 'ok 0 refused 4000 other 0'
+    [ "$(breaker_field dead failures)" -eq 4000 ]
+    [ "$(breaker_field dead calls)" -eq 4000 ]
+}
+
+@test "threads against a breaker that opens midway: calls = failures + rejected, one trip" {
+    start_server dead refuse
+    rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 50, "reset_timeout": 60'
+    run shimmed "$TORTURE" threads "$dead_PORT" 8 500
+    assert_output 'ok 0 refused 4000 other 0'
+    [ "$(breaker_field dead calls)" -eq 4000 ]
+    [ "$(breaker_field dead trips)" -eq 1 ]
+    [ "$(("$(breaker_field dead failures)" + "$(breaker_field dead rejected)"))" -eq 4000 ]
+}
+
+@test "a connect inside a signal handler is decided and counted" {
+    start_server dead refuse
+    rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 1'
+    run timeout 20 env LD_PRELOAD="$PRELOAD" "$TORTURE" in-handler "$dead_PORT"
+    assert_success
+    assert_line 'handler: Connection refused'
+    [ "$(breaker_field dead failures)" -eq 1 ]
+    [ "$(breaker_field dead rejected)" -eq 1 ]
+}
+
+@test "a blocking connect interrupted by a signal (EINTR), then closed, counts a timeout" {
+    start_server hole blackhole
+    rules_for hole "127.0.0.1:$hole_PORT"
+    run timeout 20 env LD_PRELOAD="$PRELOAD" "$TORTURE" eintr "$hole_PORT"
+    assert_success
+    assert_output 'connect: Interrupted system call'
+    [ "$(breaker_field hole failures)" -eq 1 ]
+}
+
+@test "fork while threads connect: the child connects too, nothing deadlocks" {
+    start_server up accept
+    rules_for up "127.0.0.1:$up_PORT"
+    run timeout 60 env LD_PRELOAD="$PRELOAD" "$TORTURE" fork "$up_PORT"
+    assert_success
+    assert_line 'child: ok'
+    assert_line 'ok 800 refused 0 other 0'
+    [ "$(breaker_field up successes)" -eq 801 ]
+}
+
+@test "an exec chain: a script that starts 1000 short processes, each connecting" {
+    start_server dead refuse
+    rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 10000'
+    run timeout 300 "$FUSEBOX" run -- bash -c '
+        for i in $(seq 1000); do "$1" threads "$2" 1 1 >/dev/null; done' _ "$TORTURE" "$dead_PORT"
+    assert_success
+    [ "$(breaker_field dead failures)" -eq 1000 ]
+}
