@@ -209,3 +209,35 @@ healthy_row() {
     timeout_row wget_timeout 'failed: Connection timed out' 'failed: Connection refused'
     healthy_row wget http 200 --body hello
 }
+
+# refused_v6_row CLIENT_COMMAND...: the same refused row on [::1]: a rule
+# "[::1]:PORT" opens after fail_max 2 and rejects the rest. {PORT} in the
+# command is replaced by the port.
+refused_v6_row() {
+    local cmd=("$@") out i
+    local before
+    before=$(tcp_connects)
+    for i in 1 2 3 4; do
+        out=$(shimmed "${cmd[@]//\{PORT\}/$v6_PORT}" 2>&1) || true
+        [[ "$out" =~ [Rr]efused|ECONNREFUSED|"Couldn't connect"|"circuit open" ]] || { echo "attempt $i said: $out" >&2; return 1; }
+    done
+    [ "$(($(tcp_connects) - before))" -eq 2 ]
+    [ "$(breaker_field v6 state)" = open ]
+    "$FUSEBOX" reset v6 >/dev/null
+}
+
+@test "IPv6: [::1]:port rules work with python, node, curl, wget, nc and a v4-mapped rule matches IPv4" {
+    require_preloadable curl
+    start_server v6 refuse --bind ::1
+    write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"v6\", \"hosts\": [\"[::1]:$v6_PORT\"], \"fail_max\": 2, \"reset_timeout\": 60}]}"
+    refused_v6_row python3 -c 'import socket, sys
+socket.create_connection(("::1", int(sys.argv[1])))' '{PORT}'
+    refused_v6_row node -e 'require("net").connect({host: "::1", port: process.argv[1]}).on("error", e => console.log(e.code))' '{PORT}'
+    refused_v6_row curl -sS 'http://[::1]:{PORT}/'
+    refused_v6_row wget --tries=1 -O- 'http://[::1]:{PORT}/'
+    refused_v6_row nc -vz ::1 '{PORT}'
+    start_server v4 refuse
+    write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"mapped\", \"hosts\": [\"::ffff:127.0.0.1\"], \"fail_max\": 1}]}"
+    shimmed "$TESTCLIENT" connect 127.0.0.1 "$v4_PORT" --count 2
+    [ "$(breaker_field mapped rejected)" -eq 1 ]
+}
