@@ -19,13 +19,13 @@ COMMON := outcome log breaker state rules jsonpos match
 SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fd hook_io hook_resolve \
           curl curl_bind curl_guard curl_multi curl_records curl_target
 CLI    := $(COMMON) cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force \
-          cli_reset cli_check cli_explain cli_serve
+          cli_reset cli_check cli_explain cli_serve cli_fsck
 
 obj = $(patsubst %,$(BUILD)/obj/%.o,$(1))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 HELPERS    := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all deps test unit bats demo bench install uninstall clean format
+.PHONY: all deps test unit bats demo bench bench-smoke install uninstall clean format
 all: $(BUILD)/libfusebox.so $(BUILD)/fusebox
 
 # Rebuild everything when the flags change (e.g. SANITIZE=...).
@@ -62,6 +62,24 @@ $(BUILD)/helpers/curl_%: tests/helpers/curl_%.c $(BUILD)/flags
 deps:
 	@bash scripts/install-deps.sh
 
+# libFuzzer over the rules parser and the matcher (clang, ASan, UBSan):
+# `make fuzz FUZZ_SECONDS=N`. New inputs go to $(BUILD)/fuzz/corpus, a crash
+# to $(BUILD)/fuzz/crash-*; tests/fuzz/corpus holds the committed seeds.
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := rules jsonpos match outcome log breaker
+$(BUILD)/fuzz/fuzz_rules: tests/fuzz/fuzz_rules.c $(patsubst %,shim/%.c,$(FUZZ_SRCS)) shim/*.h
+	@mkdir -p $(@D)
+	clang -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Ishim \
+	    -o $@ $< $(patsubst %,shim/%.c,$(FUZZ_SRCS)) -ldl -pthread
+
+.PHONY: fuzz
+fuzz: $(BUILD)/fuzz/fuzz_rules
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_rules -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=16384 \
+	    -dict=tests/fuzz/rules.dict -artifact_prefix=$(BUILD)/fuzz/ \
+	    $(BUILD)/fuzz/corpus tests/fuzz/corpus
+
 # The README's test command: installs what is missing, builds, runs every
 # suite and ends with "N passed, N failed".
 test: deps
@@ -78,6 +96,11 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all $(HELPERS)
 	@BUILD=$(abspath $(BUILD)) bash scripts/bench.sh
+
+# Checks only that every benchmark program still runs (tiny counts, seconds).
+bench-smoke: deps
+	@$(MAKE) --no-print-directory all $(HELPERS)
+	@BUILD=$(abspath $(BUILD)) bash scripts/bench.sh --smoke
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/fusebox $(DESTDIR)$(PREFIX)/bin

@@ -1,111 +1,410 @@
 #!/usr/bin/env bash
-# make bench: what fusebox costs a program, measured side by side in one run.
-# Each case runs as interleaved rounds (A B C A B C …) and reports medians;
-# instruction counts from callgrind are printed too, as they do not depend on
-# how busy the machine is. Loopback only. Usage: bench.sh [ROUNDS]
+# make bench: what fusebox costs a program, measured side by side in one run,
+# and how it compares with a sidecar proxy (nginx). Each case runs as paired,
+# interleaved rounds (A B A B …, after a warm-up) and reports medians, the
+# ratio to the first case per round and the median difference; callgrind
+# instruction counts are printed too, as they do not depend on how busy the
+# machine is. Loopback only. Writes $BUILD/bench/results.csv, results.md and
+# *.svg (gnuplot).
+#
+# Usage: bench.sh [--smoke]   (--smoke: every program once with tiny counts)
+# BENCH_OUT sets where the results go (default $BUILD/bench, $BUILD/bench/smoke).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-$PWD/build}
-ROUNDS=${1:-5}
+SMOKE=0
+[ "${1:-}" = --smoke ] && SMOKE=1
+OUT=$BUILD/bench
 SHIM=$BUILD/libfusebox.so
-CONNECT=$BUILD/helpers/bench_connect
-SPAWN=$BUILD/helpers/bench_spawn
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export FUSEBOX_STATE=$work/state
+H=$BUILD/helpers
+if [ "$SMOKE" = 1 ]; then
+    ROUNDS=1 HOOK_CALLS=200 REPEAT=200 LOOP_RUNS=1 SPAWNS=2 XFERS=2 DEAD_RUNS=1 CONTEND_S=0.1
+    OUT=${BENCH_OUT:-$BUILD/bench/smoke}
+else
+    ROUNDS=5 HOOK_CALLS=200000 REPEAT=200000 LOOP_RUNS=100 SPAWNS=2000 XFERS=2000 DEAD_RUNS=20
+    CONTEND_S=1
+    OUT=${BENCH_OUT:-$OUT}
+fi
+WARMUP=1
+work=$OUT/tmp
+rm -rf "$OUT"
+mkdir -p "$work"
+pids=()
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
-rules() { # FILE HOSTS: one breaker "bench" guarding HOSTS, fail_max 1
-    printf '{"version": 1, "breakers": [{"name": "bench", "hosts": %s, "fail_max": 1, "reset_timeout": 3600}]}\n' "$2" > "$1"
+# cleanup: stops the servers this script started and removes its scratch files.
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
 }
-rules "$work/unruled.json" '["192.0.2.1"]'
-rules "$work/ruled.json" '["127.0.0.1"]'
-{
-    printf '{"version": 1, "breakers": ['
-    for i in $(seq 10); do
-        printf '%s{"name": "b%d", "hosts": ["svc%d.example", "10.%d.0.0/16"]}' "$([ "$i" = 1 ] || echo ,)" "$i" "$i" "$i"
-    done
-    printf ']}\n'
-} > "$work/ten.json"
+trap cleanup EXIT
 
-# run_case NAME COMMAND...: one measurement, appended to $work/NAME.
-run_case() {
+# free_port: a loopback TCP port nobody listens on right now (for nginx).
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_server NAME MODE...: starts testserver in MODE and waits until it is
+# ready; its port is then in $work/NAME.port.
+start_server() {
     local name=$1
     shift
-    "$@" >> "$work/$name"
+    "$H/testserver" --max-seconds 1800 --port-file "$work/$name.port" "$@" \
+        > "$work/$name.log" 2>&1 &
+    pids+=($!)
+    while [ ! -s "$work/$name.port" ]; do sleep 0.05; done
 }
 
-echo "fusebox bench: $ROUNDS interleaved rounds, medians; $(nproc) cores, $(uname -r)"
-echo
-echo "== connect() + close() to a loopback listener (ns per call, 20000 calls)"
-for _ in $(seq "$ROUNDS"); do
-    run_case plain "$CONNECT" accept 20000
-    run_case unruled env LD_PRELOAD="$SHIM" FUSEBOX_RULES="$work/unruled.json" "$CONNECT" accept 20000
-    run_case ruled env LD_PRELOAD="$SHIM" FUSEBOX_RULES="$work/ruled.json" "$CONNECT" accept 20000
-done
-plain=$(median < "$work/plain")
-for c in plain unruled ruled; do
-    m=$(median < "$work/$c")
-    printf '  %-28s %10.0f ns   ratio %.3f\n' "$c" "$m" "$(echo "$m / $plain" | bc -l)"
-done
+# start_nginx PORT HEALTHY_PORT DEAD_PORT: nginx on 127.0.0.1:PORT as the
+# circuit-breaking sidecar: / goes to the healthy backend, /dead/ to the dead
+# one. nginx ignores max_fails for a group of one server, so each group names
+# its backend twice (the least that lets nginx ever mark it down).
+start_nginx() {
+    local dir=$work/nginx
+    mkdir -p "$dir"
+    cat > "$dir/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body; proxy_temp_path $dir/proxy; fastcgi_temp_path $dir/fcgi;
+    uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
+    upstream healthy {
+        zone healthy 64k;
+        server 127.0.0.1:$2 max_fails=3 fail_timeout=30s;
+        server 127.0.0.1:$2 max_fails=3 fail_timeout=30s;
+        keepalive 16;
+    }
+    upstream dead {
+        zone dead 64k;
+        server 127.0.0.1:$3 max_fails=3 fail_timeout=30s;
+        server 127.0.0.1:$3 max_fails=3 fail_timeout=30s;
+    }
+    server {
+        listen 127.0.0.1:$1;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_connect_timeout 1s;
+        location / { proxy_pass http://healthy; }
+        location /dead/ { proxy_pass http://dead; }
+    }
+}
+EOF
+    nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" > "$dir/stderr" 2>&1 &
+    pids+=($!)
+    until curl -sf -o /dev/null "http://127.0.0.1:$1/"; do sleep 0.05; done
+}
 
-echo
-echo "== a rejected connect (open breaker, no syscall) vs a real refused loopback connect (ns per call)"
-for _ in $(seq "$ROUNDS"); do
-    run_case refused "$CONNECT" repeat 200000
-    rm -f "$FUSEBOX_STATE"
-    run_case rejected env LD_PRELOAD="$SHIM" FUSEBOX_RULES="$work/ruled.json" "$CONNECT" repeat 200000
-done
-refused=$(median < "$work/refused")
-rejected=$(median < "$work/rejected")
-printf '  %-28s %10.1f ns\n  %-28s %10.1f ns   %.0fx faster\n' "real refused connect" "$refused" \
-    "rejected by fusebox" "$rejected" "$(echo "$refused / $rejected" | bc -l)"
+# rules FILE BREAKER_JSON...: a rules file with these breakers.
+rules() {
+    local file=$1
+    shift
+    local IFS=,
+    printf '{"version": 1, "breakers": [%s]}\n' "$*" > "$file"
+}
 
-echo
-echo "== start-up: /bin/true (us per run, 1000 runs; user-space instructions of one run)"
-# The floor: what preloading any library at all costs.
+# many_rules FILE N: a rules file of N breakers on names and networks no case uses.
+many_rules() {
+    awk -v n="$2" 'BEGIN {
+        printf "{\"version\": 1, \"breakers\": ["
+        for (i = 1; i <= n; i++)
+            printf "%s{\"name\": \"b%d\", \"hosts\": [\"svc%d.example\", \"10.%d.%d.0/24\"]}",
+                (i > 1 ? "," : ""), i, i, int(i / 256) % 256, i % 256
+        print "]}"
+    }' > "$1"
+}
+
+# median: the median of the numbers on stdin, one a line.
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# under LABEL COMMAND...: runs COMMAND with the environment of case LABEL.
+under() {
+    local label=$1
+    shift
+    # shellcheck disable=SC2086 # the settings are words on purpose
+    env ${ENVS[$label]:-} "$@"
+}
+
+# pairs GROUP UNIT FN LABEL...: runs "FN LABEL" (which prints one figure) for
+# each label as a warm-up (unless WARMUP=0), then ROUNDS rounds of every label
+# in turn, each with its own state file, and reports them (see report).
+pairs() {
+    local group=$1 unit=$2 fn=$3 label
+    shift 3
+    if [ "$WARMUP" = 1 ]; then
+        for label in "$@"; do
+            FUSEBOX_STATE=$work/$group.$label.state "$fn" "$label" > /dev/null
+        done
+    fi
+    for _ in $(seq "$ROUNDS"); do
+        for label in "$@"; do
+            FUSEBOX_STATE=$work/$group.$label.state "$fn" "$label" >> "$work/$group.$label"
+        done
+    done
+    report "$group" "$unit" "$@"
+}
+
+# report GROUP UNIT LABEL...: per label the median, the median of the per-round
+# ratios and differences to the first label, and the ratios themselves (up to
+# ten rounds); printed and appended to results.csv.
+report() {
+    local group=$1 unit=$2 base=$3 label
+    shift 2
+    for label in "$@"; do
+        paste "$work/$group.$base" "$work/$group.$label" > "$work/pair"
+        local med ratio delta lo hi list
+        med=$(median < "$work/$group.$label")
+        ratio=$(awk '{ print $2 / $1 }' "$work/pair" | median)
+        delta=$(awk '{ print $2 - $1 }' "$work/pair" | median)
+        lo=$(sort -g "$work/$group.$label" | head -1)
+        hi=$(sort -g "$work/$group.$label" | tail -1)
+        list=$(awk '{ printf "%s%.3f", (NR > 1 ? " " : ""), $2 / $1 }' "$work/pair")
+        [ "$ROUNDS" -le 10 ] || list="$ROUNDS pairs"
+        printf '  %-34s %12.1f %-5s ratio %7.3f  %+11.1f   pairs: %s\n' "${NAMES[$label]}" \
+            "$med" "$unit" "$ratio" "$delta" "$list"
+        printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$group" "${NAMES[$label]}" "$unit" "$ROUNDS" \
+            "$med" "$lo" "$hi" "$ratio" "$delta" "$list" >> "$OUT/results.csv"
+    done
+}
+
+# instructions LABEL COMMAND...: user-space instructions of one run of COMMAND
+# with the environment of case LABEL (callgrind), with a fresh state file.
+instructions() {
+    local label=$1
+    shift
+    rm -f "$work/ir.state"
+    FUSEBOX_STATE=$work/ir.state under "$label" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null |
+        awk '/ refs:/ { gsub(",", "", $NF); print $NF }'
+}
+
+# plot NAME TITLE YLABEL LOGSCALE LABEL...: draws NAME.svg from NAME.dat, whose
+# first column is the run number and the next ones the labels' figures.
+plot() {
+    local name=$1 title=$2 ylabel=$3 log=$4 i=2 label series=()
+    shift 4
+    for label in "$@"; do
+        series+=("'$OUT/$name.dat' using 1:$i with linespoints title '${NAMES[$label]}'")
+        i=$((i + 1))
+    done
+    local IFS=,
+    gnuplot <<EOF
+set terminal svg size 800,450 dynamic enhanced font 'sans,11'
+set output '$OUT/$name.svg'
+set title '$title'
+set xlabel 'run'
+set ylabel '$ylabel'
+set key top right
+set grid
+$([ "$log" = log ] && echo 'set logscale y')
+plot ${series[*]}
+EOF
+}
+
+# series NAME GROUP LABEL...: NAME.dat for plot, one line per round.
+series() {
+    local name=$1 group=$2 files=() label
+    shift 2
+    for label in "$@"; do files+=("$work/$group.$label"); done
+    paste "${files[@]}" | awk '{ printf "%d", NR; for (i = 1; i <= NF; i++) printf " %s", $i; print "" }' \
+        > "$OUT/$name.dat"
+}
+
+# total GROUP LABEL: the sum of a case's figures.
+total() { awk '{ s += $1 } END { print s }' "$work/$1.$2"; }
+
+# --- the cases: each prints one figure ---------------------------------------
+
+# hook LABEL: ns per socket + connect + close to a loopback listener.
+hook() { under "$1" "$H/bench_connect" accept $((HOOK_CALLS / ROUNDS)); }
+
+# reject LABEL: ns per connect() to a refusing port, again and again on one socket.
+reject() { under "$1" "$H/bench_connect" repeat "$REPEAT"; }
+
+# blackhole_curl LABEL: ms for one curl to the port that never accepts.
+blackhole_curl() {
+    under "$1" "$H/bench_spawn" --any-exit 1 curl -s -o /dev/null --connect-timeout 1 \
+        "http://127.0.0.1:$blackhole/" | awk '{ printf "%.2f\n", $1 / 1000 }'
+}
+
+# start_true LABEL / start_curl LABEL: µs per run of /bin/true, curl --version.
+start_true() { under "$1" "$H/bench_spawn" $((SPAWNS / ROUNDS)) /bin/true; }
+start_curl() { under "$1" "$H/bench_spawn" $((SPAWNS / ROUNDS)) curl --version; }
+
+# url LABEL [PATH]: the URL a transfer case fetches (nginx, or the server itself).
+url() { echo "http://127.0.0.1:$([ "$1" = nginx ] && echo "$nginx" || echo "$http")/${2:-}"; }
+
+# xfer_each LABEL: µs per request, one curl process per request.
+xfer_each() { under "$1" "$H/bench_spawn" $((XFERS / ROUNDS)) curl -s -o /dev/null "$(url "$1")"; }
+
+# xfer_one LABEL: µs per request, one curl process doing all of them over one
+# kept-alive connection (a -K config listing the URLs).
+xfer_one() {
+    local i
+    for i in $(seq "$XFERS"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$(url "$1")"; done \
+        > "$work/urls.$1"
+    under "$1" "$H/bench_spawn" 1 curl -s -K "$work/urls.$1" |
+        awk -v n="$XFERS" '{ printf "%.2f\n", $1 / n }'
+}
+
+# dead_curl LABEL: ms for one request to the dead backend (a port that never
+# accepts), through nginx or straight under fusebox.
+dead_curl() {
+    local target
+    target=$([ "$1" = nginx ] && url nginx dead/ || echo "http://127.0.0.1:$blackhole/")
+    under "$1" "$H/bench_spawn" --any-exit 1 curl -s -o /dev/null --connect-timeout 1 "$target" |
+        awk '{ printf "%.2f\n", $1 / 1000 }'
+}
+
+# contend LABEL: breaker decisions (or kernel refusals) per second in total,
+# LABEL being shimN or kernelN for N processes.
+contend() { under "$1" "$H/bench_contend" "${1//[a-z]/}" "$CONTEND_S"; }
+
+# --- set-up ------------------------------------------------------------------
+
+start_server blackhole blackhole
+start_server http http 200
+blackhole=$(cat "$work/blackhole.port")
+http=$(cat "$work/http.port")
+nginx=$(free_port)
+start_nginx "$nginx" "$http" "$blackhole"
+
+rules "$work/unruled.json" '{"name": "bench", "hosts": ["192.0.2.1"], "fail_max": 1, "reset_timeout": 3600}'
+rules "$work/ruled.json" '{"name": "bench", "hosts": ["127.0.0.1"], "fail_max": 1, "reset_timeout": 3600}'
+rules "$work/blackhole.json" \
+    "{\"name\": \"blackhole\", \"hosts\": [\"127.0.0.1:$blackhole\"], \"fail_max\": 3, \"reset_timeout\": 3600}"
+rules "$work/http.json" "{\"name\": \"http\", \"hosts\": [\"127.0.0.1:$http\"], \"fail_max\": 3}"
+many_rules "$work/ten.json" 10
+many_rules "$work/tenk.json" 10000
 echo 'void fusebox_bench_nothing(void) {}' > "$work/empty.c"
 ${CC:-cc} -shared -fPIC -o "$work/empty.so" "$work/empty.c"
-declare -A start_env=([no shim]="" [empty preload]="LD_PRELOAD=$work/empty.so"
-                      [shim, 10-breaker rules]="LD_PRELOAD=$SHIM FUSEBOX_RULES=$work/ten.json")
-start_cases=("no shim" "empty preload" "shim, 10-breaker rules")
-for _ in $(seq "$ROUNDS"); do
-    for c in "${start_cases[@]}"; do
-        # shellcheck disable=SC2086 # the settings are words on purpose
-        env ${start_env[$c]} "$SPAWN" 1000 /bin/true >> "$work/start-${c// /_}"
-    done
-done
-t0=$(median < "$work/start-no_shim")
-for c in "${start_cases[@]}"; do
-    t=$(median < "$work/start-${c// /_}")
-    # shellcheck disable=SC2086
-    ir=$(env ${start_env[$c]} valgrind --tool=callgrind --callgrind-out-file=/dev/null /bin/true 2>&1 |
-        awk '/ refs:/ { gsub(",", "", $NF); print $NF }')
-    printf '  %-28s %10.1f us   ratio %.3f   %8d instructions\n' "$c" "$t" \
-        "$(echo "$t / $t0" | bc -l)" "$ir"
+
+declare -A ENVS=(
+    [unruled]="LD_PRELOAD=$SHIM FUSEBOX_RULES=$work/unruled.json"
+    [ruled]="LD_PRELOAD=$SHIM FUSEBOX_RULES=$work/ruled.json"
+    [rejected]="LD_PRELOAD=$SHIM FUSEBOX_RULES=$work/ruled.json"
+    [fusebox]="LD_PRELOAD=$SHIM FUSEBOX_RULES=$work/blackhole.json"
+    [empty]="LD_PRELOAD=$work/empty.so"
+    [ten]="LD_PRELOAD=$SHIM FUSEBOX_RULES=$work/ten.json"
+    [tenk]="LD_PRELOAD=$SHIM FUSEBOX_RULES=$work/tenk.json"
+    [xfer_fusebox]="LD_PRELOAD=$SHIM FUSEBOX_RULES=$work/http.json"
+)
+declare -A NAMES=(
+    [plain]="no shim" [unruled]="shim, unruled destination" [ruled]="shim, ruled, closed"
+    [refused]="real refused connect" [rejected]="rejected by fusebox (open)"
+    [fusebox]="fusebox (fail_max 3)" [empty]="empty preloaded library"
+    [ten]="shim, 10-breaker rules" [tenk]="shim, 10 000-breaker rules"
+    [direct]="direct" [xfer_fusebox]="fusebox" [nginx]="through nginx"
+)
+for n in 1 2 4 8; do
+    ENVS[shim$n]="LD_PRELOAD=$SHIM FUSEBOX_RULES=$work/ruled.json"
+    NAMES[shim$n]="fusebox rejects, $n process$([ $n = 1 ] || echo es)"
+    NAMES[kernel$n]="kernel refuses, $n process$([ $n = 1 ] || echo es)"
 done
 
-# program_instructions CALLS [ENV...]: user-space instructions of a whole
-# bench_connect run of CALLS connects.
-program_instructions() {
-    local calls=$1
-    shift
-    rm -f "$FUSEBOX_STATE"
-    env "$@" valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-        "$CONNECT" accept "$calls" 2>&1 >/dev/null | awk '/ refs:/ { gsub(",", "", $NF); print $NF }'
-}
+echo 'group,case,unit,rounds,median,min,max,ratio,delta,pair_ratios' > "$OUT/results.csv"
+cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
+machine="$(nproc) cores ($cpu), Linux $(uname -r), Debian $(cat /etc/debian_version 2>/dev/null || echo ?)"
+echo "fusebox bench: $ROUNDS interleaved rounds after a warm-up, medians; ratio and difference:"
+echo "median over rounds of (case / first case) and (case - first case); $machine"
 
+# --- 1. hook overhead --------------------------------------------------------
 echo
-echo "== user-space instructions per socket + connect + close (callgrind: the difference between"
-echo "   runs of 3000 and 1000 calls, so one-off costs such as parsing the rules drop out)"
-base=
-for c in plain unruled ruled; do
-    env=()
-    [ "$c" = plain ] || env=(LD_PRELOAD="$SHIM" FUSEBOX_RULES="$work/$c.json")
-    few=$(program_instructions 1000 "${env[@]}")
-    many=$(program_instructions 3000 "${env[@]}")
-    per=$(((many - few) / 2000))
-    base=${base:-$per}
-    printf '  %-28s %10d instructions   %+d\n' "$c" "$per" $((per - base))
-done
+echo "== 1. socket + connect + close to a loopback listener ($HOOK_CALLS calls per case)"
+pairs hook ns hook plain unruled ruled
+if [ "$SMOKE" = 0 ]; then
+    echo "   user-space instructions per socket + connect + close (callgrind: the difference"
+    echo "   between runs of 3000 and 1000 calls, so one-off costs drop out)"
+    base=
+    for c in plain unruled ruled; do
+        few=$(instructions "$c" "$H/bench_connect" accept 1000)
+        many=$(instructions "$c" "$H/bench_connect" accept 3000)
+        per=$(((many - few) / 2000))
+        base=${base:-$per}
+        printf '  %-34s %12d instr %+d\n' "${NAMES[$c]}" "$per" $((per - base))
+        echo "instructions,${NAMES[$c]},instr,1,$per,$per,$per,,$((per - base))," >> "$OUT/results.csv"
+    done
+fi
+
+# --- 2. fast fail ------------------------------------------------------------
+echo
+echo "== 2. fast fail: connect() to a refusing port ($REPEAT calls per case)"
+pairs reject ns reject refused rejected
+echo
+echo "   curl --connect-timeout 1 to a port that never accepts, $LOOP_RUNS runs each (ms per run)"
+ROUNDS=$LOOP_RUNS WARMUP=0 pairs loop ms blackhole_curl plain fusebox
+plain_total=$(total loop plain)
+fusebox_total=$(total loop fusebox)
+printf '  total: no shim %.2f s, fusebox %.2f s: %.1fx faster\n' "$(echo "$plain_total / 1000" | bc -l)" \
+    "$(echo "$fusebox_total / 1000" | bc -l)" "$(echo "$plain_total / $fusebox_total" | bc -l)"
+echo "loop total,no shim,s,1,$(echo "$plain_total / 1000" | bc -l),,,,," >> "$OUT/results.csv"
+echo "loop total,fusebox (fail_max 3),s,1,$(echo "$fusebox_total / 1000" | bc -l),,,,," >> "$OUT/results.csv"
+series curl-loop loop plain fusebox
+plot curl-loop "curl --connect-timeout 1 to a host that never accepts" "ms per run (log)" log \
+    plain fusebox
+
+# --- 3. start-up -------------------------------------------------------------
+echo
+echo "== 3. start-up: /bin/true, $SPAWNS runs per case (µs per run)"
+pairs true us start_true plain empty ten tenk
+echo
+echo "== 3. start-up: curl --version, $SPAWNS runs per case (µs per run)"
+pairs curlv us start_curl plain empty ten tenk
+if [ "$SMOKE" = 0 ]; then
+    echo "   user-space instructions of one run (callgrind)"
+    for c in plain empty ten tenk; do
+        t=$(instructions "$c" /bin/true)
+        v=$(instructions "$c" curl --version)
+        printf '  %-34s %12d instr (/bin/true) %12d instr (curl --version)\n' "${NAMES[$c]}" "$t" "$v"
+        echo "instructions /bin/true,${NAMES[$c]},instr,1,$t,$t,$t,,," >> "$OUT/results.csv"
+        echo "instructions curl --version,${NAMES[$c]},instr,1,$v,$v,$v,,," >> "$OUT/results.csv"
+    done
+fi
+
+# --- 4. and 5. transfers, against nginx --------------------------------------
+ENVS[nginx]=""
+echo
+echo "== 4/5. $XFERS HTTP requests to a loopback server, one curl process each (µs per request)"
+pairs xfer_each us xfer_each direct xfer_fusebox nginx
+echo
+echo "== 4/5. $XFERS HTTP requests in one curl process, kept-alive connection (µs per request)"
+pairs xfer_one us xfer_one direct xfer_fusebox nginx
+echo
+echo "== 5. time to fail: curl --connect-timeout 1 to a dead backend, $DEAD_RUNS runs (ms per run)"
+echo "   (nginx: upstream max_fails=3 fail_timeout=30s, proxy_connect_timeout 1s)"
+ROUNDS=$DEAD_RUNS WARMUP=0 pairs dead ms dead_curl nginx fusebox
+nginx_dead=$(total dead nginx)
+fusebox_dead=$(total dead fusebox)
+printf '  total: through nginx %.2f s, fusebox %.2f s\n' "$(echo "$nginx_dead / 1000" | bc -l)" \
+    "$(echo "$fusebox_dead / 1000" | bc -l)"
+series dead dead nginx fusebox
+plot dead "a dead backend: nginx max_fails=3 vs fusebox fail_max 3" "ms per request (log)" log \
+    nginx fusebox
+
+# --- 6. contention -----------------------------------------------------------
+echo
+echo "== 6. contention: processes hammering one open breaker for ${CONTEND_S}s (decisions per second)"
+pairs contend /s contend shim1 shim2 shim4 shim8
+echo "   the same against the kernel: real refused connects (per second)"
+pairs kernel /s contend kernel1 kernel2 kernel4 kernel8
+
+# --- results.md --------------------------------------------------------------
+{
+    echo "# fusebox bench results"
+    echo
+    echo "$machine; $ROUNDS interleaved rounds after a warm-up. ratio and difference: median over"
+    echo "rounds of (case / first case of the group) and (case - first case)."
+    echo
+    echo '| group | case | median | unit | ratio | difference | min | max |'
+    echo '|---|---|---:|---|---:|---:|---:|---:|'
+    tail -n +2 "$OUT/results.csv" | awk -F, '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $5, $3, $8, $9, $6, $7 }'
+    echo
+    echo '![curl loop](curl-loop.svg)'
+    echo
+    echo '![dead backend](dead.svg)'
+} > "$OUT/results.md"
+echo
+echo "wrote $OUT/results.csv, $OUT/results.md, $OUT/curl-loop.svg, $OUT/dead.svg"

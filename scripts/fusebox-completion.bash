@@ -7,18 +7,18 @@
 # `fusebox status --json` of the state file the command line names) and
 # files where a command takes one.
 
-_fusebox_commands="run status events metrics open close disable enable reset check explain serve help"
+_fusebox_commands="run status events metrics open close disable enable reset check explain serve fsck help"
 
 # _fusebox_options COMMAND: prints the options COMMAND accepts.
 _fusebox_options() {
     local common="-h --help -s --state"
     case $1 in
     run) echo "$common -r --rules" ;;
-    status) echo "$common -j --json -w --watch" ;;
+    status) echo "$common -j --json -w --watch -V --verify" ;;
     events) echo "$common -f --follow -j --json -S --since" ;;
-    metrics | close | disable | enable) echo "$common" ;;
+    metrics | close | disable | enable | fsck) echo "$common" ;;
     open) echo "$common -f --for" ;;
-    reset) echo "$common -a --all" ;;
+    reset) echo "$common -a --all -R --recreate" ;;
     check) echo "-h --help" ;;
     explain) echo "$common -r --rules" ;;
     serve) echo "$common -l --listen -c --allow-control -p --port-file" ;;

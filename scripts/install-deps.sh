@@ -11,7 +11,8 @@ packages=(
   libmicrohttpd-dev       # fusebox serve (linked by the CLI only)
   bats bats-support bats-assert
   curl wget python3 git procps iproute2 util-linux
-  valgrind bc             # make bench
+  valgrind bc gnuplot-nox nginx   # make bench (nginx: the sidecar it compares with)
+  clang libclang-rt-14-dev   # make fuzz (libFuzzer, ASan, UBSan)
   netcat-openbsd redis-tools openssh-client postgresql-client   # the compatibility matrix
 )
 # node: the machine's own build counts; otherwise Debian's.

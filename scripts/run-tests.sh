@@ -18,7 +18,7 @@ case ",$SANITIZE," in
 esac
 case ",$SANITIZE," in
 *,thread,*) preload="$(${CC:-cc} -print-file-name=libtsan.so):$preload"
-            export TSAN_OPTIONS=halt_on_error=1:report_signal_unsafe=0 ;;
+            export TSAN_OPTIONS="halt_on_error=1:report_signal_unsafe=0:suppressions=$PWD/tests/tsan.supp" ;;
 esac
 case ",$SANITIZE," in
 *,undefined,*) export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ;;

@@ -22,6 +22,7 @@ static const char fusebox_usage[] =
     "  close NAME...                                close breakers\n"
     "  disable NAME... | enable NAME...             let everything through / back to normal\n"
     "  reset NAME... | --all                        close breakers and zero their counters\n"
+    "  fsck                                         check the state file for damage\n"
     "  check RULES                                  validate a rules file\n"
     "  explain [-r RULES] HOST[:PORT] | URL         which breaker a destination maps to\n"
     "  serve [--listen ADDR:PORT] [--allow-control] breakers over HTTP (metrics, health)\n"
@@ -42,6 +43,7 @@ static const struct command commands[] = {
     {"metrics", cmd_metrics}, {"open", cmd_open},       {"close", cmd_close},
     {"disable", cmd_disable}, {"enable", cmd_enable},   {"reset", cmd_reset},
     {"check", cmd_check},     {"explain", cmd_explain}, {"serve", cmd_serve},
+    {"fsck", cmd_fsck},
 };
 
 void cli_error(const char *fmt, ...)
@@ -118,12 +120,10 @@ bool cli_parse_duration(const char *text, uint64_t *ms)
     return false;
 }
 
-bool cli_open_state(const char *state_option, bool create, char path[PATH_MAX],
-                    struct state **st)
+bool cli_state_path(const char *state_option, char path[PATH_MAX])
 {
     const char *env = getenv("FUSEBOX_STATE");
     const char *chosen = state_option && *state_option ? state_option : env && *env ? env : NULL;
-    *st = NULL;
     if (!chosen && state_default_path(path, PATH_MAX) != 0)
         return false;
     if (chosen && strlen(chosen) >= PATH_MAX) {
@@ -132,6 +132,15 @@ bool cli_open_state(const char *state_option, bool create, char path[PATH_MAX],
     }
     if (chosen)
         strcpy(path, chosen);
+    return true;
+}
+
+bool cli_open_state(const char *state_option, bool create, char path[PATH_MAX],
+                    struct state **st)
+{
+    *st = NULL;
+    if (!cli_state_path(state_option, path))
+        return false;
     char err[PATH_MAX + 128];
     *st = state_open(path, create, err, sizeof err);
     if (!*st && errno != ENOENT) {

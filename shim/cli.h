@@ -24,6 +24,12 @@ int cmd_reset(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_fsck(int argc, char **argv);
+
+/* Checks the state file named by the -s option (as cli_state_path): prints
+ * every problem and returns EXIT_BAD_INPUT, or prints "ok: N breakers, M
+ * events" and returns EXIT_OK (fusebox fsck, fusebox status --verify). */
+int cli_fsck(const char *state_option);
 
 /* An option of a command: a flag (set) or one that takes a value (value). */
 struct cli_option {
@@ -79,6 +85,11 @@ void cli_metrics_text(FILE *out, const struct breaker_row *rows, size_t n);
 
 /* Writes wall_ms as ISO 8601 UTC with milliseconds into out. */
 void cli_iso8601(uint64_t wall_ms, char out[32]);
+
+/* Writes into path the state file named by the -s option, else
+ * FUSEBOX_STATE, else the default. Returns false (after a message when it
+ * is too long) when there is none. */
+bool cli_state_path(const char *state_option, char path[PATH_MAX]);
 
 /* Opens the state file named by the -s option, else FUSEBOX_STATE, else the
  * default, writing its path into path; with create, a missing file is made.

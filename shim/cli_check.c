@@ -28,6 +28,7 @@ static void print_summary(const struct rules *r)
 {
     printf("%s: ok, %zu breaker%s, %zu host pattern%s\n", r->source, r->breaker_count,
            r->breaker_count == 1 ? "" : "s", r->pattern_count, r->pattern_count == 1 ? "" : "s");
+    size_t p = 0; /* patterns are in file order: each breaker's are together */
     for (size_t b = 0; b < r->breaker_count; b++) {
         const struct rule_breaker *rb = &r->breakers[b];
         const struct breaker_config *c = &rb->config;
@@ -37,9 +38,8 @@ static void print_summary(const struct rules *r)
                c->half_open_max_calls);
         print_classes(c->failure_mask);
         printf("\n    hosts:");
-        for (size_t p = 0; p < r->pattern_count; p++)
-            if (r->patterns[p].breaker == b)
-                printf(" %s", r->patterns[p].text);
+        for (; p < r->pattern_count && r->patterns[p].breaker == b; p++)
+            printf(" %s", r->patterns[p].text);
         printf("\n");
     }
 }

@@ -9,7 +9,7 @@
 #include "clock.h"
 
 static const char status_usage[] =
-    "usage: fusebox status [-s STATE] [--json | --watch]\n"
+    "usage: fusebox status [-s STATE] [--json | --watch | --verify]\n"
     "\n"
     "Shows every breaker in the shared state file: state, consecutive failures\n"
     "/ fail_max, calls, successes, failures, rejected calls, trips and the time\n"
@@ -19,6 +19,7 @@ static const char status_usage[] =
     "  -s, --state STATE   state file (default: $FUSEBOX_STATE, else per-user default)\n"
     "  -j, --json          print JSON instead of a table\n"
     "  -w, --watch         redraw the table every second until interrupted\n"
+    "  -V, --verify        check the state file instead (as fusebox fsck)\n"
     "  -h, --help          show this help\n";
 
 /* The escape sequence that colours a state, or "" when colour is off. */
@@ -124,17 +125,21 @@ static bool show(const char *state_option, bool json, bool colour)
 int cmd_status(int argc, char **argv)
 {
     const char *state_option = NULL;
-    bool json = false, watch = false;
-    const struct cli_option opts[] = {
-        {"json", 'j', &json, NULL}, {"watch", 'w', &watch, NULL}, {0}};
+    bool json = false, watch = false, verify = false;
+    const struct cli_option opts[] = {{"json", 'j', &json, NULL},
+                                      {"watch", 'w', &watch, NULL},
+                                      {"verify", 'V', &verify, NULL},
+                                      {0}};
     int done = cli_parse_options(argc, argv, status_usage, opts, &state_option);
     if (done >= 0)
         return done;
-    if (optind != argc || (json && watch)) {
-        cli_error("status: %s",
-                  json && watch ? "--json and --watch do not go together" : "unexpected argument");
+    if (optind != argc || json + watch + verify > 1) {
+        cli_error("status: %s", optind != argc ? "unexpected argument"
+                                               : "--json, --watch and --verify do not go together");
         return EXIT_USAGE;
     }
+    if (verify)
+        return cli_fsck(state_option);
     bool colour = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
     if (!watch)
         return show(state_option, json, colour) ? EXIT_OK : EXIT_BAD_INPUT;

@@ -302,6 +302,11 @@ bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call)
                                   call->started_ms, &tr, &transitioned);
     if (transitioned)
         announce(rt, slot, b, &tr);
+    if (call->ticket.verdict == VERDICT_BYPASS &&
+        breaker_view(&slot->breaker).state > BREAKER_DISABLED)
+        log_once(LOG_WARN, "state file %s: breaker '%s' is in an impossible state; it passes "
+                           "everything through (see fusebox fsck)",
+                 rt->state_path, rt->rules->breakers[b].name);
     errno = saved;
     return call->ticket.verdict != VERDICT_REJECT;
 }

@@ -4,17 +4,6 @@
 
 load common
 
-# runs_unprotected: a refused connect goes through (twice, past fail_max 1)
-# and stderr has exactly one fusebox: line matching $1.
-runs_unprotected() {
-    start_server dead refuse
-    run --separate-stderr shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT" --count 2
-    assert_success
-    [ "$(grep -c ECONNREFUSED <<<"$output")" -eq 2 ]
-    [ "$(grep -c '^fusebox: ' <<<"$stderr")" -eq 1 ]
-    [[ "$stderr" == *"$1"* ]]
-}
-
 @test "malformed JSON: the program runs unprotected with one warning" {
     write_rules '{"version": 1, "breakers": [ {"name": "x", '
     runs_unprotected "rules not loaded, everything passes through: $FUSEBOX_RULES:"

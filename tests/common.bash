@@ -123,3 +123,14 @@ require_preloadable() {
         skip "the sanitizer runtime cannot be preloaded into $1 here, even without fusebox"
     fi
 }
+
+# runs_unprotected TEXT: a refused connect goes through (twice, past fail_max
+# 1) and stderr has exactly one fusebox: line containing TEXT.
+runs_unprotected() {
+    start_server dead refuse
+    run --separate-stderr shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT" --count 2
+    assert_success
+    [ "$(grep -c ECONNREFUSED <<<"$output")" -eq 2 ]
+    [ "$(grep -c '^fusebox: ' <<<"$stderr")" -eq 1 ]
+    [[ "$stderr" == *"$1"* ]]
+}

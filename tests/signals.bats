@@ -61,7 +61,7 @@ rules_for() {
 @test "an exec chain: a script that starts 1000 short processes, each connecting" {
     start_server dead refuse
     rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 10000'
-    run timeout 300 "$FUSEBOX" run -- bash -c '
+    LD_PRELOAD=$PRELOAD_BEFORE_SHIM run timeout 300 "$FUSEBOX" run -- bash -c '
         for i in $(seq 1000); do "$1" threads "$2" 1 1 >/dev/null; done' _ "$TORTURE" "$dead_PORT"
     assert_success
     [ "$(breaker_field dead failures)" -eq 1000 ]

@@ -8,12 +8,18 @@
  *   connect_torture eintr PORT                   a blocking connect cut short
  *                                                by SIGALRM (no SA_RESTART)
  *   connect_torture fork PORT                    fork while 4 threads connect;
- *                                                the child connects too */
+ *                                                the child connects too
+ *   connect_torture mix DEAD_PORT THREADS COUNT  like threads, to a listener
+ *                                                of this process's own, but
+ *                                                about one connect in ten goes
+ *                                                to DEAD_PORT */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,15 +29,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static struct sockaddr_in target;
+static struct sockaddr_in target, dead_target;
 static long per_thread;
 static _Atomic long ok, refused, other;
 
-/* One blocking connect on a fresh socket; returns its errno (0: connected). */
-static int connect_once(void)
+/* One blocking connect on a fresh socket to to; returns its errno (0:
+ * connected). */
+static int connect_to(const struct sockaddr_in *to)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int err = connect(fd, (struct sockaddr *)&target, sizeof target) == 0 ? 0 : errno;
+    int err = connect(fd, (const struct sockaddr *)to, sizeof *to) == 0 ? 0 : errno;
     close(fd);
     if (err == 0)
         ok++;
@@ -42,11 +49,19 @@ static int connect_once(void)
     return err;
 }
 
+static int connect_once(void)
+{
+    return connect_to(&target);
+}
+
 static void *connect_many(void *arg)
 {
-    (void)arg;
-    for (long i = 0; i < per_thread; i++)
-        connect_once();
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    for (long i = 0; i < per_thread; i++) {
+        seed = seed * 1103515245u + 12345u;
+        bool dead = dead_target.sin_port && (seed >> 16) % 10 == 0;
+        connect_to(dead ? &dead_target : &target);
+    }
     return NULL;
 }
 
@@ -54,9 +69,35 @@ static void run_threads(int threads)
 {
     pthread_t t[64];
     for (int i = 0; i < threads; i++)
-        pthread_create(&t[i], NULL, connect_many, NULL);
+        pthread_create(&t[i], NULL, connect_many, (void *)(uintptr_t)(getpid() * 64 + i));
     for (int i = 0; i < threads; i++)
         pthread_join(t[i], NULL);
+}
+
+static void *accept_forever(void *arg)
+{
+    int listener = (int)(intptr_t)arg;
+    for (;;) {
+        int fd = accept(listener, NULL, NULL);
+        if (fd >= 0)
+            close(fd);
+    }
+    return NULL;
+}
+
+/* Points target at a loopback listener of our own, served by a thread. */
+static void serve_target(void)
+{
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    socklen_t len = sizeof target;
+    target.sin_port = 0;
+    if (listener < 0 || bind(listener, (struct sockaddr *)&target, sizeof target) != 0 ||
+        listen(listener, 4096) != 0 || getsockname(listener, (struct sockaddr *)&target, &len)) {
+        perror("connect_torture: listener");
+        exit(1);
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, accept_forever, (void *)(intptr_t)listener);
 }
 
 static volatile sig_atomic_t handler_err = -1;
@@ -85,7 +126,13 @@ int main(int argc, char **argv)
     target.sin_family = AF_INET;
     target.sin_port = htons((uint16_t)atoi(argv[2]));
     target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (strcmp(argv[1], "threads") == 0 && argc == 5) {
+    if (strcmp(argv[1], "mix") == 0 && argc == 5) {
+        dead_target = target;
+        serve_target();
+        per_thread = atol(argv[4]);
+        int threads = atoi(argv[3]);
+        run_threads(threads < 64 ? threads : 64);
+    } else if (strcmp(argv[1], "threads") == 0 && argc == 5) {
         per_thread = atol(argv[4]);
         int threads = atoi(argv[3]);
         run_threads(threads < 64 ? threads : 64);

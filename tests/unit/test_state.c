@@ -191,6 +191,218 @@ static void events_ring_keeps_the_latest(void)
     state_close(st);
 }
 
+/* Collects the problems of a check into one string, a line each. */
+static char problems[8192];
+
+static void collect(void *ctx, const char *problem)
+{
+    (void)ctx;
+    size_t len = strlen(problems);
+    snprintf(problems + len, sizeof problems - len, "%s\n", problem);
+}
+
+/* Checks st's file; returns the number of problems (text in problems). */
+static size_t check(const struct state *st, struct state_census *census)
+{
+    problems[0] = '\0';
+    return state_check(st->header, st->size, collect, NULL, census);
+}
+
+static struct state *fresh(const char *name)
+{
+    char err[256];
+    unlink(path_in_dir(name));
+    return state_open(path_in_dir(name), true, err, sizeof err);
+}
+
+static void check_passes_a_good_file_and_counts(void)
+{
+    struct state *st = fresh("check-good.state");
+    if (!CHECK(st != NULL))
+        return;
+    struct state_census census;
+    CHECK_INT(check(st, &census), 0);
+    CHECK_INT(census.breakers, 0);
+    CHECK_INT(census.events, 0);
+    struct breaker_transition tr;
+    for (unsigned i = 0; i < 300; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "b%u", i);
+        struct state_slot *slot = state_find_slot(st, name, true);
+        breaker_force(&slot->breaker, BREAKER_FORCED_OPEN, 1000, &tr);
+        state_append_event(st, slot, &tr, 1);
+    }
+    state_find_slot(st, "api", true)->breaker.word = 2 | 3 << 11 | 5 << 17; /* half-open */
+    CHECK_INT(check(st, &census), 0);
+    CHECK_CTX(problems[0] == '\0', "%s", problems);
+    CHECK_INT(census.breakers, 301);
+    CHECK_INT(census.events, 300);
+    state_close(st);
+}
+
+/* Expects exactly one problem containing want after corrupting st. */
+static void expect_problem(const struct state *st, const char *want)
+{
+    struct state_census census;
+    CHECK_INT(check(st, &census), 1);
+    CHECK_CTX(strstr(problems, want) != NULL, "got \"%s\", want \"%s\"", problems, want);
+}
+
+static void check_names_header_problems(void)
+{
+    struct state *st = fresh("check-header.state");
+    if (!CHECK(st != NULL))
+        return;
+    struct state_census census;
+    problems[0] = '\0';
+    CHECK_INT(state_check(st->header, 100, collect, NULL, &census), 1);
+    CHECK(strstr(problems, "file is 100 bytes, shorter than the 4096-byte header") != NULL);
+    problems[0] = '\0';
+    CHECK_INT(state_check(st->header, 5000, collect, NULL, &census), 1);
+    CHECK(strstr(problems, "file is 5000 bytes, its header says 2166784") != NULL);
+    st->header->event_size = 32;
+    expect_problem(st, "header: event size is 32, this fusebox reads 64");
+    st->header->magic[0] = 'X';
+    expect_problem(st, "header: no magic");
+    state_close(st);
+}
+
+static void check_names_slot_problems(void)
+{
+    struct state *st = fresh("check-slots.state");
+    if (!CHECK(st != NULL))
+        return;
+    struct state_slot *slot = state_find_slot(st, "payments", true);
+    unsigned i = (unsigned)(slot - st->slots);
+    char want[128];
+    slot->breaker.word = 7;
+    snprintf(want, sizeof want, "slot %u 'payments': state word has impossible state 7", i);
+    expect_problem(st, want);
+    slot->breaker.word = 1 | 4 << 11; /* open with 4 probes in flight */
+    expect_problem(st, "'payments': state open with 4 probes in flight");
+    slot->breaker.word = 0;
+    slot->breaker.fail_max = 20000;
+    expect_problem(st, "fail_max 20000 is above 10000");
+    slot->breaker.fail_max = 3;
+    slot->breaker.trips = UINT64_MAX;
+    expect_problem(st, "trips counter 18446744073709551615 is implausible");
+    slot->breaker.trips = 0;
+    slot->name_ready = 2;
+    expect_problem(st, "name_ready is 2");
+    slot->name_ready = 1;
+    memset((char *)slot->name_words, 'a', STATE_NAME_MAX);
+    expect_problem(st, "name is not NUL-terminated");
+    memset((char *)slot->name_words, 0, STATE_NAME_MAX);
+    expect_problem(st, "name is empty");
+    memcpy((char *)slot->name_words, "payments\0z", 10);
+    expect_problem(st, "bytes after the name's NUL are not zero");
+    memcpy((char *)slot->name_words, "paymentz\0\0", 10);
+    expect_problem(st, "is not the hash of the name");
+    state_close(st);
+}
+
+static void check_finds_misplaced_and_stray_slots(void)
+{
+    struct state *st = fresh("check-place.state");
+    if (!CHECK(st != NULL))
+        return;
+    struct state_slot *slot = state_find_slot(st, "payments", true);
+    unsigned i = (unsigned)(slot - st->slots), next = (i + 1) % STATE_SLOTS;
+    char want[128];
+    memcpy(&st->slots[next], slot, sizeof *slot); /* a twin one further on */
+    snprintf(want, sizeof want, "slot %u 'payments': same name as slot %u", next, i);
+    expect_problem(st, want);
+    memset(slot, 0, sizeof *slot); /* now only the twin, past a free slot */
+    snprintf(want, sizeof want, "unreachable, free slot %u lies on its probe path", i);
+    expect_problem(st, want);
+    memset(&st->slots[next], 0, sizeof *slot);
+    st->slots[9].breaker.successes = 1;
+    expect_problem(st, "slot 9: free (key 0) but 1 bytes of it are not zero");
+    state_close(st);
+}
+
+static void check_finds_event_problems(void)
+{
+    struct state *st = fresh("check-events.state");
+    if (!CHECK(st != NULL))
+        return;
+    struct state_slot *slot = state_find_slot(st, "api", true);
+    struct breaker_transition tr = {.from = BREAKER_CLOSED, .to = BREAKER_OPEN};
+    state_append_event(st, slot, &tr, 1);
+    state_append_event(st, slot, &tr, 2);
+    st->events[1].seq = 2 * 7 + 2;
+    expect_problem(st, "event 1: seq 16 is of event 7, which belongs at index 7");
+    st->events[1].seq = 2 * (STATE_EVENTS + 1) + 2;
+    expect_problem(st, "event 1: event 1025, but only 2 were appended");
+    st->events[1].seq = 3; /* being written: fine */
+    struct state_census census;
+    CHECK_INT(check(st, &census), 0);
+    CHECK_INT(census.events, 1);
+    st->events[0].to = 9;
+    expect_problem(st, "event 0: impossible transition 0 -> 9");
+    st->events[0].to = 1;
+    st->events[0].slot = 77;
+    expect_problem(st, "event 0: names slot 77, which is not claimed");
+    state_close(st);
+}
+
+static void check_survives_random_slots_and_events(void)
+{
+    struct state *st = fresh("check-random.state");
+    if (!CHECK(st != NULL))
+        return;
+    unsigned char *body = (unsigned char *)st->slots;
+    srand(6);
+    for (size_t i = 0; i < STATE_FILE_SIZE - STATE_HEADER_SIZE; i++)
+        body[i] = (unsigned char)(rand() % 4 ? 0 : rand());
+    st->header->events_appended = (uint64_t)rand() << 20;
+    struct state_census census;
+    CHECK(check(st, &census) > STATE_SLOTS / 2);
+    state_close(st);
+}
+
+static void check_file_judges_the_file_itself(void)
+{
+    struct state_census census;
+    char good[256];
+    snprintf(good, sizeof good, "%s", path_in_dir("check-file.state"));
+    state_close(fresh("check-file.state"));
+    problems[0] = '\0';
+    CHECK_INT(state_check_file(good, collect, NULL, &census), 0);
+    chmod(good, 0620);
+    CHECK_INT(state_check_file(good, collect, NULL, &census), 1);
+    CHECK(strstr(problems, "has mode 0620: writable by group or others") != NULL);
+    const char *fifo = path_in_dir("check-fifo.state");
+    mkfifo(fifo, 0600);
+    problems[0] = '\0';
+    CHECK_INT(state_check_file(fifo, collect, NULL, &census), 1);
+    CHECK(strstr(problems, "is a FIFO, not a regular file") != NULL);
+}
+
+static void recreate_replaces_but_never_follows(void)
+{
+    char err[512], target[256], link[256];
+    snprintf(target, sizeof target, "%s", path_in_dir("recreate-target"));
+    snprintf(link, sizeof link, "%s", path_in_dir("recreate.state"));
+    FILE *f = fopen(target, "w");
+    fputs("keep", f);
+    fclose(f);
+    CHECK_INT(symlink(target, link), 0);
+    CHECK_INT(state_recreate(link, err, sizeof err), 0);
+    struct stat sb;
+    CHECK_INT(lstat(link, &sb), 0);
+    CHECK(S_ISREG(sb.st_mode) && (sb.st_mode & 0777) == 0600);
+    CHECK_INT(stat(target, &sb), 0);
+    CHECK_INT(sb.st_size, 4);
+    struct state *st = state_open(link, false, err, sizeof err);
+    CHECK(st != NULL);
+    state_close(st);
+    const char *subdir = path_in_dir("recreate-dir.state");
+    mkdir(subdir, 0700);
+    CHECK_INT(state_recreate(subdir, err, sizeof err), -1);
+    CHECK(strstr(err, "is a directory; not replacing it") != NULL);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -202,6 +414,14 @@ int main(void)
     RUN(slots_are_found_by_name_and_claimed_once);
     RUN(a_full_table_has_no_slot_for_a_new_name);
     RUN(events_ring_keeps_the_latest);
+    RUN(check_passes_a_good_file_and_counts);
+    RUN(check_names_header_problems);
+    RUN(check_names_slot_problems);
+    RUN(check_finds_misplaced_and_stray_slots);
+    RUN(check_finds_event_problems);
+    RUN(check_survives_random_slots_and_events);
+    RUN(check_file_judges_the_file_itself);
+    RUN(recreate_replaces_but_never_follows);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

@@ -1,0 +1,76 @@
+#!/usr/bin/env bats
+# Load and crashes: many processes and threads on one breaker lose no count
+# and record each transition once; a kill -9 at any moment leaves nothing
+# stuck.
+
+load common
+
+TORTURE="$BUILD/helpers/connect_torture"
+
+@test "8 processes x 8 threads x 5000 connects, one breaker, a mix of refused and healthy ports" {
+    start_server dead refuse
+    write_rules '{"version": 1, "breakers": [{"name": "mix", "hosts": ["127.0.0.1"], "fail_max": 4, "reset_timeout": 0.05, "half_open_max_calls": 2}]}'
+    local pids=()
+    for p in 1 2 3 4 5 6 7 8; do
+        shimmed "$TORTURE" mix "$dead_PORT" 8 5000 > "$BATS_TEST_TMPDIR/proc$p" 3>&- &
+        pids+=("$!")
+    done
+    wait "${pids[@]}"
+    made=$(cat "$BATS_TEST_TMPDIR"/proc* | awk '{ n += $2 + $4 + $6 } END { print n }')
+    [ "$made" -eq 320000 ]
+    run "$FUSEBOX" status --json
+    python3 - "$output" <<'PY'
+import json, sys
+(b,) = json.loads(sys.argv[1])["breakers"]
+assert b["calls"] == b["successes"] + b["failures"] + b["rejected"], b
+assert b["calls"] == 320000, b
+assert b["trips"] >= 1, b
+print(b)
+PY
+    trips=$(breaker_field mix trips)
+    run "$FUSEBOX" events --json
+    opened=$(grep -c '"from": "closed", "to": "open"' <<<"$output")
+    [ "$opened" -eq "$trips" ]
+}
+
+@test "kill -9 of a process holding the half-open probe: the probe place frees itself after reset_timeout" {
+    start_server hole blackhole
+    start_server up accept
+    write_rules '{"version": 1, "breakers": [{"name": "b", "hosts": ["127.0.0.1"], "fail_max": 1, "reset_timeout": 0.5}]}'
+    "$FUSEBOX" open b --for 1ms
+    sleep 0.01
+    shimmed "$TESTCLIENT" connect 127.0.0.1 "$hole_PORT" --nonblock --timeout-ms 30000 3>&- &
+    holder=$!
+    wait_for 5 breaker_is b state half_open
+    run shimmed "$TESTCLIENT" connect 127.0.0.1 "$up_PORT"
+    assert_output --partial ECONNREFUSED
+    kill -9 "$holder"
+    wait "$holder" || true
+    wait_for 5 bash -c "LD_PRELOAD='$PRELOAD' '$TESTCLIENT' connect 127.0.0.1 '$up_PORT' | grep -q '^ok'"
+    [ "$(breaker_field b state)" = closed ]
+}
+
+@test "kill -9 at random moments during a stress run: no breaker stuck, counters consistent" {
+    start_server up accept
+    start_server dead refuse
+    write_rules '{"version": 1, "breakers": [{"name": "mix", "hosts": ["127.0.0.1"], "fail_max": 4, "reset_timeout": 0.1}]}'
+    local round p pids
+    for round in 1 2 3 4 5 6; do
+        pids=()
+        for p in 1 2 3 4; do
+            shimmed "$TORTURE" mix "$dead_PORT" 4 100000 >/dev/null 3>&- &
+            pids+=("$!")
+        done
+        sleep "0.$((RANDOM % 5 + 1))"
+        kill -9 "${pids[@]}" 2>/dev/null || true
+        wait "${pids[@]}" 2>/dev/null || true
+    done
+    # Only healthy traffic from now on: the breaker must end up closed.
+    wait_for 10 bash -c "LD_PRELOAD='$PRELOAD' '$TESTCLIENT' connect 127.0.0.1 '$up_PORT' --count 5 >/dev/null; '$FUSEBOX' status --json | grep -q '\"state\": \"closed\"'"
+    run "$FUSEBOX" status --json
+    python3 -c '
+import json, sys
+(b,) = json.loads(sys.argv[1])["breakers"]
+assert b["calls"] == b["successes"] + b["failures"] + b["rejected"], b
+assert b["state"] == "closed", b' "$output"
+}
