@@ -39,7 +39,8 @@ PY
     write_rules '{"version": 1, "breakers": [{"name": "b", "hosts": ["127.0.0.1"], "fail_max": 1, "reset_timeout": 0.5}]}'
     "$FUSEBOX" open b --for 1ms
     sleep 0.01
-    shimmed "$TESTCLIENT" connect 127.0.0.1 "$hole_PORT" --nonblock --timeout-ms 30000 3>&- &
+    env LD_PRELOAD="$PRELOAD" "$TESTCLIENT" connect 127.0.0.1 "$hole_PORT" --nonblock \
+        --timeout-ms 30000 3>&- &
     holder=$!
     wait_for 5 breaker_is b state half_open
     run shimmed "$TESTCLIENT" connect 127.0.0.1 "$up_PORT"
@@ -58,7 +59,8 @@ PY
     for round in 1 2 3 4 5 6; do
         pids=()
         for p in 1 2 3 4; do
-            shimmed "$TORTURE" mix "$dead_PORT" 4 100000 >/dev/null 3>&- &
+            # env execs the program: $! is the process to kill, not a subshell
+            env LD_PRELOAD="$PRELOAD" "$TORTURE" mix "$dead_PORT" 4 100000 >/dev/null 3>&- &
             pids+=("$!")
         done
         sleep "0.$((RANDOM % 5 + 1))"
