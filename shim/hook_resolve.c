@@ -126,7 +126,8 @@ static bool hostent_rejected(const char *name, struct runtime **rt, struct name_
     return *ruled && lookup_rejected(*rt, c, 0);
 }
 
-EXPORT struct hostent *gethostbyname(const char *name)
+/* gethostbyname (af < 0) or gethostbyname2 (af), with fail_dns and noting. */
+static struct hostent *guarded_hostent(const char *name, int af)
 {
     struct runtime *rt;
     struct name_candidates c;
@@ -135,60 +136,51 @@ EXPORT struct hostent *gethostbyname(const char *name)
         h_errno = TRY_AGAIN;
         return NULL;
     }
-    struct hostent *he = libc_gethostbyname(name);
+    struct hostent *he = af < 0 ? libc_gethostbyname(name) : libc_gethostbyname2(name, af);
     if (ruled)
         resolved(rt, &c, he, h_errno);
     return he;
+}
+
+EXPORT struct hostent *gethostbyname(const char *name)
+{
+    return guarded_hostent(name, -1);
 }
 
 EXPORT struct hostent *gethostbyname2(const char *name, int af)
 {
+    return guarded_hostent(name, af);
+}
+
+/* gethostbyname_r (af < 0) or gethostbyname2_r (af), likewise; a rejected
+ * lookup fails the way glibc reports a temporary failure. */
+static int guarded_hostent_r(const char *name, int af, struct hostent *ret, char *buf,
+                             size_t len, struct hostent **result, int *h_errnop)
+{
     struct runtime *rt;
     struct name_candidates c;
     bool ruled;
     if (hostent_rejected(name, &rt, &c, &ruled)) {
-        h_errno = TRY_AGAIN;
-        return NULL;
+        *result = NULL;
+        if (h_errnop)
+            *h_errnop = TRY_AGAIN;
+        return EAGAIN;
     }
-    struct hostent *he = libc_gethostbyname2(name, af);
-    if (ruled)
-        resolved(rt, &c, he, h_errno);
-    return he;
-}
-
-/* Fails a reentrant lookup the way glibc reports a temporary failure. */
-static int reject_r(struct hostent **result, int *h_errnop)
-{
-    *result = NULL;
-    if (h_errnop)
-        *h_errnop = TRY_AGAIN;
-    return EAGAIN;
+    int rc = af < 0 ? libc_gethostbyname_r(name, ret, buf, len, result, h_errnop)
+                    : libc_gethostbyname2_r(name, af, ret, buf, len, result, h_errnop);
+    if (ruled && rc != ERANGE)
+        resolved(rt, &c, result ? *result : NULL, h_errnop ? *h_errnop : 0);
+    return rc;
 }
 
 EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t len,
                            struct hostent **result, int *h_errnop)
 {
-    struct runtime *rt;
-    struct name_candidates c;
-    bool ruled;
-    if (hostent_rejected(name, &rt, &c, &ruled))
-        return reject_r(result, h_errnop);
-    int rc = libc_gethostbyname_r(name, ret, buf, len, result, h_errnop);
-    if (ruled && rc != ERANGE)
-        resolved(rt, &c, result ? *result : NULL, h_errnop ? *h_errnop : 0);
-    return rc;
+    return guarded_hostent_r(name, -1, ret, buf, len, result, h_errnop);
 }
 
 EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf, size_t len,
                             struct hostent **result, int *h_errnop)
 {
-    struct runtime *rt;
-    struct name_candidates c;
-    bool ruled;
-    if (hostent_rejected(name, &rt, &c, &ruled))
-        return reject_r(result, h_errnop);
-    int rc = libc_gethostbyname2_r(name, af, ret, buf, len, result, h_errnop);
-    if (ruled && rc != ERANGE)
-        resolved(rt, &c, result ? *result : NULL, h_errnop ? *h_errnop : 0);
-    return rc;
+    return guarded_hostent_r(name, af, ret, buf, len, result, h_errnop);
 }
