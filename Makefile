@@ -116,7 +116,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(PREFIX)/lib/fusebox
 
 format:
-	clang-format -i shim/*.c shim/*.h tests/unit/*.c tests/unit/*.h tests/helpers/*.c
+	clang-format -i shim/*.c shim/*.h tests/unit/*.c tests/unit/*.h tests/helpers/*.c tests/fuzz/*.c
 
 clean:
 	rm -rf $(BUILD)

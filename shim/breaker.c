@@ -23,7 +23,8 @@ static uint64_t pack(const struct breaker_view *v)
 {
     return (uint64_t)v->state | (uint64_t)v->epoch << EPOCH_SHIFT |
            (uint64_t)(v->probes_in_flight & 63) << INFLIGHT_SHIFT |
-           (uint64_t)(v->probe_successes & 127) << OK_SHIFT | (v->time_ms & TIME_MASK) << TIME_SHIFT;
+           (uint64_t)(v->probe_successes & 127) << OK_SHIFT |
+           (v->time_ms & TIME_MASK) << TIME_SHIFT;
 }
 
 static struct breaker_view unpack(uint64_t w)
@@ -58,7 +59,8 @@ static void note_transition(struct breaker_transition *tr, enum breaker_state fr
                             enum breaker_state to, enum transition_cause cause,
                             enum outcome_class cls, uint32_t n)
 {
-    *tr = (struct breaker_transition){.from = from, .to = to, .cause = cause, .cls = cls, .count = n};
+    *tr =
+        (struct breaker_transition){.from = from, .to = to, .cause = cause, .cls = cls, .count = n};
 }
 
 void breaker_date(struct breaker_slot *s, const struct breaker_transition *tr, uint64_t wall_ms)
@@ -129,11 +131,11 @@ struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breake
                 if (swap_word(s, &seen, &next))
                     return ticket(VERDICT_PROBE, next.epoch);
             } else if (probes_presumed_lost(&v, c, now_ms)) {
-                next = (struct breaker_view){BREAKER_HALF_OPEN, (uint8_t)(v.epoch + 1), 1, 0,
-                                             now_ms};
+                next =
+                    (struct breaker_view){BREAKER_HALF_OPEN, (uint8_t)(v.epoch + 1), 1, 0, now_ms};
                 if (swap_word(s, &seen, &next)) {
-                    note_transition(tr, BREAKER_HALF_OPEN, BREAKER_HALF_OPEN,
-                                    CAUSE_PROBE_LOST, OUTCOME_SUCCESS, v.probes_in_flight);
+                    note_transition(tr, BREAKER_HALF_OPEN, BREAKER_HALF_OPEN, CAUSE_PROBE_LOST,
+                                    OUTCOME_SUCCESS, v.probes_in_flight);
                     *transitioned = true;
                     return ticket(VERDICT_PROBE, next.epoch);
                 }
@@ -216,16 +218,15 @@ static bool record_probe(struct breaker_slot *s, const struct breaker_config *c,
         next = (struct breaker_view){BREAKER_CLOSED, (uint8_t)(v.epoch + 1), 0, 0, 0};
         if (swap_word(s, &seen, &next)) {
             atomic_store_explicit(&s->consecutive_failures, 0, memory_order_relaxed);
-            note_transition(tr, BREAKER_HALF_OPEN, BREAKER_CLOSED, CAUSE_PROBES_OK,
-                            OUTCOME_SUCCESS, v.probe_successes + 1u);
+            note_transition(tr, BREAKER_HALF_OPEN, BREAKER_CLOSED, CAUSE_PROBES_OK, OUTCOME_SUCCESS,
+                            v.probe_successes + 1u);
             return true;
         }
     }
 }
 
-bool breaker_record(struct breaker_slot *s, const struct breaker_config *c,
-                    struct breaker_ticket t, enum outcome_class outcome, uint64_t now_ms,
-                    struct breaker_transition *tr)
+bool breaker_record(struct breaker_slot *s, const struct breaker_config *c, struct breaker_ticket t,
+                    enum outcome_class outcome, uint64_t now_ms, struct breaker_transition *tr)
 {
     if (t.verdict != VERDICT_ALLOW && t.verdict != VERDICT_PROBE)
         return false;

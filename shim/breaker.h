@@ -77,19 +77,19 @@ struct guarded_call {
 
 /* Why a transition happened, for the event ring. */
 enum transition_cause {
-    CAUSE_FAILURES,      /* fail_max consecutive failures (count, class) */
+    CAUSE_FAILURES,        /* fail_max consecutive failures (count, class) */
     CAUSE_TIMEOUT_ELAPSED, /* reset_timeout passed: first probe */
-    CAUSE_PROBE_FAILED,  /* a probe failed (class) */
-    CAUSE_PROBES_OK,     /* success_threshold probes succeeded (count) */
-    CAUSE_PROBE_LOST,    /* probes never reported back: new probe episode */
-    CAUSE_OPERATOR,      /* changed by the fusebox command */
+    CAUSE_PROBE_FAILED,    /* a probe failed (class) */
+    CAUSE_PROBES_OK,       /* success_threshold probes succeeded (count) */
+    CAUSE_PROBE_LOST,      /* probes never reported back: new probe episode */
+    CAUSE_OPERATOR,        /* changed by the fusebox command */
 };
 
 struct breaker_transition {
-    uint8_t from, to;  /* enum breaker_state */
-    uint8_t cause;     /* enum transition_cause */
-    uint8_t cls;       /* enum outcome_class of the call that caused it */
-    uint32_t count;    /* failures or successes that caused it */
+    uint8_t from, to; /* enum breaker_state */
+    uint8_t cause;    /* enum transition_cause */
+    uint8_t cls;      /* enum outcome_class of the call that caused it */
+    uint32_t count;   /* failures or successes that caused it */
 };
 
 /* A decoded state word. */
@@ -117,9 +117,8 @@ bool breaker_rejects_now(struct breaker_slot *s, const struct breaker_config *c,
  * OUTCOME_IGNORED counts as nothing (but frees a probe's place). Returns true
  * and fills *tr when this call made the breaker change state (the caller then
  * dates it with breaker_date). Leaves errno alone. */
-bool breaker_record(struct breaker_slot *s, const struct breaker_config *c,
-                    struct breaker_ticket t, enum outcome_class outcome, uint64_t now_ms,
-                    struct breaker_transition *tr);
+bool breaker_record(struct breaker_slot *s, const struct breaker_config *c, struct breaker_ticket t,
+                    enum outcome_class outcome, uint64_t now_ms, struct breaker_transition *tr);
 
 /* Stamps the wall-clock time (ms since the epoch) of transition tr on the
  * slot: when it last changed, and when it last opened. */

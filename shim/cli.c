@@ -68,8 +68,8 @@ int cli_parse_options(int argc, char **argv, const char *usage, const struct cli
         len += 2;
     }
     for (const struct cli_option *o = opts; o && o->name && n < 15; o++) {
-        longs[n++] = (struct option){o->name, o->value ? required_argument : no_argument, NULL,
-                                     o->letter};
+        longs[n++] =
+            (struct option){o->name, o->value ? required_argument : no_argument, NULL, o->letter};
         shorts[len++] = o->letter;
         if (o->value)
             shorts[len++] = ':';
@@ -135,8 +135,7 @@ bool cli_state_path(const char *state_option, char path[PATH_MAX])
     return true;
 }
 
-bool cli_open_state(const char *state_option, bool create, char path[PATH_MAX],
-                    struct state **st)
+bool cli_open_state(const char *state_option, bool create, char path[PATH_MAX], struct state **st)
 {
     *st = NULL;
     if (!cli_state_path(state_option, path))

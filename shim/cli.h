@@ -95,8 +95,7 @@ bool cli_state_path(const char *state_option, char path[PATH_MAX]);
  * default, writing its path into path; with create, a missing file is made.
  * Returns false after a message when it cannot be used; true with *st NULL
  * when it does not exist (and create is false). */
-bool cli_open_state(const char *state_option, bool create, char path[PATH_MAX],
-                    struct state **st);
+bool cli_open_state(const char *state_option, bool create, char path[PATH_MAX], struct state **st);
 
 /* Prints "fusebox: MESSAGE" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -32,9 +32,9 @@ static uint16_t scheme_port(const char *scheme, size_t len)
     static const struct {
         const char *name;
         uint16_t port;
-    } schemes[] = {{"http", 80},         {"https", 443},       {"ws", 80},        {"wss", 443},
-                   {"ftp", 21},          {"ssh", 22},          {"git", 9418},     {"redis", 6379},
-                   {"postgres", 5432},   {"postgresql", 5432}, {"mysql", 3306},   {"ldap", 389}};
+    } schemes[] = {{"http", 80},       {"https", 443},       {"ws", 80},      {"wss", 443},
+                   {"ftp", 21},        {"ssh", 22},          {"git", 9418},   {"redis", 6379},
+                   {"postgres", 5432}, {"postgresql", 5432}, {"mysql", 3306}, {"ldap", 389}};
     for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
         if (strlen(schemes[i].name) == len && strncasecmp(scheme, schemes[i].name, len) == 0)
             return schemes[i].port;
@@ -123,8 +123,8 @@ static void print_state(const char *state_option, const char *breaker)
 
 /* Lists the host-name patterns that match, best first, marking the one the
  * port selects. */
-static void print_candidates(const struct rules *r, const struct matcher *m,
-                             const struct target *t, int chosen)
+static void print_candidates(const struct rules *r, const struct matcher *m, const struct target *t,
+                             int chosen)
 {
     uint32_t cands[32];
     size_t n = match_name_candidates(m, t->host, strlen(t->host), cands, 32);
@@ -133,7 +133,7 @@ static void print_candidates(const struct rules *r, const struct matcher *m,
     printf("host-name patterns that match, most specific first:\n");
     for (size_t i = 0; i < n; i++) {
         const struct host_pattern *p = &r->patterns[cands[i]];
-        const char *verdict = (int)cands[i] == chosen ? "<- chosen"
+        const char *verdict = (int)cands[i] == chosen         ? "<- chosen"
                               : p->port && p->port != t->port ? "(other port)"
                                                               : "(less specific)";
         printf("  %-32s %-22s breaker %-16s %s\n", p->text, kind_name(p),

@@ -30,8 +30,8 @@ static int force(int argc, char **argv, const char *verb, enum breaker_state tar
     const char *state_option = NULL, *for_text = NULL;
     const struct cli_option open_opts[] = {{"for", 'f', NULL, &for_text}, {0}};
     bool opening = target == BREAKER_FORCED_OPEN;
-    int done = cli_parse_options(argc, argv, force_usage, opening ? open_opts : NULL,
-                                 &state_option);
+    int done =
+        cli_parse_options(argc, argv, force_usage, opening ? open_opts : NULL, &state_option);
     if (done >= 0)
         return done;
     uint64_t for_ms = 0;

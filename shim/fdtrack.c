@@ -21,9 +21,8 @@ static _Atomic int highest_known_fd = -1;
 static void raise_to(_Atomic int *mark, int fd)
 {
     int high = atomic_load_explicit(mark, memory_order_relaxed);
-    while (fd > high && !atomic_compare_exchange_weak_explicit(mark, &high, fd,
-                                                               memory_order_relaxed,
-                                                               memory_order_relaxed))
+    while (fd > high && !atomic_compare_exchange_weak_explicit(
+                            mark, &high, fd, memory_order_relaxed, memory_order_relaxed))
         ;
 }
 
@@ -55,8 +54,9 @@ bool fdtrack_set_pending(int fd, const struct guarded_call *p)
     if (!e)
         return false;
     atomic_store_explicit(&e->started_ms, p->started_ms, memory_order_relaxed);
-    uint64_t word = (uint64_t)FD_INET_STREAM | PENDING_BIT | (uint64_t)(p->ticket.verdict & 3) << 3 |
-                    (uint64_t)p->ticket.epoch << 5 | (uint64_t)p->breaker << 32;
+    uint64_t word = (uint64_t)FD_INET_STREAM | PENDING_BIT |
+                    (uint64_t)(p->ticket.verdict & 3) << 3 | (uint64_t)p->ticket.epoch << 5 |
+                    (uint64_t)p->breaker << 32;
     atomic_fetch_add_explicit(&pending_count, 1, memory_order_relaxed);
     raise_to(&highest_pending_fd, fd);
     raise_to(&highest_known_fd, fd);
@@ -82,8 +82,8 @@ static bool take(struct fd_entry *e, uint64_t keep_mask, struct guarded_call *ou
         return false;
     atomic_fetch_sub_explicit(&pending_count, 1, memory_order_relaxed);
     out->breaker = (uint32_t)(old >> 32);
-    out->ticket = (struct breaker_ticket){.verdict = (uint8_t)((old >> 3) & 3),
-                                          .epoch = (uint8_t)(old >> 5)};
+    out->ticket =
+        (struct breaker_ticket){.verdict = (uint8_t)((old >> 3) & 3), .epoch = (uint8_t)(old >> 5)};
     out->started_ms = atomic_load_explicit(&e->started_ms, memory_order_relaxed);
     return true;
 }

@@ -93,7 +93,6 @@ void pending_settle_so_error(int fd, int so_error)
         pending_settle_io(fd, so_error);
 }
 
-
 /* Settles a pending connect already taken from fd's entry, from what the
  * kernel says of the socket now. */
 static void settle_taken(int fd, const struct guarded_call *call)

@@ -85,8 +85,8 @@ EXPORT int dup3(int oldfd, int newfd, int flags)
 EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
     int rc = libc_getsockopt(fd, level, name, val, len);
-    if (rc == 0 && level == SOL_SOCKET && name == SO_ERROR && val && len &&
-        *len >= sizeof(int) && fdtrack_is_pending(fd))
+    if (rc == 0 && level == SOL_SOCKET && name == SO_ERROR && val && len && *len >= sizeof(int) &&
+        fdtrack_is_pending(fd))
         pending_settle_so_error(fd, *(int *)val);
     return rc;
 }

@@ -87,7 +87,8 @@ EXPORT int getaddrinfo(const char *node, const char *service, const struct addri
     if (ruled && rc == 0) {
         for (const struct addrinfo *ai = *res; ai; ai = ai->ai_next)
             remember(ai->ai_addr, ai->ai_addrlen, &c);
-    } else if (ruled && (rc == EAI_NONAME || rc == EAI_AGAIN || rc == EAI_FAIL || rc == EAI_NODATA)) {
+    } else if (ruled &&
+               (rc == EAI_NONAME || rc == EAI_AGAIN || rc == EAI_FAIL || rc == EAI_NODATA)) {
         dns_failed(rt, &c, numeric_port(service));
     }
     errno = saved;
@@ -154,8 +155,8 @@ EXPORT struct hostent *gethostbyname2(const char *name, int af)
 
 /* gethostbyname_r (af < 0) or gethostbyname2_r (af), likewise; a rejected
  * lookup fails the way glibc reports a temporary failure. */
-static int guarded_hostent_r(const char *name, int af, struct hostent *ret, char *buf,
-                             size_t len, struct hostent **result, int *h_errnop)
+static int guarded_hostent_r(const char *name, int af, struct hostent *ret, char *buf, size_t len,
+                             struct hostent **result, int *h_errnop)
 {
     struct runtime *rt;
     struct name_candidates c;

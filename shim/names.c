@@ -60,9 +60,8 @@ static void write_entry(struct name_entry *e, int family, const uint64_t key[2],
                         const struct name_candidates *cands, uint64_t stamp)
 {
     uint32_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed);
-    if ((seq & 1) || !atomic_compare_exchange_strong_explicit(&e->seq, &seq, seq + 1,
-                                                              memory_order_acquire,
-                                                              memory_order_relaxed))
+    if ((seq & 1) || !atomic_compare_exchange_strong_explicit(
+                         &e->seq, &seq, seq + 1, memory_order_acquire, memory_order_relaxed))
         return;
     /* Release stores: a reader that sees any of them sees the odd seq too. */
     atomic_store_explicit(&e->family, (uint32_t)family, memory_order_release);
@@ -122,8 +121,7 @@ size_t names_lookup(int family, const void *addr, struct name_candidates *out, s
         struct name_candidates c;
         if (atomic_load_explicit(&e->seq, memory_order_acquire) == 0)
             break;
-        if (!read_entry(e, &f, k, &c, &s) || (int)f != family || k[0] != key[0] ||
-            k[1] != key[1])
+        if (!read_entry(e, &f, k, &c, &s) || (int)f != family || k[0] != key[0] || k[1] != key[1])
             continue;
         size_t at = found++; /* keep out[] ordered by stamp, newest first */
         while (at > 0 && stamps[at - 1] < s) {

@@ -4,10 +4,12 @@
 #include <string.h>
 
 static const char *const class_names[CLASS_COUNT + 1] = {
-    [OUTCOME_SUCCESS] = "success",       [CLASS_REFUSED] = "refused",   [CLASS_TIMEOUT] = "timeout",
-    [CLASS_UNREACHABLE] = "unreachable", [CLASS_RESET] = "reset",    [CLASS_DNS] = "dns",
-    [CLASS_TLS] = "tls",              [CLASS_HTTP_5XX] = "http_5xx", [CLASS_HTTP_429] = "http_429",
-    [CLASS_HTTP_4XX] = "http_4xx",    [CLASS_SLOW] = "slow", [OUTCOME_IGNORED] = "ignored",
+    [OUTCOME_SUCCESS] = "success", [CLASS_REFUSED] = "refused",
+    [CLASS_TIMEOUT] = "timeout",   [CLASS_UNREACHABLE] = "unreachable",
+    [CLASS_RESET] = "reset",       [CLASS_DNS] = "dns",
+    [CLASS_TLS] = "tls",           [CLASS_HTTP_5XX] = "http_5xx",
+    [CLASS_HTTP_429] = "http_429", [CLASS_HTTP_4XX] = "http_4xx",
+    [CLASS_SLOW] = "slow",         [OUTCOME_IGNORED] = "ignored",
 };
 
 const char *outcome_class_name(enum outcome_class c)

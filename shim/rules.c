@@ -596,7 +596,7 @@ static const char *const key_names[KEY_COUNT] = {
 #define KEY_BIT(k) (1u << (k))
 #define POLICY_KEYS                                                                                \
     (KEY_BIT(KEY_FAIL_MAX) | KEY_BIT(KEY_RESET_TIMEOUT) | KEY_BIT(KEY_SUCCESS_THRESHOLD) |         \
-     KEY_BIT(KEY_HALF_OPEN_MAX_CALLS) | KEY_BIT(KEY_FAILURE_ON) | KEY_BIT(KEY_EXCLUDE) |          \
+     KEY_BIT(KEY_HALF_OPEN_MAX_CALLS) | KEY_BIT(KEY_FAILURE_ON) | KEY_BIT(KEY_EXCLUDE) |           \
      KEY_BIT(KEY_FAIL_DNS))
 #define TOP_KEYS                                                                                   \
     (KEY_BIT(KEY_SCHEMA) | KEY_BIT(KEY_VERSION) | KEY_BIT(KEY_DEFAULTS) | KEY_BIT(KEY_BREAKERS))

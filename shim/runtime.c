@@ -58,8 +58,9 @@ static char *state_path_setting(void)
     char buf[PATH_MAX], *copy = NULL;
     if (path && *path) {
         if (strnlen(path, PATH_MAX) >= PATH_MAX || path[0] != '/') {
-            log_msg(LOG_WARN, "FUSEBOX_STATE must be an absolute path shorter than %d bytes; "
-                              "everything passes through",
+            log_msg(LOG_WARN,
+                    "FUSEBOX_STATE must be an absolute path shorter than %d bytes; "
+                    "everything passes through",
                     PATH_MAX);
             return NULL;
         }
@@ -235,8 +236,9 @@ static struct state_slot *slot_of(struct runtime *rt, uint32_t b)
     if (slot) {
         atomic_store_explicit(&slot->breaker.fail_max, rb->config.fail_max, memory_order_relaxed);
     } else {
-        log_once(LOG_WARN, "state file %s has no free slot; breaker '%s' and later new ones "
-                           "pass through",
+        log_once(LOG_WARN,
+                 "state file %s has no free slot; breaker '%s' and later new ones "
+                 "pass through",
                  rt->state_path, rb->name);
     }
     atomic_store_explicit(&rt->slots[b], slot ? (uintptr_t)slot : SLOT_UNAVAILABLE,
@@ -278,8 +280,8 @@ static void announce(struct runtime *rt, struct state_slot *slot, uint32_t b,
         breaker_describe(tr, why, sizeof why);
         snprintf(line, sizeof line, "breaker '%s' %s -> %s: %s [%s %d]",
                  rt->rules->breakers[b].name, breaker_state_name((enum breaker_state)tr->from),
-                 breaker_state_name((enum breaker_state)tr->to), why,
-                 program_invocation_short_name, (int)getpid());
+                 breaker_state_name((enum breaker_state)tr->to), why, program_invocation_short_name,
+                 (int)getpid());
         log_msg(LOG_INFO, "%s", line);
         log_syslog(line);
     }
@@ -298,14 +300,15 @@ bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call)
     }
     struct breaker_transition tr;
     bool transitioned;
-    call->ticket = breaker_decide(&slot->breaker, &rt->rules->breakers[b].config,
-                                  call->started_ms, &tr, &transitioned);
+    call->ticket = breaker_decide(&slot->breaker, &rt->rules->breakers[b].config, call->started_ms,
+                                  &tr, &transitioned);
     if (transitioned)
         announce(rt, slot, b, &tr);
     if (call->ticket.verdict == VERDICT_BYPASS &&
         breaker_view(&slot->breaker).state > BREAKER_DISABLED)
-        log_once(LOG_WARN, "state file %s: breaker '%s' is in an impossible state; it passes "
-                           "everything through (see fusebox fsck)",
+        log_once(LOG_WARN,
+                 "state file %s: breaker '%s' is in an impossible state; it passes "
+                 "everything through (see fusebox fsck)",
                  rt->state_path, rt->rules->breakers[b].name);
     errno = saved;
     return call->ticket.verdict != VERDICT_REJECT;
@@ -377,5 +380,3 @@ bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t sinc
 {
     return atomic_load_explicit(&rt->last_success_ms[b], memory_order_relaxed) >= since_ms;
 }
-
-

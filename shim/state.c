@@ -223,9 +223,8 @@ struct state_slot *state_find_slot(struct state *st, const char *name, bool clai
         if (seen == 0) {
             if (!claim)
                 return NULL;
-            if (atomic_compare_exchange_strong_explicit(&slot->key, &seen, key,
-                                                        memory_order_acq_rel,
-                                                        memory_order_acquire)) {
+            if (atomic_compare_exchange_strong_explicit(
+                    &slot->key, &seen, key, memory_order_acq_rel, memory_order_acquire)) {
                 publish_name(slot, words);
                 return slot;
             }
@@ -262,7 +261,8 @@ void state_append_event(struct state *st, const struct state_slot *slot,
     uint64_t n = atomic_fetch_add_explicit(&st->header->events_appended, 1, memory_order_relaxed);
     struct state_event *ev = &st->events[n % STATE_EVENTS];
     uint64_t comm[2] = {0, 0};
-    memcpy(comm, program_invocation_short_name, strnlen(program_invocation_short_name, sizeof comm));
+    memcpy(comm, program_invocation_short_name,
+           strnlen(program_invocation_short_name, sizeof comm));
     atomic_store_explicit(&ev->seq, 2 * n + 1, memory_order_relaxed);
     /* Release stores: a reader that sees any of them sees the odd seq too. */
     atomic_store_explicit(&ev->wall_ms, wall_ms, memory_order_release);

@@ -67,8 +67,8 @@ static void connect_once(const struct sockaddr_in *addr)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || (strcmp(argv[1], "accept") && strcmp(argv[1], "refused") &&
-                     strcmp(argv[1], "repeat"))) {
+    if (argc < 3 ||
+        (strcmp(argv[1], "accept") && strcmp(argv[1], "refused") && strcmp(argv[1], "repeat"))) {
         fprintf(stderr, "usage: bench_connect accept|refused|repeat COUNT [--print-port]\n");
         return 2;
     }

@@ -120,7 +120,8 @@ static void just_interrupt(int sig)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: connect_torture threads|in-handler|eintr|fork PORT [THREADS COUNT]\n");
+        fprintf(stderr,
+                "usage: connect_torture threads|in-handler|eintr|fork PORT [THREADS COUNT]\n");
         return 2;
     }
     target.sin_family = AF_INET;

@@ -266,8 +266,8 @@ static void *hammer(void *arg)
         enum outcome_class o = (seed >> 8) % 3 ? CLASS_REFUSED : OUTCOME_SUCCESS;
         if (t.verdict == VERDICT_PROBE)
             atomic_fetch_sub(&probes_now[t.epoch], 1);
-        if (breaker_record(&shared, &shared_policy, t, o, now, &tr) &&
-            tr.from == BREAKER_CLOSED && tr.to == BREAKER_OPEN)
+        if (breaker_record(&shared, &shared_policy, t, o, now, &tr) && tr.from == BREAKER_CLOSED &&
+            tr.to == BREAKER_OPEN)
             atomic_fetch_add(&announced_trips, 1);
     }
     return NULL;

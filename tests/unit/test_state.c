@@ -174,8 +174,11 @@ static void events_ring_keeps_the_latest(void)
         return;
     struct state_slot *slot = state_find_slot(st, "api", true);
     for (uint32_t i = 0; i < STATE_EVENTS + 10; i++) {
-        struct breaker_transition tr = {.from = BREAKER_CLOSED, .to = BREAKER_OPEN,
-                                        .cause = CAUSE_FAILURES, .cls = CLASS_REFUSED, .count = i};
+        struct breaker_transition tr = {.from = BREAKER_CLOSED,
+                                        .to = BREAKER_OPEN,
+                                        .cause = CAUSE_FAILURES,
+                                        .cls = CLASS_REFUSED,
+                                        .count = i};
         state_append_event(st, slot, &tr, 1000 + i);
     }
     CHECK_INT(state_events_appended(st), STATE_EVENTS + 10);
