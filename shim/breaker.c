@@ -66,7 +66,7 @@ static void note_transition(struct breaker_transition *tr, enum breaker_state fr
 void breaker_date(struct breaker_slot *s, const struct breaker_transition *tr, uint64_t wall_ms)
 {
     atomic_store_explicit(&s->changed_at_wall, wall_ms, memory_order_relaxed);
-    if (tr->to == BREAKER_OPEN || tr->to == BREAKER_FORCED_OPEN)
+    if (breaker_state_rejects(tr->to))
         atomic_store_explicit(&s->opened_at_wall, wall_ms, memory_order_relaxed);
 }
 
@@ -75,7 +75,7 @@ void breaker_date(struct breaker_slot *s, const struct breaker_transition *tr, u
 static bool open_time_is_over(const struct breaker_view *v, const struct breaker_config *c,
                               uint64_t now_ms)
 {
-    if (v->state == BREAKER_FORCED_OPEN)
+    if (v->state == BREAKER_FORCED_OPEN || v->state == BREAKER_FLEET_OPEN)
         return v->time_ms != 0 && now_ms >= v->time_ms;
     return now_ms >= v->time_ms || v->time_ms - now_ms > c->reset_timeout_ms;
 }
@@ -114,6 +114,7 @@ struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breake
             return ticket(VERDICT_ALLOW, v.epoch);
         case BREAKER_OPEN:
         case BREAKER_FORCED_OPEN:
+        case BREAKER_FLEET_OPEN:
             if (!open_time_is_over(&v, c, now_ms))
                 return reject(s);
             next = (struct breaker_view){BREAKER_HALF_OPEN, (uint8_t)(v.epoch + 1), 1, 0, now_ms};
@@ -153,8 +154,7 @@ struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breake
 bool breaker_rejects_now(struct breaker_slot *s, const struct breaker_config *c, uint64_t now_ms)
 {
     struct breaker_view v = breaker_view(s);
-    bool rejects = ((v.state == BREAKER_OPEN || v.state == BREAKER_FORCED_OPEN) &&
-                    !open_time_is_over(&v, c, now_ms)) ||
+    bool rejects = (breaker_state_rejects(v.state) && !open_time_is_over(&v, c, now_ms)) ||
                    (v.state == BREAKER_HALF_OPEN && v.probes_in_flight >= c->half_open_max_calls &&
                     !probes_presumed_lost(&v, c, now_ms));
     if (rejects)
@@ -271,9 +271,22 @@ void breaker_reset(struct breaker_slot *s, struct breaker_transition *tr)
         atomic_store_explicit(counters[i], 0, memory_order_relaxed);
 }
 
+int64_t breaker_retry_in_ms(const struct breaker_view *v, uint64_t now_ms)
+{
+    if (!breaker_state_rejects(v->state) || (v->state != BREAKER_OPEN && v->time_ms == 0))
+        return -1;
+    return v->time_ms > now_ms ? (int64_t)(v->time_ms - now_ms) : 0;
+}
+
+bool breaker_state_rejects(enum breaker_state st)
+{
+    return st == BREAKER_OPEN || st == BREAKER_FORCED_OPEN || st == BREAKER_FLEET_OPEN;
+}
+
 const char *breaker_state_name(enum breaker_state st)
 {
-    static const char *const names[] = {"closed", "open", "half_open", "forced_open", "disabled"};
+    static const char *const names[] = {"closed",      "open",     "half_open",
+                                        "forced_open", "disabled", "fleet_open"};
     return (unsigned)st < sizeof names / sizeof names[0] ? names[st] : "invalid";
 }
 

@@ -25,12 +25,27 @@ struct breaker_config {
     uint32_t half_open_max_calls; /* probes in flight at once: 1..BREAKER_MAX_PROBES */
     uint32_t failure_mask;        /* CLASS_BIT(c) set: class c counts as a failure */
     bool fail_dns;                /* name lookups fail too while open (resolver hooks) */
+    /* Rate window (failure_rate, slow_call.rate): 0 = none. */
+    uint32_t window_ms;    /* length of the window: 1..BREAKER_MAX_WINDOW_MS */
+    uint32_t min_calls;    /* calls in the window before a rate may open: 1..BREAKER_MAX_FAIL_MAX */
+    uint8_t failure_rate;  /* percent of failures in the window that opens; 0 = off */
+    uint8_t slow_rate;     /* percent of slow calls in the window that opens; 0 = off */
+    uint32_t slow_call_ms; /* a call that took longer is class slow; 0 = off */
+    /* Backoff: the open time of the n-th trip since the last full close is
+     * reset_timeout × multiplier^(n-1), at most backoff_max_ms, ± jitter. */
+    double backoff_multiplier;        /* 1 = no backoff */
+    uint32_t backoff_max_ms;          /* cap of an open time, Retry-After included */
+    uint16_t backoff_jitter_permille; /* ± this much of the open time, 0..1000 */
+    bool honor_retry_after;           /* an opening stays open for a Retry-After given */
+    uint32_t half_open_max_wait_ms;   /* probes undecided this long: open again; 0 = never */
 };
 
 #define BREAKER_MAX_FAIL_MAX 10000u
 #define BREAKER_MAX_RESET_MS 86400000u
 #define BREAKER_MAX_PROBES 63u
 #define BREAKER_MAX_THRESHOLD 127u
+#define BREAKER_MAX_WINDOW_MS 3600000u
+#define BREAKER_WINDOW_BUCKETS 10u
 
 enum breaker_state {
     BREAKER_CLOSED = 0,
@@ -38,6 +53,8 @@ enum breaker_state {
     BREAKER_HALF_OPEN = 2,
     BREAKER_FORCED_OPEN = 3,
     BREAKER_DISABLED = 4,
+    BREAKER_FLEET_OPEN = 5, /* open because other hosts of the fleet have it open */
+    BREAKER_STATE_COUNT
 };
 
 /* The dynamic state of one breaker, shared by every process (it lives in the
@@ -49,9 +66,13 @@ struct breaker_slot {
     _Atomic uint64_t successes;
     _Atomic uint64_t failures;
     _Atomic uint64_t rejected;
-    _Atomic uint64_t trips;           /* closed → open transitions */
-    _Atomic uint64_t opened_at_wall;  /* CLOCK_REALTIME ms of the last opening */
-    _Atomic uint64_t changed_at_wall; /* CLOCK_REALTIME ms of the last transition */
+    _Atomic uint64_t trips;            /* closed → open transitions */
+    _Atomic uint64_t opened_at_wall;   /* CLOCK_REALTIME ms of the last opening */
+    _Atomic uint64_t changed_at_wall;  /* CLOCK_REALTIME ms of the last transition */
+    _Atomic uint64_t fallbacks;        /* calls sent to a fallback destination while open */
+    _Atomic uint32_t open_streak;      /* openings since the last full close (backoff) */
+    _Atomic uint32_t fleet_hosts_open; /* hosts of the fleet that have it open (fleet agent) */
+    _Atomic uint64_t window[BREAKER_WINDOW_BUCKETS]; /* rate window buckets: see breaker.c */
 };
 
 enum breaker_verdict {
@@ -83,6 +104,11 @@ enum transition_cause {
     CAUSE_PROBES_OK,       /* success_threshold probes succeeded (count) */
     CAUSE_PROBE_LOST,      /* probes never reported back: new probe episode */
     CAUSE_OPERATOR,        /* changed by the fusebox command */
+    CAUSE_FAILURE_RATE,    /* failure percentage of the window (count = percent, class) */
+    CAUSE_SLOW_RATE,       /* slow-call percentage of the window (count = percent) */
+    CAUSE_HALF_OPEN_WAIT,  /* probes undecided for half_open_max_wait */
+    CAUSE_FLEET,           /* other hosts of the fleet have it open (count = hosts) */
+    CAUSE_COUNT
 };
 
 struct breaker_transition {
@@ -139,6 +165,16 @@ void breaker_reset(struct breaker_slot *s, struct breaker_transition *tr);
 /* Writes why the transition happened into buf ("3 consecutive failures
  * (refused)", "probe failed (timeout)", …). */
 void breaker_describe(const struct breaker_transition *tr, char *buf, size_t len);
+
+/* True for the states that reject calls until their time is over: open,
+ * forced open, fleet open. */
+bool breaker_state_rejects(enum breaker_state st);
+
+/* Returns the milliseconds from now_ms until a breaker in view v lets a probe
+ * through; 0 when that time has come, -1 when it rejects for ever (forced
+ * open without a time) or does not reject by time (closed, half-open,
+ * disabled). */
+int64_t breaker_retry_in_ms(const struct breaker_view *v, uint64_t now_ms);
 
 /* Returns the name of a state as status prints it ("closed", "half_open", …). */
 const char *breaker_state_name(enum breaker_state st);

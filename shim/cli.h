@@ -55,8 +55,9 @@ struct breaker_row {
     char name[STATE_NAME_MAX];
     struct breaker_view view;
     uint32_t consecutive, fail_max;
-    uint64_t successes, failures, rejected, trips, opened_at_wall;
-    long long retry_in_ms; /* -1: not open */
+    uint64_t successes, failures, rejected, trips, fallbacks, opened_at_wall;
+    uint32_t fleet_hosts_open; /* hosts of the fleet that have it open (fleet agent) */
+    long long retry_in_ms;     /* -1: not open, or forced open for ever */
 };
 
 /* Reads one slot as a row. */

@@ -24,12 +24,9 @@ void cli_read_row(struct state_slot *slot, struct breaker_row *row)
     row->rejected = load(&b->rejected);
     row->trips = load(&b->trips);
     row->opened_at_wall = load(&b->opened_at_wall);
-    row->retry_in_ms = -1;
-    bool timed = row->view.state == BREAKER_OPEN ||
-                 (row->view.state == BREAKER_FORCED_OPEN && row->view.time_ms != 0);
-    uint64_t now = clock_now_ms();
-    if (timed)
-        row->retry_in_ms = row->view.time_ms > now ? (long long)(row->view.time_ms - now) : 0;
+    row->fallbacks = load(&b->fallbacks);
+    row->fleet_hosts_open = atomic_load_explicit(&b->fleet_hosts_open, memory_order_relaxed);
+    row->retry_in_ms = breaker_retry_in_ms(&row->view, clock_now_ms());
 }
 
 static int by_name(const void *a, const void *b)
@@ -51,7 +48,7 @@ size_t cli_read_rows(struct state *st, struct breaker_row **rows)
 
 bool cli_is_open(enum breaker_state s)
 {
-    return s == BREAKER_OPEN || s == BREAKER_HALF_OPEN || s == BREAKER_FORCED_OPEN;
+    return breaker_state_rejects(s) || s == BREAKER_HALF_OPEN;
 }
 
 void cli_iso8601(uint64_t wall_ms, char out[32])

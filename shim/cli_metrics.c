@@ -47,8 +47,9 @@ static void sample(FILE *out, const char *name, const char *breaker, const char 
 
 void cli_metrics_text(FILE *out, const struct breaker_row *rows, size_t n)
 {
-    static const enum breaker_state states[] = {BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN,
-                                                BREAKER_FORCED_OPEN, BREAKER_DISABLED};
+    static const enum breaker_state states[] = {BREAKER_CLOSED,    BREAKER_OPEN,
+                                                BREAKER_HALF_OPEN, BREAKER_FORCED_OPEN,
+                                                BREAKER_DISABLED,  BREAKER_FLEET_OPEN};
     family(out, "fusebox_breaker_state", "gauge", "1 for the state the breaker is in, else 0.");
     for (size_t i = 0; i < n; i++)
         for (size_t s = 0; s < sizeof states / sizeof states[0]; s++)

@@ -28,7 +28,7 @@ static const char *colour_of(enum breaker_state s, bool colour)
     static const char *const colours[] = {
         [BREAKER_CLOSED] = "\033[32m",    [BREAKER_OPEN] = "\033[31m",
         [BREAKER_HALF_OPEN] = "\033[33m", [BREAKER_FORCED_OPEN] = "\033[1;31m",
-        [BREAKER_DISABLED] = "\033[2m",
+        [BREAKER_DISABLED] = "\033[2m",   [BREAKER_FLEET_OPEN] = "\033[35m",
     };
     return colour && (unsigned)s < sizeof colours / sizeof colours[0] ? colours[s] : "";
 }

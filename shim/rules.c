@@ -593,7 +593,7 @@ static const char *const key_names[KEY_COUNT] = {
     [KEY_FAIL_DNS] = "fail_dns",
 };
 
-#define KEY_BIT(k) (1u << (k))
+#define KEY_BIT(k) (UINT64_C(1) << (k))
 #define POLICY_KEYS                                                                                \
     (KEY_BIT(KEY_FAIL_MAX) | KEY_BIT(KEY_RESET_TIMEOUT) | KEY_BIT(KEY_SUCCESS_THRESHOLD) |         \
      KEY_BIT(KEY_HALF_OPEN_MAX_CALLS) | KEY_BIT(KEY_FAILURE_ON) | KEY_BIT(KEY_EXCLUDE) |           \
@@ -641,7 +641,7 @@ static void element_path(char out[PATH_SIZE], const char *path, size_t index)
 }
 
 /* Returns the key among allowed that is named s, or KEY_COUNT. */
-static enum key key_named(const char *s, unsigned allowed)
+static enum key key_named(const char *s, uint64_t allowed)
 {
     for (enum key k = 0; k < KEY_COUNT; k++)
         if ((allowed & KEY_BIT(k)) && strcmp(s, key_names[k]) == 0)
@@ -652,8 +652,8 @@ static enum key key_named(const char *s, unsigned allowed)
 /* Sets members[k] to the member of obj (at path) with key k for each k in
  * allowed, NULL when absent; reports every other key and every repeated key,
  * and each key of required that is missing (at obj). */
-static void find_members(struct parser *ps, const cJSON *obj, const char *path, unsigned allowed,
-                         unsigned required, const cJSON *members[KEY_COUNT])
+static void find_members(struct parser *ps, const cJSON *obj, const char *path, uint64_t allowed,
+                         uint64_t required, const cJSON *members[KEY_COUNT])
 {
     char quoted[QUOTED_SIZE];
     for (enum key k = 0; k < KEY_COUNT; k++)

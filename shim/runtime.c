@@ -305,7 +305,7 @@ bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call)
     if (transitioned)
         announce(rt, slot, b, &tr);
     if (call->ticket.verdict == VERDICT_BYPASS &&
-        breaker_view(&slot->breaker).state > BREAKER_DISABLED)
+        breaker_view(&slot->breaker).state >= BREAKER_STATE_COUNT)
         log_once(LOG_WARN,
                  "state file %s: breaker '%s' is in an impossible state; it passes "
                  "everything through (see fusebox fsck)",
@@ -359,9 +359,8 @@ uint64_t runtime_retry_in_ms(struct runtime *rt, uint32_t b)
     if (!slot)
         return 0;
     struct breaker_view v = breaker_view(&slot->breaker);
-    uint64_t now = clock_now_ms();
-    bool timed = v.state == BREAKER_OPEN || (v.state == BREAKER_FORCED_OPEN && v.time_ms != 0);
-    return timed && v.time_ms > now ? v.time_ms - now : 0;
+    int64_t in_ms = breaker_retry_in_ms(&v, clock_now_ms());
+    return in_ms > 0 ? (uint64_t)in_ms : 0;
 }
 
 bool runtime_rejects_lookup(struct runtime *rt, uint32_t b)

@@ -388,7 +388,7 @@ static void check_free_slot(struct checker *c, const struct state_slot *s, uint3
 static void check_breaker(struct checker *c, const struct breaker_slot *b, const char *label)
 {
     struct breaker_view v = breaker_view(b);
-    if (v.state > BREAKER_DISABLED) {
+    if (v.state >= BREAKER_STATE_COUNT) {
         flag(c, "%s: state word has impossible state %u", label, (unsigned)v.state);
     } else if (v.state != BREAKER_HALF_OPEN && (v.probes_in_flight || v.probe_successes)) {
         flag(c, "%s: state %s with %u probes in flight and %u probe successes", label,
@@ -408,7 +408,8 @@ static void check_breaker(struct checker *c, const struct breaker_slot *b, const
     } counters[] = {{"successes", &b->successes},
                     {"failures", &b->failures},
                     {"rejected", &b->rejected},
-                    {"trips", &b->trips}};
+                    {"trips", &b->trips},
+                    {"fallbacks", &b->fallbacks}};
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
         uint64_t n = atomic_load_explicit(counters[i].value, memory_order_relaxed);
         if (n >= COUNTER_MAX)
@@ -506,7 +507,7 @@ static void check_event(struct checker *c, const struct state_header *h,
         return; /* overwritten while we read it */
     if (slot >= STATE_SLOTS || !atomic_load_explicit(&slots[slot].key, memory_order_acquire))
         flag(c, "event %u: names slot %u, which is not claimed", i, slot);
-    if (from > BREAKER_DISABLED || to > BREAKER_DISABLED || cause > CAUSE_OPERATOR ||
+    if (from >= BREAKER_STATE_COUNT || to >= BREAKER_STATE_COUNT || cause >= CAUSE_COUNT ||
         cls > OUTCOME_IGNORED)
         flag(c, "event %u: impossible transition %u -> %u, cause %u, class %u", i, from, to, cause,
              cls);

@@ -17,7 +17,7 @@
 #include "breaker.h"
 
 #define STATE_MAGIC "FUSEBOX"
-#define STATE_LAYOUT_VERSION 1u
+#define STATE_LAYOUT_VERSION 2u
 #define STATE_HEADER_SIZE 4096u
 #define STATE_SLOTS 4096u
 #define STATE_SLOT_SIZE 512u

@@ -107,7 +107,7 @@ PY
     make_state
     printf '\x63' | dd of="$FUSEBOX_STATE" bs=1 seek=8 conv=notrunc status=none
     runs_unprotected "not a fusebox state file of this layout version"
-    fsck_says "header: layout version is 99, this fusebox reads 1"
+    fsck_says "header: layout version is 99, this fusebox reads 2"
     recreate_repairs
 }
 
