@@ -73,6 +73,7 @@ struct breaker_slot {
     _Atomic uint32_t open_streak;      /* openings since the last full close (backoff) */
     _Atomic uint32_t fleet_hosts_open; /* hosts of the fleet that have it open (fleet agent) */
     _Atomic uint64_t window[BREAKER_WINDOW_BUCKETS]; /* rate window buckets: see breaker.c */
+    _Atomic uint64_t half_open_since; /* epoch and start of the half-open episode */
 };
 
 enum breaker_verdict {
@@ -140,11 +141,32 @@ struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breake
 bool breaker_rejects_now(struct breaker_slot *s, const struct breaker_config *c, uint64_t now_ms);
 
 /* Records the outcome of a call that breaker_decide let through with ticket t.
- * OUTCOME_IGNORED counts as nothing (but frees a probe's place). Returns true
- * and fills *tr when this call made the breaker change state (the caller then
- * dates it with breaker_date). Leaves errno alone. */
+ * OUTCOME_IGNORED counts as nothing (but frees a probe's place). A closed
+ * breaker counts it towards fail_max and into the rate window. When this call
+ * opens the breaker, retry_after_ms (a server's Retry-After; 0 = none) is the
+ * least open time if the policy honours it. Returns true and fills *tr when
+ * this call made the breaker change state (the caller then dates it with
+ * breaker_date). Leaves errno alone. */
 bool breaker_record(struct breaker_slot *s, const struct breaker_config *c, struct breaker_ticket t,
-                    enum outcome_class outcome, uint64_t now_ms, struct breaker_transition *tr);
+                    enum outcome_class outcome, uint64_t now_ms, uint32_t retry_after_ms,
+                    struct breaker_transition *tr);
+
+/* Calls, failures and slow calls in the rate window that ends at now_ms. */
+struct breaker_window {
+    uint32_t calls, failures, slow;
+};
+struct breaker_window breaker_window(const struct breaker_slot *s, const struct breaker_config *c,
+                                     uint64_t now_ms);
+
+/* Returns how long an opening stays open: reset_timeout times
+ * backoff_multiplier^streak (streak: openings since the last full close), at
+ * most breaker_open_cap_ms, then ± jitter drawn from seed, then at least
+ * retry_after_ms (up to the cap) when the policy honours Retry-After. */
+uint64_t breaker_open_ms(const struct breaker_config *c, uint32_t streak, uint64_t seed,
+                         uint32_t retry_after_ms);
+
+/* The longest open time before jitter: backoff_max or reset_timeout. */
+uint64_t breaker_open_cap_ms(const struct breaker_config *c);
 
 /* Stamps the wall-clock time (ms since the epoch) of transition tr on the
  * slot: when it last changed, and when it last opened. */

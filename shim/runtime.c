@@ -315,29 +315,44 @@ bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call)
 }
 
 /* Records an outcome of breaker b; a success is dated started_ms (no clock
- * read on the common path), a failure now. */
+ * read on the common path, unless the policy times slow calls), a failure
+ * now. A success that took longer than slow_call is recorded as slow. */
 static void record(struct runtime *rt, struct state_slot *slot, uint32_t b,
-                   struct breaker_ticket ticket, enum outcome_class outcome, uint64_t started_ms)
+                   struct breaker_ticket ticket, enum outcome_class outcome, uint64_t started_ms,
+                   uint32_t retry_after_ms)
 {
+    const struct breaker_config *c = &rt->rules->breakers[b].config;
     struct breaker_transition tr;
     uint64_t now = started_ms;
-    if (outcome == OUTCOME_SUCCESS)
+    if (outcome == OUTCOME_SUCCESS) {
         atomic_store_explicit(&rt->last_success_ms[b], started_ms, memory_order_relaxed);
-    else
+        if (c->slow_call_ms != 0) {
+            now = clock_now_ms();
+            if (now - started_ms > c->slow_call_ms)
+                outcome = CLASS_SLOW;
+        }
+    } else {
         now = clock_now_ms();
-    if (breaker_record(&slot->breaker, &rt->rules->breakers[b].config, ticket, outcome, now, &tr))
+    }
+    if (breaker_record(&slot->breaker, c, ticket, outcome, now, retry_after_ms, &tr))
         announce(rt, slot, b, &tr);
 }
 
-void runtime_end(struct runtime *rt, const struct guarded_call *call, enum outcome_class outcome)
+void runtime_end_after(struct runtime *rt, const struct guarded_call *call,
+                       enum outcome_class outcome, uint32_t retry_after_ms)
 {
     if (call->ticket.verdict != VERDICT_ALLOW && call->ticket.verdict != VERDICT_PROBE)
         return;
     int saved = errno;
     struct state_slot *slot = slot_of(rt, call->breaker);
     if (slot)
-        record(rt, slot, call->breaker, call->ticket, outcome, call->started_ms);
+        record(rt, slot, call->breaker, call->ticket, outcome, call->started_ms, retry_after_ms);
     errno = saved;
+}
+
+void runtime_end(struct runtime *rt, const struct guarded_call *call, enum outcome_class outcome)
+{
+    runtime_end_after(rt, call, outcome, 0);
 }
 
 void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome)
@@ -348,7 +363,7 @@ void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome)
         struct breaker_view v = breaker_view(&slot->breaker);
         if (v.state == BREAKER_CLOSED)
             record(rt, slot, b, (struct breaker_ticket){.verdict = VERDICT_ALLOW, .epoch = v.epoch},
-                   outcome, clock_now_ms());
+                   outcome, clock_now_ms(), 0);
     }
     errno = saved;
 }

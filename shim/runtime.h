@@ -49,9 +49,15 @@ int runtime_match_host(const struct runtime *rt, const char *host, uint16_t port
  * everything through unrecorded. Leaves errno alone. */
 bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call);
 
-/* Records the outcome of a call runtime_begin let through. Leaves errno
- * alone. */
+/* Records the outcome of a call runtime_begin let through. A success slower
+ * than the breaker's slow_call is recorded as class slow. Leaves errno alone. */
 void runtime_end(struct runtime *rt, const struct guarded_call *call, enum outcome_class outcome);
+
+/* runtime_end for a call whose server asked for retry_after_ms of rest (an
+ * HTTP Retry-After; 0 = none): if this call opens the breaker, it stays open
+ * at least that long when the policy honours it. */
+void runtime_end_after(struct runtime *rt, const struct guarded_call *call,
+                       enum outcome_class outcome, uint32_t retry_after_ms);
 
 /* Records an outcome that had no decision before it (a failed name lookup):
  * it counts only while the breaker is closed. Leaves errno alone. */

@@ -32,7 +32,7 @@ static bool call(struct breaker_slot *s, const struct breaker_config *c, uint64_
     if (t.verdict == VERDICT_REJECT)
         return false;
     struct breaker_transition unused;
-    breaker_record(s, c, t, outcome, now, tr ? tr : &unused);
+    breaker_record(s, c, t, outcome, now, 0, tr ? tr : &unused);
     return true;
 }
 
@@ -122,7 +122,7 @@ static void probe_failure_reopens_and_success_threshold_closes(void)
     struct breaker_slot s = tripped(0);
     struct breaker_transition tr;
     struct breaker_ticket probe = decide(&s, &policy, 1000, NULL);
-    CHECK(breaker_record(&s, &policy, probe, CLASS_RESET, 1000, &tr));
+    CHECK(breaker_record(&s, &policy, probe, CLASS_RESET, 1000, 0, &tr));
     CHECK_INT(tr.from, BREAKER_HALF_OPEN);
     CHECK_INT(tr.to, BREAKER_OPEN);
     CHECK_INT(tr.cause, CAUSE_PROBE_FAILED);
@@ -130,12 +130,12 @@ static void probe_failure_reopens_and_success_threshold_closes(void)
     CHECK_INT(breaker_view(&s).time_ms, 2000);
 
     probe = decide(&s, &policy, 2000, NULL);
-    CHECK(!breaker_record(&s, &policy, probe, OUTCOME_SUCCESS, 2000, &tr));
+    CHECK(!breaker_record(&s, &policy, probe, OUTCOME_SUCCESS, 2000, 0, &tr));
     CHECK_INT(state_of(&s), BREAKER_HALF_OPEN);
     CHECK_INT(breaker_view(&s).probe_successes, 1);
     probe = decide(&s, &policy, 2001, NULL);
     CHECK_INT(probe.verdict, VERDICT_PROBE);
-    CHECK(breaker_record(&s, &policy, probe, OUTCOME_SUCCESS, 2001, &tr));
+    CHECK(breaker_record(&s, &policy, probe, OUTCOME_SUCCESS, 2001, 0, &tr));
     CHECK_INT(tr.to, BREAKER_CLOSED);
     CHECK_INT(tr.cause, CAUSE_PROBES_OK);
     CHECK_INT(tr.count, 2);
@@ -148,7 +148,7 @@ static void an_ignored_probe_frees_its_place(void)
     struct breaker_slot s = tripped(0);
     struct breaker_transition tr;
     struct breaker_ticket probe = decide(&s, &policy, 1000, NULL);
-    CHECK(!breaker_record(&s, &policy, probe, OUTCOME_IGNORED, 1000, &tr));
+    CHECK(!breaker_record(&s, &policy, probe, OUTCOME_IGNORED, 1000, 0, &tr));
     CHECK_INT(state_of(&s), BREAKER_HALF_OPEN);
     CHECK_INT(breaker_view(&s).probes_in_flight, 0);
     CHECK_INT(decide(&s, &policy, 1001, NULL).verdict, VERDICT_PROBE);
@@ -166,7 +166,7 @@ static void a_lost_probe_is_replaced_after_reset_timeout(void)
     CHECK(fresh.epoch != lost.epoch);
     /* the lost probe reports at last: its episode is over, it changes nothing */
     struct breaker_transition tr;
-    CHECK(!breaker_record(&s, &policy, lost, CLASS_REFUSED, 2001, &tr));
+    CHECK(!breaker_record(&s, &policy, lost, CLASS_REFUSED, 2001, 0, &tr));
     CHECK_INT(state_of(&s), BREAKER_HALF_OPEN);
     CHECK_INT(breaker_view(&s).probes_in_flight, 1);
 }
@@ -179,7 +179,7 @@ static void a_late_closed_call_does_not_touch_half_open(void)
         call(&s, &policy, 0, CLASS_REFUSED, NULL);
     decide(&s, &policy, 1000, NULL); /* half-open, probe out */
     struct breaker_transition tr;
-    CHECK(!breaker_record(&s, &policy, early, CLASS_REFUSED, 1000, &tr));
+    CHECK(!breaker_record(&s, &policy, early, CLASS_REFUSED, 1000, 0, &tr));
     CHECK_INT(state_of(&s), BREAKER_HALF_OPEN);
 }
 
@@ -215,7 +215,7 @@ static void forced_states(void)
     breaker_force(&s, BREAKER_DISABLED, 0, &tr);
     struct breaker_ticket t = decide(&s, &policy, 600, NULL);
     CHECK_INT(t.verdict, VERDICT_BYPASS);
-    CHECK(!breaker_record(&s, &policy, t, CLASS_REFUSED, 600, &tr));
+    CHECK(!breaker_record(&s, &policy, t, CLASS_REFUSED, 600, 0, &tr));
     CHECK_INT(s.failures, 0);
     breaker_reset(&s, &tr);
     CHECK_INT(state_of(&s), BREAKER_CLOSED);
@@ -266,7 +266,7 @@ static void *hammer(void *arg)
         enum outcome_class o = (seed >> 8) % 3 ? CLASS_REFUSED : OUTCOME_SUCCESS;
         if (t.verdict == VERDICT_PROBE)
             atomic_fetch_sub(&probes_now[t.epoch], 1);
-        if (breaker_record(&shared, &shared_policy, t, o, now, &tr) && tr.from == BREAKER_CLOSED &&
+        if (breaker_record(&shared, &shared_policy, t, o, now, 0, &tr) && tr.from == BREAKER_CLOSED &&
             tr.to == BREAKER_OPEN)
             atomic_fetch_add(&announced_trips, 1);
     }
