@@ -224,7 +224,8 @@ static enum transition_cause rate_exceeded(const struct breaker_config *c,
 {
     if (w->calls == 0 || w->calls < c->min_calls)
         return CAUSE_COUNT;
-    if (c->failure_rate != 0 && (uint64_t)w->failures * 100 >= (uint64_t)c->failure_rate * w->calls) {
+    if (c->failure_rate != 0 &&
+        (uint64_t)w->failures * 100 >= (uint64_t)c->failure_rate * w->calls) {
         *percent = (uint32_t)((uint64_t)w->failures * 100 / w->calls);
         return CAUSE_FAILURE_RATE;
     }
@@ -339,7 +340,8 @@ bool breaker_rejects_now(struct breaker_slot *s, const struct breaker_config *c,
  * is no longer closed (another call opened it, or an operator changed it). */
 static bool open_from_closed(struct breaker_slot *s, const struct breaker_config *c,
                              enum transition_cause cause, enum outcome_class cls, uint32_t n,
-                             uint64_t now_ms, uint32_t retry_after_ms, struct breaker_transition *tr)
+                             uint64_t now_ms, uint32_t retry_after_ms,
+                             struct breaker_transition *tr)
 {
     uint64_t seen = atomic_load_explicit(&s->word, memory_order_acquire);
     for (;;) {
@@ -454,7 +456,7 @@ void breaker_force(struct breaker_slot *s, enum breaker_state st, uint64_t until
 void breaker_reset(struct breaker_slot *s, struct breaker_transition *tr)
 {
     breaker_force(s, BREAKER_CLOSED, 0, tr);
-    _Atomic uint64_t *counters[] = {&s->successes, &s->failures,      &s->rejected,
+    _Atomic uint64_t *counters[] = {&s->successes, &s->failures,       &s->rejected,
                                     &s->trips,     &s->opened_at_wall, &s->fallbacks};
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
         atomic_store_explicit(counters[i], 0, memory_order_relaxed);

@@ -73,7 +73,7 @@ struct breaker_slot {
     _Atomic uint32_t open_streak;      /* openings since the last full close (backoff) */
     _Atomic uint32_t fleet_hosts_open; /* hosts of the fleet that have it open (fleet agent) */
     _Atomic uint64_t window[BREAKER_WINDOW_BUCKETS]; /* rate window buckets: see breaker.c */
-    _Atomic uint64_t half_open_since; /* epoch and start of the half-open episode */
+    _Atomic uint64_t half_open_since;                /* epoch and start of the half-open episode */
 };
 
 enum breaker_verdict {

@@ -206,11 +206,24 @@ static bool proxy_failed(CURLcode rc, long connect_status)
            connect_status >= 300;
 }
 
-static void record(const struct curl_guard *g, enum outcome_class origin, enum outcome_class via)
+/* The rest a 429 or 503 answer asked for with Retry-After (seconds or an
+ * HTTP date, as libcurl parsed it), in ms; 0 when none. */
+static uint32_t retry_after_ms(CURL *handle, long status)
+{
+    real_curl_easy_getinfo_fn get = real(curl_easy_getinfo);
+    curl_off_t seconds = 0;
+    if ((status != 429 && status != 503) || !get ||
+        get(handle, CURLINFO_RETRY_AFTER, &seconds) != CURLE_OK || seconds <= 0)
+        return 0;
+    return seconds < BREAKER_MAX_RESET_MS / 1000 ? (uint32_t)seconds * 1000 : BREAKER_MAX_RESET_MS;
+}
+
+static void record(const struct curl_guard *g, enum outcome_class origin, enum outcome_class via,
+                   uint32_t rest_ms)
 {
     struct runtime *rt = runtime_peek();
     if (rt && g->origin >= 0)
-        runtime_end(rt, &g->origin_call, origin);
+        runtime_end_after(rt, &g->origin_call, origin, rest_ms);
     if (rt && g->via >= 0)
         runtime_end(rt, &g->via_call, via);
     atomic_fetch_sub_explicit(&guarded_running, 1, memory_order_relaxed);
@@ -220,6 +233,7 @@ void curl_guard_end(const struct curl_guard *g, CURL *handle, CURLcode rc)
 {
     int saved = errno;
     long connect_status = g->proxied ? info_long(handle, CURLINFO_HTTP_CONNECTCODE) : 0;
+    long status = 0;
     enum outcome_class origin, via;
     if (g->proxied && proxy_failed(rc, connect_status)) {
         origin = OUTCOME_IGNORED;
@@ -228,14 +242,14 @@ void curl_guard_end(const struct curl_guard *g, CURL *handle, CURLcode rc)
         if (via == OUTCOME_SUCCESS)
             via = CLASS_RESET;
     } else {
-        if (rc == CURLE_OK || rc == CURLE_HTTP_RETURNED_ERROR)
-            origin = spoke_http(handle) ? class_of_status(info_long(handle, CURLINFO_RESPONSE_CODE))
-                                        : OUTCOME_SUCCESS;
-        else
+        if (rc == CURLE_OK || rc == CURLE_HTTP_RETURNED_ERROR) {
+            status = spoke_http(handle) ? info_long(handle, CURLINFO_RESPONSE_CODE) : 0;
+            origin = class_of_status(status);
+        } else
             origin = class_of_error(rc, info_long(handle, CURLINFO_OS_ERRNO));
         via = origin == OUTCOME_IGNORED ? OUTCOME_IGNORED : OUTCOME_SUCCESS;
     }
-    record(g, origin, via);
+    record(g, origin, via, retry_after_ms(handle, status));
     errno = saved;
 }
 
@@ -244,7 +258,8 @@ void curl_guard_end_unread(const struct curl_guard *g, CURL *handle)
     int saved = errno;
     long status = spoke_http(handle) ? info_long(handle, CURLINFO_RESPONSE_CODE) : 0;
     enum outcome_class origin = status > 0 ? class_of_status(status) : OUTCOME_IGNORED;
-    record(g, origin, origin == OUTCOME_IGNORED ? OUTCOME_IGNORED : OUTCOME_SUCCESS);
+    record(g, origin, origin == OUTCOME_IGNORED ? OUTCOME_IGNORED : OUTCOME_SUCCESS,
+           retry_after_ms(handle, status));
     errno = saved;
 }
 

@@ -574,6 +574,21 @@ enum key {
     KEY_FAILURE_ON,
     KEY_EXCLUDE,
     KEY_FAIL_DNS,
+    KEY_FAILURE_RATE,
+    KEY_SLOW_CALL,
+    KEY_BACKOFF,
+    KEY_HONOR_RETRY_AFTER,
+    KEY_HALF_OPEN_MAX_WAIT,
+    KEY_PER_HOST,
+    KEY_MAX_HOSTS,
+    KEY_THRESHOLD,
+    KEY_WINDOW,
+    KEY_MIN_CALLS,
+    KEY_THRESHOLD_MS,
+    KEY_RATE,
+    KEY_MULTIPLIER,
+    KEY_MAX,
+    KEY_JITTER,
     KEY_COUNT
 };
 
@@ -591,23 +606,56 @@ static const char *const key_names[KEY_COUNT] = {
     [KEY_FAILURE_ON] = "failure_on",
     [KEY_EXCLUDE] = "exclude",
     [KEY_FAIL_DNS] = "fail_dns",
+    [KEY_FAILURE_RATE] = "failure_rate",
+    [KEY_SLOW_CALL] = "slow_call",
+    [KEY_BACKOFF] = "backoff",
+    [KEY_HONOR_RETRY_AFTER] = "honor_retry_after",
+    [KEY_HALF_OPEN_MAX_WAIT] = "half_open_max_wait",
+    [KEY_PER_HOST] = "per_host",
+    [KEY_MAX_HOSTS] = "max_hosts",
+    [KEY_THRESHOLD] = "threshold",
+    [KEY_WINDOW] = "window",
+    [KEY_MIN_CALLS] = "min_calls",
+    [KEY_THRESHOLD_MS] = "threshold_ms",
+    [KEY_RATE] = "rate",
+    [KEY_MULTIPLIER] = "multiplier",
+    [KEY_MAX] = "max",
+    [KEY_JITTER] = "jitter",
 };
 
 #define KEY_BIT(k) (UINT64_C(1) << (k))
 #define POLICY_KEYS                                                                                \
     (KEY_BIT(KEY_FAIL_MAX) | KEY_BIT(KEY_RESET_TIMEOUT) | KEY_BIT(KEY_SUCCESS_THRESHOLD) |         \
      KEY_BIT(KEY_HALF_OPEN_MAX_CALLS) | KEY_BIT(KEY_FAILURE_ON) | KEY_BIT(KEY_EXCLUDE) |           \
-     KEY_BIT(KEY_FAIL_DNS))
+     KEY_BIT(KEY_FAIL_DNS) | KEY_BIT(KEY_FAILURE_RATE) | KEY_BIT(KEY_SLOW_CALL) |                  \
+     KEY_BIT(KEY_BACKOFF) | KEY_BIT(KEY_HONOR_RETRY_AFTER) | KEY_BIT(KEY_HALF_OPEN_MAX_WAIT))
+#define WINDOW_KEYS (KEY_BIT(KEY_WINDOW) | KEY_BIT(KEY_MIN_CALLS))
+#define FAILURE_RATE_KEYS (KEY_BIT(KEY_THRESHOLD) | WINDOW_KEYS)
+#define SLOW_CALL_KEYS (KEY_BIT(KEY_THRESHOLD_MS) | KEY_BIT(KEY_RATE) | WINDOW_KEYS)
+#define BACKOFF_KEYS (KEY_BIT(KEY_MULTIPLIER) | KEY_BIT(KEY_MAX) | KEY_BIT(KEY_JITTER))
 #define TOP_KEYS                                                                                   \
     (KEY_BIT(KEY_SCHEMA) | KEY_BIT(KEY_VERSION) | KEY_BIT(KEY_DEFAULTS) | KEY_BIT(KEY_BREAKERS))
-#define BREAKER_KEYS (KEY_BIT(KEY_NAME) | KEY_BIT(KEY_HOSTS) | POLICY_KEYS)
+#define BREAKER_KEYS                                                                               \
+    (KEY_BIT(KEY_NAME) | KEY_BIT(KEY_HOSTS) | KEY_BIT(KEY_PER_HOST) | KEY_BIT(KEY_MAX_HOSTS) |     \
+     POLICY_KEYS)
 
 /* Policy keys as read so far; a breaker starts from the defaults. */
 struct policy {
     uint32_t fail_max, reset_timeout_ms, success_threshold, half_open_max_calls;
     uint32_t failure_on, exclude; /* CLASS_BIT masks */
     bool fail_dns;
+    bool fail_max_given; /* else a rate alone decides when a rate is set */
+    uint32_t failure_rate, slow_rate, slow_call_ms, window_ms, min_calls;
+    double backoff_multiplier, backoff_jitter;
+    uint32_t backoff_max_ms, half_open_max_wait_ms;
+    bool honor_retry_after;
 };
+
+#define DEFAULT_WINDOW_MS 10000u
+#define DEFAULT_MIN_CALLS 10u
+#define DEFAULT_BACKOFF_MULTIPLIER 2.0
+#define DEFAULT_BACKOFF_MAX_MS 600000u
+#define MAX_BACKOFF_MULTIPLIER 100.0
 
 static const struct policy builtin_policy = {
     .fail_max = 5,
@@ -617,6 +665,11 @@ static const struct policy builtin_policy = {
     .failure_on = DEFAULT_FAILURE_MASK,
     .exclude = 0,
     .fail_dns = false,
+    .window_ms = DEFAULT_WINDOW_MS,
+    .min_calls = DEFAULT_MIN_CALLS,
+    .backoff_multiplier = 1,
+    .backoff_max_ms = DEFAULT_BACKOFF_MAX_MS,
+    .honor_retry_after = true,
 };
 
 /* Writes a key path to out; key paths are short: two keys and two indices at most. */
@@ -712,20 +765,112 @@ static uint32_t seconds_to_ms(double seconds)
     return whole != 0 ? whole : 1;
 }
 
-/* Reads member node (when present) as a number of seconds into *ms. */
-static void read_seconds(struct parser *ps, const cJSON *node, const char *path, uint32_t *ms)
+/* Reads member node (when present) as a number of seconds, greater than 0
+ * and at most max_ms / 1000, into *ms. */
+static void read_seconds(struct parser *ps, const cJSON *node, const char *path, uint32_t max_ms,
+                         uint32_t *ms)
 {
     if (node == NULL)
         return;
     char where[PATH_SIZE];
     double d = node->valuedouble;
     member_path(where, path, node->string);
-    if (json_type(node) != cJSON_Number || !(d > 0 && d * 1000 <= BREAKER_MAX_RESET_MS))
+    if (json_type(node) != cJSON_Number || !(d > 0 && d * 1000 <= max_ms))
         report(ps, value_of(node), where,
-               "must be a number of seconds greater than 0 and at most %u",
-               BREAKER_MAX_RESET_MS / 1000);
+               "must be a number of seconds greater than 0 and at most %u", max_ms / 1000);
     else
         *ms = seconds_to_ms(d);
+}
+
+/* Reads member node (when present) as a number from min to max into *out. */
+static void read_number(struct parser *ps, const cJSON *node, const char *path, double min,
+                        double max, double *out)
+{
+    if (node == NULL)
+        return;
+    char where[PATH_SIZE];
+    double d = node->valuedouble;
+    member_path(where, path, node->string);
+    if (json_type(node) != cJSON_Number || !(d >= min && d <= max))
+        report(ps, value_of(node), where, "must be a number from %g to %g", min, max);
+    else
+        *out = d;
+}
+
+/* Reads member node (when present) of the object at path as an object whose
+ * keys are among allowed (and include required) into members, its path into
+ * where. Returns false when it is absent or not an object. */
+static bool read_section(struct parser *ps, const cJSON *node, const char *path, uint64_t allowed,
+                         uint64_t required, const cJSON *members[KEY_COUNT], char where[PATH_SIZE])
+{
+    if (node == NULL)
+        return false;
+    member_path(where, path, node->string);
+    if (json_type(node) != cJSON_Object) {
+        report(ps, value_of(node), where, "must be an object");
+        return false;
+    }
+    find_members(ps, node, where, allowed, required, members);
+    return true;
+}
+
+/* Reads window and min_calls of a rate section at where; a breaker has one
+ * window, so a second section (slow_call after failure_rate) that states
+ * them must agree with the first. */
+static void read_window(struct parser *ps, const cJSON *members[KEY_COUNT], const char *where,
+                        bool first, struct policy *p)
+{
+    uint32_t window_ms = first ? DEFAULT_WINDOW_MS : p->window_ms;
+    uint32_t min_calls = first ? DEFAULT_MIN_CALLS : p->min_calls;
+    read_seconds(ps, members[KEY_WINDOW], where, BREAKER_MAX_WINDOW_MS, &window_ms);
+    read_count(ps, members[KEY_MIN_CALLS], where, BREAKER_MAX_FAIL_MAX, &min_calls);
+    if (!first && (window_ms != p->window_ms || min_calls != p->min_calls)) {
+        const cJSON *node =
+            window_ms != p->window_ms ? members[KEY_WINDOW] : members[KEY_MIN_CALLS];
+        char key[PATH_SIZE];
+        member_path(key, where, node->string);
+        report(ps, value_of(node), key, "must equal failure_rate's (a breaker has one window)");
+    }
+    p->window_ms = window_ms;
+    p->min_calls = min_calls;
+}
+
+/* Reads the rate sections failure_rate and slow_call among members. */
+static void read_rates(struct parser *ps, const cJSON *members[KEY_COUNT], const char *path,
+                       struct policy *p)
+{
+    const cJSON *section[KEY_COUNT];
+    char where[PATH_SIZE];
+    bool failure_rate = read_section(ps, members[KEY_FAILURE_RATE], path, FAILURE_RATE_KEYS,
+                                     KEY_BIT(KEY_THRESHOLD), section, where);
+    if (failure_rate) {
+        read_count(ps, section[KEY_THRESHOLD], where, 100, &p->failure_rate);
+        read_window(ps, section, where, true, p);
+    }
+    if (read_section(ps, members[KEY_SLOW_CALL], path, SLOW_CALL_KEYS, KEY_BIT(KEY_THRESHOLD_MS),
+                     section, where)) {
+        p->slow_rate = 0;
+        read_count(ps, section[KEY_THRESHOLD_MS], where, BREAKER_MAX_RESET_MS, &p->slow_call_ms);
+        read_count(ps, section[KEY_RATE], where, 100, &p->slow_rate);
+        read_window(ps, section, where, !failure_rate, p);
+    }
+}
+
+/* Reads the backoff section among members; a section without multiplier
+ * doubles. */
+static void read_backoff(struct parser *ps, const cJSON *members[KEY_COUNT], const char *path,
+                         struct policy *p)
+{
+    const cJSON *section[KEY_COUNT];
+    char where[PATH_SIZE];
+    if (!read_section(ps, members[KEY_BACKOFF], path, BACKOFF_KEYS, 0, section, where))
+        return;
+    p->backoff_multiplier = DEFAULT_BACKOFF_MULTIPLIER;
+    p->backoff_jitter = 0;
+    read_number(ps, section[KEY_MULTIPLIER], where, 1, MAX_BACKOFF_MULTIPLIER,
+                &p->backoff_multiplier);
+    read_seconds(ps, section[KEY_MAX], where, BREAKER_MAX_RESET_MS, &p->backoff_max_ms);
+    read_number(ps, section[KEY_JITTER], where, 0, 1, &p->backoff_jitter);
 }
 
 /* Writes the class names a rules file may use, comma-separated, to out. */
@@ -778,7 +923,8 @@ static void read_policy(struct parser *ps, const cJSON *members[KEY_COUNT], cons
                         struct policy *p)
 {
     read_count(ps, members[KEY_FAIL_MAX], path, BREAKER_MAX_FAIL_MAX, &p->fail_max);
-    read_seconds(ps, members[KEY_RESET_TIMEOUT], path, &p->reset_timeout_ms);
+    p->fail_max_given |= members[KEY_FAIL_MAX] != NULL;
+    read_seconds(ps, members[KEY_RESET_TIMEOUT], path, BREAKER_MAX_RESET_MS, &p->reset_timeout_ms);
     read_count(ps, members[KEY_SUCCESS_THRESHOLD], path, BREAKER_MAX_THRESHOLD,
                &p->success_threshold);
     read_count(ps, members[KEY_HALF_OPEN_MAX_CALLS], path, BREAKER_MAX_PROBES,
@@ -786,17 +932,35 @@ static void read_policy(struct parser *ps, const cJSON *members[KEY_COUNT], cons
     read_classes(ps, members[KEY_FAILURE_ON], path, &p->failure_on);
     read_classes(ps, members[KEY_EXCLUDE], path, &p->exclude);
     read_flag(ps, members[KEY_FAIL_DNS], path, &p->fail_dns);
+    read_rates(ps, members, path, p);
+    read_backoff(ps, members, path, p);
+    read_flag(ps, members[KEY_HONOR_RETRY_AFTER], path, &p->honor_retry_after);
+    read_seconds(ps, members[KEY_HALF_OPEN_MAX_WAIT], path, BREAKER_MAX_RESET_MS,
+                 &p->half_open_max_wait_ms);
 }
 
+/* The compiled policy: with a rate and no fail_max stated anywhere, the rate
+ * alone decides; a window exists only for a rate. */
 static struct breaker_config config_of(const struct policy *p)
 {
+    bool rated = p->failure_rate != 0 || p->slow_rate != 0;
     return (struct breaker_config){
-        .fail_max = p->fail_max,
+        .fail_max = rated && !p->fail_max_given ? 0 : p->fail_max,
         .reset_timeout_ms = p->reset_timeout_ms,
         .success_threshold = p->success_threshold,
         .half_open_max_calls = p->half_open_max_calls,
         .failure_mask = p->failure_on & ~p->exclude,
         .fail_dns = p->fail_dns,
+        .window_ms = rated ? p->window_ms : 0,
+        .min_calls = p->min_calls,
+        .failure_rate = (uint8_t)p->failure_rate,
+        .slow_rate = (uint8_t)p->slow_rate,
+        .slow_call_ms = p->slow_call_ms,
+        .backoff_multiplier = p->backoff_multiplier,
+        .backoff_max_ms = p->backoff_max_ms,
+        .backoff_jitter_permille = (uint16_t)(p->backoff_jitter * 1000 + 0.5),
+        .honor_retry_after = p->honor_retry_after,
+        .half_open_max_wait_ms = p->half_open_max_wait_ms,
     };
 }
 
@@ -908,6 +1072,9 @@ static void read_breaker(struct parser *ps, const cJSON *obj, size_t index,
     b->name = members[KEY_NAME];
     b->breaker.name = read_breaker_name(ps, members[KEY_NAME], path);
     b->breaker.config = config_of(&policy);
+    b->breaker.max_hosts = DEFAULT_MAX_HOSTS;
+    read_flag(ps, members[KEY_PER_HOST], path, &b->breaker.per_host);
+    read_count(ps, members[KEY_MAX_HOSTS], path, STATE_MAX_HOSTS, &b->breaker.max_hosts);
     read_hosts(ps, members[KEY_HOSTS], path, (uint32_t)(ps->breaker_count - 1));
 }
 

@@ -39,9 +39,14 @@ struct host_pattern {
     uint32_t line, col; /* where it was written (0 when not from a file) */
 };
 
+#define DEFAULT_MAX_HOSTS 64u
+#define STATE_MAX_HOSTS 1024u /* per_host breakers of one rule at most */
+
 struct rule_breaker {
     char *name;
     struct breaker_config config;
+    bool per_host;      /* each host:port gets its own breaker NAME/host:port */
+    uint32_t max_hosts; /* per_host: at most this many, idle ones reused */
     uint32_t line, col; /* of the breaker's object */
 };
 

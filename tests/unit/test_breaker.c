@@ -202,6 +202,184 @@ static void a_lookup_is_rejected_only_while_calls_would_be(void)
     CHECK(breaker_rejects_now(&s, &policy, 1001));
 }
 
+/* resilience4j's scenarios, with the clock in our hands. */
+static const struct breaker_config rated = {
+    .fail_max = 0,
+    .reset_timeout_ms = 5000,
+    .success_threshold = 1,
+    .half_open_max_calls = 1,
+    .failure_mask = DEFAULT_FAILURE_MASK,
+    .window_ms = 10000,
+    .min_calls = 20,
+    .failure_rate = 50,
+};
+
+static void a_rate_trips_only_after_min_calls(void)
+{
+    struct breaker_slot s = {0};
+    struct breaker_transition tr = {0};
+    for (int i = 0; i < 19; i++) /* 19 failures: 100 %, but too few calls */
+        CHECK(call(&s, &rated, 1000 + (uint64_t)i, CLASS_REFUSED, &tr));
+    CHECK_INT(state_of(&s), BREAKER_CLOSED);
+    CHECK_INT(breaker_window(&s, &rated, 1100).calls, 19);
+    CHECK(call(&s, &rated, 1100, CLASS_REFUSED, &tr));
+    CHECK_INT(state_of(&s), BREAKER_OPEN);
+    CHECK_INT(tr.cause, CAUSE_FAILURE_RATE);
+    CHECK_INT(tr.count, 100);
+    CHECK_INT(s.trips, 1);
+}
+
+static void a_rate_below_threshold_stays_closed_and_old_calls_leave(void)
+{
+    struct breaker_slot s = {0};
+    struct breaker_transition tr = {0};
+    for (int i = 0; i < 20; i++) /* 9 failures in 20 calls: 45 % */
+        CHECK(call(&s, &rated, 1000 + (uint64_t)i * 100, i < 9 ? CLASS_TIMEOUT : OUTCOME_SUCCESS,
+                   &tr));
+    CHECK_INT(state_of(&s), BREAKER_CLOSED);
+    struct breaker_window w = breaker_window(&s, &rated, 3000);
+    CHECK_INT(w.calls, 20);
+    CHECK_INT(w.failures, 9);
+    CHECK(call(&s, &rated, 3000, CLASS_TIMEOUT, &tr)); /* 10 of 21: 47 % */
+    CHECK_INT(state_of(&s), BREAKER_CLOSED);
+    CHECK(call(&s, &rated, 3001, CLASS_TIMEOUT, &tr)); /* 11 of 22: 50 % */
+    CHECK_INT(state_of(&s), BREAKER_OPEN);
+    CHECK_INT(tr.cause, CAUSE_FAILURE_RATE);
+    CHECK_INT(tr.cls, CLASS_TIMEOUT);
+
+    struct breaker_slot later = {0};
+    for (int i = 0; i < 15; i++) /* 15 failures, then the window moves on */
+        CHECK(call(&later, &rated, 1000, CLASS_REFUSED, NULL));
+    CHECK_INT(breaker_window(&later, &rated, 10999).calls, 15);
+    CHECK_INT(breaker_window(&later, &rated, 12000).calls, 0);
+    for (int i = 0; i < 20; i++)
+        CHECK(call(&later, &rated, 12000, OUTCOME_SUCCESS, NULL));
+    CHECK_INT(state_of(&later), BREAKER_CLOSED);
+}
+
+static void slow_calls_trip_without_failures(void)
+{
+    const struct breaker_config slow = {
+        .reset_timeout_ms = 5000,
+        .success_threshold = 1,
+        .half_open_max_calls = 1,
+        .failure_mask = DEFAULT_FAILURE_MASK,
+        .window_ms = 10000,
+        .min_calls = 5,
+        .slow_rate = 60,
+        .slow_call_ms = 2000,
+    };
+    struct breaker_slot s = {0};
+    struct breaker_transition tr = {0};
+    const enum outcome_class calls[] = {CLASS_SLOW, OUTCOME_SUCCESS, CLASS_SLOW, OUTCOME_SUCCESS};
+    for (size_t i = 0; i < 4; i++)
+        CHECK(call(&s, &slow, 100 + i, calls[i], &tr));
+    CHECK_INT(state_of(&s), BREAKER_CLOSED);
+    CHECK(call(&s, &slow, 200, CLASS_SLOW, &tr)); /* 3 slow of 5 */
+    CHECK_INT(state_of(&s), BREAKER_OPEN);
+    CHECK_INT(tr.cause, CAUSE_SLOW_RATE);
+    CHECK_INT(tr.count, 60);
+    CHECK_INT(s.failures, 0);
+    CHECK_INT(s.successes, 5);
+}
+
+static uint64_t open_for(struct breaker_slot *s, uint64_t now)
+{
+    return breaker_view(s).time_ms - now;
+}
+
+static void backoff_doubles_until_a_full_close(void)
+{
+    struct breaker_config c = rated;
+    c.fail_max = 1;
+    c.window_ms = 0;
+    c.backoff_multiplier = 2;
+    c.backoff_max_ms = 600000;
+    struct breaker_slot s = {0};
+    uint64_t now = 1000;
+    CHECK(call(&s, &c, now, CLASS_REFUSED, NULL));
+    CHECK_INT(open_for(&s, now), 5000);
+    now += 5000; /* the probe fails: 10 s */
+    CHECK(call(&s, &c, now, CLASS_REFUSED, NULL));
+    CHECK_INT(open_for(&s, now), 10000);
+    now += 10000; /* and again: 20 s */
+    CHECK(call(&s, &c, now, CLASS_REFUSED, NULL));
+    CHECK_INT(open_for(&s, now), 20000);
+    now += 20000; /* the probe succeeds: closed, and the next trip is 5 s again */
+    CHECK(call(&s, &c, now, OUTCOME_SUCCESS, NULL));
+    CHECK_INT(state_of(&s), BREAKER_CLOSED);
+    CHECK_INT(s.open_streak, 0);
+    CHECK(call(&s, &c, now, CLASS_REFUSED, NULL));
+    CHECK_INT(open_for(&s, now), 5000);
+
+    c.backoff_max_ms = 12000; /* capped */
+    CHECK_INT(breaker_open_ms(&c, 0, 1, 0), 5000);
+    CHECK_INT(breaker_open_ms(&c, 1, 1, 0), 10000);
+    CHECK_INT(breaker_open_ms(&c, 2, 1, 0), 12000);
+    CHECK_INT(breaker_open_ms(&c, 4000000000u, 1, 0), 12000);
+}
+
+static void jitter_spreads_open_times_within_bounds(void)
+{
+    struct breaker_config c = rated;
+    c.backoff_multiplier = 2;
+    c.backoff_max_ms = 600000;
+    c.backoff_jitter_permille = 200;
+    uint64_t low = UINT64_MAX, high = 0;
+    for (uint64_t seed = 0; seed < 1000; seed++) {
+        uint64_t ms = breaker_open_ms(&c, 1, seed, 0);
+        low = ms < low ? ms : low;
+        high = ms > high ? ms : high;
+    }
+    CHECK(low >= 8000 && low < 8200);     /* 10 s - 20 % */
+    CHECK(high <= 12000 && high > 11800); /* 10 s + 20 % */
+}
+
+static void retry_after_keeps_an_opening_open_up_to_the_cap(void)
+{
+    struct breaker_config c = rated;
+    c.fail_max = 1;
+    c.window_ms = 0;
+    c.reset_timeout_ms = 1000;
+    c.backoff_max_ms = 600000;
+    c.honor_retry_after = true;
+    c.failure_mask |= CLASS_BIT(CLASS_HTTP_429);
+    struct breaker_slot s = {0};
+    struct breaker_transition tr;
+    struct breaker_ticket t = decide(&s, &c, 100, NULL);
+    CHECK(breaker_record(&s, &c, t, CLASS_HTTP_429, 100, 7000, &tr));
+    CHECK_INT(open_for(&s, 100), 7000);
+    CHECK_INT(breaker_open_ms(&c, 0, 1, 900000000), 600000); /* capped by backoff.max */
+    c.honor_retry_after = false;
+    CHECK_INT(breaker_open_ms(&c, 0, 1, 7000), 1000);
+    c.honor_retry_after = true;
+    CHECK_INT(breaker_open_ms(&c, 0, 1, 500), 1000); /* never shorter than the policy */
+}
+
+static void half_open_max_wait_reopens_undecided_probes(void)
+{
+    struct breaker_config c = rated;
+    c.fail_max = 1;
+    c.window_ms = 0;
+    c.reset_timeout_ms = 1000;
+    c.half_open_max_calls = 2;
+    c.half_open_max_wait_ms = 300;
+    struct breaker_slot s = {0};
+    struct breaker_transition tr;
+    bool moved;
+    CHECK(call(&s, &c, 0, CLASS_REFUSED, NULL));
+    struct breaker_ticket probe = decide(&s, &c, 1000, NULL);
+    CHECK_INT(probe.verdict, VERDICT_PROBE);
+    CHECK_INT(decide(&s, &c, 1299, NULL).verdict, VERDICT_PROBE);
+    CHECK_INT(breaker_decide(&s, &c, 1300, &tr, &moved).verdict, VERDICT_REJECT);
+    CHECK(moved);
+    CHECK_INT(tr.cause, CAUSE_HALF_OPEN_WAIT);
+    CHECK_INT(state_of(&s), BREAKER_OPEN);
+    CHECK_INT(open_for(&s, 1300), 1000);
+    CHECK(!breaker_record(&s, &c, probe, OUTCOME_SUCCESS, 1400, 0, &tr)); /* too late */
+    CHECK_INT(state_of(&s), BREAKER_OPEN);
+}
+
 static void forced_states(void)
 {
     struct breaker_slot s = {0};
@@ -266,8 +444,8 @@ static void *hammer(void *arg)
         enum outcome_class o = (seed >> 8) % 3 ? CLASS_REFUSED : OUTCOME_SUCCESS;
         if (t.verdict == VERDICT_PROBE)
             atomic_fetch_sub(&probes_now[t.epoch], 1);
-        if (breaker_record(&shared, &shared_policy, t, o, now, 0, &tr) && tr.from == BREAKER_CLOSED &&
-            tr.to == BREAKER_OPEN)
+        if (breaker_record(&shared, &shared_policy, t, o, now, 0, &tr) &&
+            tr.from == BREAKER_CLOSED && tr.to == BREAKER_OPEN)
             atomic_fetch_add(&announced_trips, 1);
     }
     return NULL;
@@ -288,6 +466,39 @@ static void threads_count_every_call_once(void)
     CHECK(max_probes_seen <= shared_policy.half_open_max_calls);
 }
 
+static struct breaker_slot windowed;
+static const struct breaker_config window_only = {
+    .reset_timeout_ms = 1000,
+    .success_threshold = 1,
+    .half_open_max_calls = 1,
+    .failure_mask = DEFAULT_FAILURE_MASK,
+    .window_ms = 10000,
+    .min_calls = 1,
+    .failure_rate = 50,
+};
+#define WINDOW_CALLS 5000 /* per thread: 40 000 in one bucket, below its 65 535 */
+
+static void *fill_window(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < WINDOW_CALLS; i++) /* every 4th a failure: 25 %, below the rate */
+        call(&windowed, &window_only, 5000, i % 4 == 3 ? CLASS_RESET : OUTCOME_SUCCESS, NULL);
+    return NULL;
+}
+
+static void threads_fill_the_window_exactly(void)
+{
+    pthread_t threads[THREADS];
+    for (uintptr_t i = 0; i < THREADS; i++)
+        pthread_create(&threads[i], NULL, fill_window, NULL);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(threads[i], NULL);
+    struct breaker_window w = breaker_window(&windowed, &window_only, 5000);
+    CHECK_INT(w.calls, THREADS * WINDOW_CALLS);
+    CHECK_INT(w.failures, THREADS * WINDOW_CALLS / 4);
+    CHECK_INT(state_of(&windowed), BREAKER_CLOSED);
+}
+
 int main(void)
 {
     RUN(opens_after_fail_max_consecutive_failures);
@@ -301,6 +512,14 @@ int main(void)
     RUN(an_open_time_beyond_the_policy_is_not_trusted);
     RUN(a_lookup_is_rejected_only_while_calls_would_be);
     RUN(forced_states);
+    RUN(a_rate_trips_only_after_min_calls);
+    RUN(a_rate_below_threshold_stays_closed_and_old_calls_leave);
+    RUN(slow_calls_trip_without_failures);
+    RUN(backoff_doubles_until_a_full_close);
+    RUN(jitter_spreads_open_times_within_bounds);
+    RUN(retry_after_keeps_an_opening_open_up_to_the_cap);
+    RUN(half_open_max_wait_reopens_undecided_probes);
     RUN(threads_count_every_call_once);
+    RUN(threads_fill_the_window_exactly);
     return unit_done();
 }

@@ -207,6 +207,74 @@ static void builtin_policy_applies(void)
     CHECK_INT(c.failure_mask, DEFAULT_FAILURE_MASK);
 }
 
+static void rate_backoff_and_host_keys(void)
+{
+    struct breaker_config c =
+        CONFIG_WITH("\"failure_rate\":{\"threshold\":50,\"window\":20,\"min_calls\":30},"
+                    "\"slow_call\":{\"threshold_ms\":2000,\"rate\":80},"
+                    "\"backoff\":{\"multiplier\":3,\"max\":120,\"jitter\":0.25},"
+                    "\"honor_retry_after\":false,\"half_open_max_wait\":1.5");
+    CHECK_INT(c.fail_max, 0); /* a rate alone decides */
+    CHECK_INT(c.failure_rate, 50);
+    CHECK_INT(c.window_ms, 20000);
+    CHECK_INT(c.min_calls, 30);
+    CHECK_INT(c.slow_call_ms, 2000);
+    CHECK_INT(c.slow_rate, 80);
+    CHECK(c.backoff_multiplier == 3);
+    CHECK_INT(c.backoff_max_ms, 120000);
+    CHECK_INT(c.backoff_jitter_permille, 250);
+    CHECK(!c.honor_retry_after);
+    CHECK_INT(c.half_open_max_wait_ms, 1500);
+
+    c = CONFIG_WITH("\"fail_max\":3,\"failure_rate\":{\"threshold\":10}");
+    CHECK_INT(c.fail_max, 3); /* both, whichever fires first */
+    CHECK_INT(c.window_ms, 10000);
+    CHECK_INT(c.min_calls, 10);
+
+    c = CONFIG_WITH("\"slow_call\":{\"threshold_ms\":100}"); /* a class, no rate */
+    CHECK_INT(c.fail_max, 5);
+    CHECK_INT(c.window_ms, 0);
+    CHECK_INT(c.slow_call_ms, 100);
+
+    c = CONFIG_WITH("\"backoff\":{}");
+    CHECK(c.backoff_multiplier == 2);
+    CHECK_INT(c.backoff_max_ms, 600000);
+    CHECK(c.honor_retry_after);
+
+    struct rules *r = PARSE_VALID(one_breaker("\"per_host\":true,\"max_hosts\":7"));
+    if (r != NULL) {
+        CHECK(r->breakers[0].per_host);
+        CHECK_INT(r->breakers[0].max_hosts, 7);
+        rules_free(r);
+    }
+    r = PARSE_VALID(one_breaker("\"fail_max\":2"));
+    if (r != NULL) {
+        CHECK(!r->breakers[0].per_host);
+        CHECK_INT(r->breakers[0].max_hosts, DEFAULT_MAX_HOSTS);
+        rules_free(r);
+    }
+}
+
+static void rate_keys_inherit_from_defaults(void)
+{
+    const char *json = "{\"version\":1,\"defaults\":{\"failure_rate\":{\"threshold\":40},"
+                       "\"backoff\":{\"jitter\":0.1}},"
+                       "\"breakers\":[{\"name\":\"a\",\"hosts\":[\"a.example\"]},"
+                       "{\"name\":\"b\",\"hosts\":[\"b.example\"],\"fail_max\":4,"
+                       "\"backoff\":{\"multiplier\":1.5}}]}";
+    struct rules *r = PARSE_VALID(json);
+    if (r == NULL)
+        return;
+    CHECK_INT(r->breakers[0].config.failure_rate, 40);
+    CHECK_INT(r->breakers[0].config.fail_max, 0);
+    CHECK_INT(r->breakers[0].config.backoff_jitter_permille, 100);
+    CHECK_INT(r->breakers[1].config.failure_rate, 40);
+    CHECK_INT(r->breakers[1].config.fail_max, 4);
+    CHECK(r->breakers[1].config.backoff_multiplier == 1.5);
+    CHECK_INT(r->breakers[1].config.backoff_jitter_permille, 0); /* a section replaces */
+    rules_free(r);
+}
+
 static void defaults_are_inherited(void)
 {
     const char *json = "{\"version\":1,"
@@ -630,6 +698,28 @@ static void value_errors(void)
         const char *message;
     } rows[] = {
         {"\"fail_max\":0", 11, "breakers[0].fail_max: must be an integer from 1 to 10000"},
+        {"\"failure_rate\":{\"threshold\":0}", 28,
+         "breakers[0].failure_rate.threshold: must be an integer from 1 to 100"},
+        {"\"failure_rate\":{\"threshold\":50,\"window\":3601}", 40,
+         "breakers[0].failure_rate.window: must be a number of seconds greater than 0 and at most "
+         "3600"},
+        {"\"failure_rate\":{}", 15, "breakers[0].failure_rate: missing required key \"threshold\""},
+        {"\"failure_rate\":50", 15, "breakers[0].failure_rate: must be an object"},
+        {"\"failure_rate\":{\"threshold\":5,\"x\":1}", 30,
+         "breakers[0].failure_rate: unknown key \"x\""},
+        {"\"failure_rate\":{\"threshold\":5},\"slow_call\":{\"threshold_ms\":9,\"window\":2}", 70,
+         "breakers[0].slow_call.window: must equal failure_rate's (a breaker has one window)"},
+        {"\"slow_call\":{\"threshold_ms\":1,\"rate\":101}", 37,
+         "breakers[0].slow_call.rate: must be an integer from 1 to 100"},
+        {"\"backoff\":{\"multiplier\":0.5}", 24,
+         "breakers[0].backoff.multiplier: must be a number from 1 to 100"},
+        {"\"backoff\":{\"jitter\":1.5}", 20,
+         "breakers[0].backoff.jitter: must be a number from 0 to 1"},
+        {"\"half_open_max_wait\":0", 21,
+         "breakers[0].half_open_max_wait: must be a number of seconds greater than 0 and at most "
+         "86400"},
+        {"\"per_host\":1", 11, "breakers[0].per_host: must be true or false"},
+        {"\"max_hosts\":1025", 12, "breakers[0].max_hosts: must be an integer from 1 to 1024"},
         {"\"fail_max\":10001", 11, "breakers[0].fail_max: must be an integer from 1 to 10000"},
         {"\"fail_max\":-1", 11, "breakers[0].fail_max: must be an integer from 1 to 10000"},
         {"\"fail_max\":2.5", 11, "breakers[0].fail_max: must be an integer from 1 to 10000"},
@@ -1014,6 +1104,8 @@ int main(void)
     RUN(every_example_file_is_valid);
     RUN(builtin_policy_applies);
     RUN(defaults_are_inherited);
+    RUN(rate_backoff_and_host_keys);
+    RUN(rate_keys_inherit_from_defaults);
     RUN(reset_timeout_fractions_round_up);
     RUN(failure_mask_is_failure_on_minus_exclude);
     RUN(limits_are_inclusive);
