@@ -39,15 +39,19 @@ passed=0 failed=0 skipped=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-# Runs one TAP producer, shows its output, and adds up its ok / not ok lines.
+# Runs one TAP producer, shows its output, and adds up its ok / not ok lines;
+# a producer that exits non-zero without a failing line (a crash) is a failure.
 tally() {
     "$@" 2>&1 | tee "$log"
-    local ok bad skip
+    local status=${PIPESTATUS[0]} ok bad skip
     ok=$(grep -c '^ok ' "$log")
     bad=$(grep -c '^not ok ' "$log")
     skip=$(grep -ci '^ok .* # skip' "$log")
     if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then
         echo "not ok - $* produced no test results"
+        bad=1
+    elif [ "$status" -ne 0 ] && [ "$bad" -eq 0 ]; then
+        echo "not ok - $* exited with status $status after $ok results"
         bad=1
     fi
     passed=$((passed + ok - skip))

@@ -74,6 +74,8 @@ struct breaker_slot {
     _Atomic uint32_t fleet_hosts_open; /* hosts of the fleet that have it open (fleet agent) */
     _Atomic uint64_t window[BREAKER_WINDOW_BUCKETS]; /* rate window buckets: see breaker.c */
     _Atomic uint64_t half_open_since;                /* epoch and start of the half-open episode */
+    _Atomic uint64_t last_call_ms; /* CLOCK_MONOTONIC ms of a recent call, to the second */
+    _Atomic uint32_t hosts;        /* per-host rule: breakers of its hosts in use */
 };
 
 enum breaker_verdict {
@@ -90,9 +92,11 @@ struct breaker_ticket {
 };
 
 /* A call in flight: the breaker guarding it (an index into the process's
- * rules), the ticket it was given and when it began (CLOCK_MONOTONIC ms). */
+ * rules, and the slot of its host's own breaker under a per_host rule), the
+ * ticket it was given and when it began (CLOCK_MONOTONIC ms). */
 struct guarded_call {
     uint32_t breaker;
+    uint32_t host_slot; /* per-host breaker: 1 + its state slot index; 0: the rule's own */
     struct breaker_ticket ticket;
     uint64_t started_ms;
 };

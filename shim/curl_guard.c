@@ -9,6 +9,7 @@
 
 #include "curl_internal.h"
 #include "runtime.h"
+#include "state.h"
 
 static _Atomic unsigned guarded_running;
 
@@ -94,9 +95,11 @@ static bool proxy_of(const struct curl_options *o, const struct curl_target *ori
     return curl_target_of_proxy(proxy_from_environment(origin->scheme), proxy);
 }
 
-static void note_rejection(struct curl_guard *g, int b, const struct curl_target *t)
+static void note_rejection(struct curl_guard *g, const struct guarded_call *call,
+                           const struct curl_target *t)
 {
-    g->rejected_by = b;
+    g->rejected_by = (int)call->breaker;
+    g->rejected_call = *call;
     snprintf(g->rejected_target, sizeof g->rejected_target, "%s:%u", t->host, (unsigned)t->port);
 }
 
@@ -113,13 +116,15 @@ enum curl_verdict curl_guard_begin(struct runtime *rt, const struct curl_options
         g->origin = runtime_match_host(rt, origin.host, origin.port);
         g->via = g->proxied ? runtime_match_host(rt, proxy.host, proxy.port) : -1;
     }
-    if (g->origin >= 0 && !runtime_begin(rt, (uint32_t)g->origin, &g->origin_call)) {
-        note_rejection(g, g->origin, &origin);
+    if (g->origin >= 0 &&
+        !runtime_begin_host(rt, (uint32_t)g->origin, origin.host, origin.port, &g->origin_call)) {
+        note_rejection(g, &g->origin_call, &origin);
         verdict = CURL_REJECTED;
-    } else if (g->via >= 0 && !runtime_begin(rt, (uint32_t)g->via, &g->via_call)) {
+    } else if (g->via >= 0 &&
+               !runtime_begin_host(rt, (uint32_t)g->via, proxy.host, proxy.port, &g->via_call)) {
         if (g->origin >= 0)
             runtime_end(rt, &g->origin_call, OUTCOME_IGNORED);
-        note_rejection(g, g->via, &proxy);
+        note_rejection(g, &g->via_call, &proxy);
         verdict = CURL_REJECTED;
     } else if (g->origin >= 0 || g->via >= 0) {
         atomic_fetch_add_explicit(&guarded_running, 1, memory_order_relaxed);
@@ -269,9 +274,10 @@ void curl_guard_explain(const struct curl_guard *g, char *errorbuffer)
     if (!errorbuffer || !rt || g->rejected_by < 0)
         return;
     int saved = errno;
-    uint64_t ms = runtime_retry_in_ms(rt, (uint32_t)g->rejected_by);
+    uint64_t ms = runtime_retry_in_ms(rt, &g->rejected_call);
+    char name[STATE_NAME_MAX];
     snprintf(errorbuffer, CURL_ERROR_SIZE, "circuit open: breaker '%s' (%s), retry in %llus",
-             rt->rules->breakers[g->rejected_by].name, g->rejected_target,
+             runtime_breaker_name(rt, &g->rejected_call, name), g->rejected_target,
              (unsigned long long)((ms + 999) / 1000));
     errno = saved;
 }

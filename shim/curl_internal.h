@@ -131,6 +131,7 @@ struct curl_guard {
     int origin, via;
     struct guarded_call origin_call, via_call;
     int rejected_by;                         /* the breaker that refused it, or -1 */
+    struct guarded_call rejected_call;       /* what that breaker was asked */
     char rejected_target[CURL_HOST_MAX + 8]; /* "host:port" of that breaker's side */
 };
 

@@ -1,11 +1,12 @@
 /* Word of an fd: bits 0..1 kind, bit 2 pending, bits 3..4 verdict, bits
- * 5..12 epoch, bits 32..63 breaker index. */
+ * 5..12 epoch, bits 13..25 host slot, bits 32..63 breaker index. */
 #include "fdtrack.h"
 
 #include <stdatomic.h>
 
 #define KIND_MASK UINT64_C(3)
 #define PENDING_BIT UINT64_C(4)
+#define HOST_SLOT_MASK 0x1fffu /* 1 + a slot index below STATE_SLOTS */
 
 struct fd_entry {
     _Atomic uint64_t word;
@@ -56,7 +57,7 @@ bool fdtrack_set_pending(int fd, const struct guarded_call *p)
     atomic_store_explicit(&e->started_ms, p->started_ms, memory_order_relaxed);
     uint64_t word = (uint64_t)FD_INET_STREAM | PENDING_BIT |
                     (uint64_t)(p->ticket.verdict & 3) << 3 | (uint64_t)p->ticket.epoch << 5 |
-                    (uint64_t)p->breaker << 32;
+                    (uint64_t)(p->host_slot & HOST_SLOT_MASK) << 13 | (uint64_t)p->breaker << 32;
     atomic_fetch_add_explicit(&pending_count, 1, memory_order_relaxed);
     raise_to(&highest_pending_fd, fd);
     raise_to(&highest_known_fd, fd);
@@ -82,6 +83,7 @@ static bool take(struct fd_entry *e, uint64_t keep_mask, struct guarded_call *ou
         return false;
     atomic_fetch_sub_explicit(&pending_count, 1, memory_order_relaxed);
     out->breaker = (uint32_t)(old >> 32);
+    out->host_slot = (uint32_t)(old >> 13) & HOST_SLOT_MASK;
     out->ticket =
         (struct breaker_ticket){.verdict = (uint8_t)((old >> 3) & 3), .epoch = (uint8_t)(old >> 5)};
     out->started_ms = atomic_load_explicit(&e->started_ms, memory_order_relaxed);

@@ -3,6 +3,7 @@
  * ECONNREFUSED and no syscall. The outcome is recorded from the return, or,
  * for a non-blocking connect, later (see pending_*). Everything else goes
  * straight to libc. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -150,7 +151,10 @@ __attribute__((visibility("default"))) int connect(int fd, const struct sockaddr
         return libc_connect(fd, addr, len);
 
     struct guarded_call call;
-    if (!runtime_begin(rt, (uint32_t)b, &call)) {
+    char host[INET6_ADDRSTRLEN];
+    bool per_host =
+        rt->rules->breakers[b].per_host && inet_ntop(d.family, d.addr, host, sizeof host) != NULL;
+    if (!runtime_begin_host(rt, (uint32_t)b, per_host ? host : NULL, d.port, &call)) {
         errno = ECONNREFUSED;
         return -1;
     }

@@ -93,6 +93,8 @@ static void runtime_free(struct runtime *rt)
     free(rt->state_path);
     free((void *)rt->slots);
     free((void *)rt->last_success_ms);
+    free((void *)rt->host_keys);
+    free((void *)rt->host_slots);
     free(rt);
 }
 
@@ -119,8 +121,14 @@ static struct runtime *runtime_build(void)
         size_t n = rules->breaker_count ? rules->breaker_count : 1;
         rt->slots = calloc(n, sizeof *rt->slots);
         rt->last_success_ms = calloc(n, sizeof *rt->last_success_ms);
+        for (size_t b = 0; b < rules->breaker_count && !rt->host_keys; b++)
+            if (rules->breakers[b].per_host) {
+                rt->host_keys = calloc(RUNTIME_HOST_CACHE, sizeof *rt->host_keys);
+                rt->host_slots = calloc(RUNTIME_HOST_CACHE, sizeof *rt->host_slots);
+            }
     }
-    if (!rt || !rt->matcher || !rt->slots || !rt->last_success_ms) {
+    if (!rt || !rt->matcher || !rt->slots || !rt->last_success_ms ||
+        (rt->host_keys != NULL) != (rt->host_slots != NULL)) {
         if (!rt) {
             rules_free(rules);
             free(state_path);
@@ -268,7 +276,7 @@ int runtime_match_host(const struct runtime *rt, const char *host, uint16_t port
 }
 
 /* Dates a transition, appends it to the event ring and logs it. */
-static void announce(struct runtime *rt, struct state_slot *slot, uint32_t b,
+static void announce(struct runtime *rt, struct state_slot *slot, const struct guarded_call *call,
                      const struct breaker_transition *tr)
 {
     uint64_t wall_ms = clock_wall_ms();
@@ -276,10 +284,11 @@ static void announce(struct runtime *rt, struct state_slot *slot, uint32_t b,
     state_append_event(rt->state, slot, tr, wall_ms);
     bool to_syslog = log_syslog_enabled();
     if (log_enabled(LOG_INFO) || to_syslog) {
-        char why[96], line[STATE_NAME_MAX + 192];
+        char why[96], line[STATE_NAME_MAX + 192], name[STATE_NAME_MAX];
         breaker_describe(tr, why, sizeof why);
         snprintf(line, sizeof line, "breaker '%s' %s -> %s: %s [%s %d]",
-                 rt->rules->breakers[b].name, breaker_state_name((enum breaker_state)tr->from),
+                 runtime_breaker_name(rt, call, name),
+                 breaker_state_name((enum breaker_state)tr->from),
                  breaker_state_name((enum breaker_state)tr->to), why, program_invocation_short_name,
                  (int)getpid());
         log_msg(LOG_INFO, "%s", line);
@@ -287,23 +296,100 @@ static void announce(struct runtime *rt, struct state_slot *slot, uint32_t b,
     }
 }
 
-bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call)
+/* Writes "NAME/host:port" (host in lower case, an IPv6 literal in
+ * brackets) to out; false when it does not fit a slot name. */
+static bool host_breaker_name(const char *rule, const char *host, uint16_t port,
+                              char out[STATE_NAME_MAX])
+{
+    bool bare_v6 = host[0] != '[' && strchr(host, ':') != NULL;
+    int n = snprintf(out, STATE_NAME_MAX, bare_v6 ? "%s/[%s]:%u" : "%s/%s:%u", rule, host,
+                     (unsigned)port);
+    if (n <= 0 || n >= (int)STATE_NAME_MAX)
+        return false;
+    for (char *c = out + strlen(rule); *c; c++)
+        *c = (char)ascii_lower((unsigned char)*c);
+    return true;
+}
+
+/* Returns the slot of host's own breaker under per_host rule b (whose slot
+ * is parent) and sets *index to 1 + its slot index; NULL when there is none
+ * to be had. Remembered per process; a remembered slot whose key changed
+ * (given up for reuse) is looked up again. */
+static struct state_slot *host_slot_of(struct runtime *rt, uint32_t b, struct state_slot *parent,
+                                       const char *host, uint16_t port, uint32_t *index)
+{
+    const struct rule_breaker *rb = &rt->rules->breakers[b];
+    char name[STATE_NAME_MAX];
+    if (!host_breaker_name(rb->name, host, port, name))
+        return NULL;
+    uint64_t key = state_name_hash(name);
+    size_t at = key % RUNTIME_HOST_CACHE;
+    uint32_t cached = atomic_load_explicit(&rt->host_slots[at], memory_order_acquire);
+    if (cached != 0 && atomic_load_explicit(&rt->host_keys[at], memory_order_acquire) == key &&
+        atomic_load_explicit(&rt->state->slots[cached - 1].key, memory_order_acquire) == key) {
+        *index = cached;
+        return &rt->state->slots[cached - 1];
+    }
+    struct state_slot *slot = state_find_host(rt->state, parent, name, rb->max_hosts);
+    if (!slot) {
+        log_once(LOG_WARN,
+                 "breaker '%s' has no room for another host (max_hosts %u, all in use); "
+                 "such hosts share the rule's own breaker",
+                 rb->name, rb->max_hosts);
+        return NULL;
+    }
+    atomic_store_explicit(&slot->breaker.fail_max, rb->config.fail_max, memory_order_relaxed);
+    *index = (uint32_t)(slot - rt->state->slots) + 1;
+    atomic_store_explicit(&rt->host_slots[at], 0, memory_order_relaxed);
+    atomic_store_explicit(&rt->host_keys[at], key, memory_order_relaxed);
+    atomic_store_explicit(&rt->host_slots[at], *index, memory_order_release);
+    return slot;
+}
+
+/* The slot deciding call: its host's, else its rule's; NULL when none. */
+static struct state_slot *call_slot(struct runtime *rt, const struct guarded_call *call)
+{
+    return call->host_slot ? &rt->state->slots[call->host_slot - 1] : slot_of(rt, call->breaker);
+}
+
+const char *runtime_breaker_name(struct runtime *rt, const struct guarded_call *call, char *buf)
+{
+    if (!call->host_slot || !state_slot_name(call_slot(rt, call), buf))
+        snprintf(buf, STATE_NAME_MAX, "%s", rt->rules->breakers[call->breaker].name);
+    return buf;
+}
+
+bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16_t port,
+                        struct guarded_call *call)
 {
     int saved = errno;
     struct state_slot *slot = slot_of(rt, b);
     call->breaker = b;
+    call->host_slot = 0;
     call->started_ms = clock_now_ms();
     if (!slot) {
         call->ticket = (struct breaker_ticket){.verdict = VERDICT_BYPASS};
         errno = saved;
         return true;
     }
+    if (host && rt->rules->breakers[b].per_host && rt->host_keys) {
+        uint32_t index;
+        struct state_slot *own = host_slot_of(rt, b, slot, host, port, &index);
+        if (own) {
+            slot = own;
+            call->host_slot = index;
+            uint64_t used = atomic_load_explicit(&own->breaker.last_call_ms, memory_order_relaxed);
+            if (call->started_ms - used >= 1000)
+                atomic_store_explicit(&own->breaker.last_call_ms, call->started_ms,
+                                      memory_order_relaxed);
+        }
+    }
     struct breaker_transition tr;
     bool transitioned;
     call->ticket = breaker_decide(&slot->breaker, &rt->rules->breakers[b].config, call->started_ms,
                                   &tr, &transitioned);
     if (transitioned)
-        announce(rt, slot, b, &tr);
+        announce(rt, slot, call, &tr);
     if (call->ticket.verdict == VERDICT_BYPASS &&
         breaker_view(&slot->breaker).state >= BREAKER_STATE_COUNT)
         log_once(LOG_WARN,
@@ -314,28 +400,33 @@ bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call)
     return call->ticket.verdict != VERDICT_REJECT;
 }
 
-/* Records an outcome of breaker b; a success is dated started_ms (no clock
- * read on the common path, unless the policy times slow calls), a failure
- * now. A success that took longer than slow_call is recorded as slow. */
-static void record(struct runtime *rt, struct state_slot *slot, uint32_t b,
-                   struct breaker_ticket ticket, enum outcome_class outcome, uint64_t started_ms,
-                   uint32_t retry_after_ms)
+bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call)
 {
-    const struct breaker_config *c = &rt->rules->breakers[b].config;
+    return runtime_begin_host(rt, b, NULL, 0, call);
+}
+
+/* Records the outcome of call in slot; a success is dated when the call
+ * started (no clock read on the common path, unless the policy times slow
+ * calls), a failure now. A success that took longer than slow_call is
+ * recorded as slow. */
+static void record(struct runtime *rt, struct state_slot *slot, const struct guarded_call *call,
+                   enum outcome_class outcome, uint32_t retry_after_ms)
+{
+    const struct breaker_config *c = &rt->rules->breakers[call->breaker].config;
     struct breaker_transition tr;
-    uint64_t now = started_ms;
+    uint64_t now = call->started_ms;
     if (outcome == OUTCOME_SUCCESS) {
-        atomic_store_explicit(&rt->last_success_ms[b], started_ms, memory_order_relaxed);
+        atomic_store_explicit(&rt->last_success_ms[call->breaker], now, memory_order_relaxed);
         if (c->slow_call_ms != 0) {
             now = clock_now_ms();
-            if (now - started_ms > c->slow_call_ms)
+            if (now - call->started_ms > c->slow_call_ms)
                 outcome = CLASS_SLOW;
         }
     } else {
         now = clock_now_ms();
     }
-    if (breaker_record(&slot->breaker, c, ticket, outcome, now, retry_after_ms, &tr))
-        announce(rt, slot, b, &tr);
+    if (breaker_record(&slot->breaker, c, call->ticket, outcome, now, retry_after_ms, &tr))
+        announce(rt, slot, call, &tr);
 }
 
 void runtime_end_after(struct runtime *rt, const struct guarded_call *call,
@@ -344,9 +435,9 @@ void runtime_end_after(struct runtime *rt, const struct guarded_call *call,
     if (call->ticket.verdict != VERDICT_ALLOW && call->ticket.verdict != VERDICT_PROBE)
         return;
     int saved = errno;
-    struct state_slot *slot = slot_of(rt, call->breaker);
+    struct state_slot *slot = call_slot(rt, call);
     if (slot)
-        record(rt, slot, call->breaker, call->ticket, outcome, call->started_ms, retry_after_ms);
+        record(rt, slot, call, outcome, retry_after_ms);
     errno = saved;
 }
 
@@ -361,16 +452,20 @@ void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome)
     struct state_slot *slot = slot_of(rt, b);
     if (slot) {
         struct breaker_view v = breaker_view(&slot->breaker);
+        struct guarded_call call = {
+            .breaker = b,
+            .ticket = {.verdict = VERDICT_ALLOW, .epoch = v.epoch},
+            .started_ms = clock_now_ms(),
+        };
         if (v.state == BREAKER_CLOSED)
-            record(rt, slot, b, (struct breaker_ticket){.verdict = VERDICT_ALLOW, .epoch = v.epoch},
-                   outcome, clock_now_ms(), 0);
+            record(rt, slot, &call, outcome, 0);
     }
     errno = saved;
 }
 
-uint64_t runtime_retry_in_ms(struct runtime *rt, uint32_t b)
+uint64_t runtime_retry_in_ms(struct runtime *rt, const struct guarded_call *call)
 {
-    struct state_slot *slot = slot_of(rt, b);
+    struct state_slot *slot = call_slot(rt, call);
     if (!slot)
         return 0;
     struct breaker_view v = breaker_view(&slot->breaker);

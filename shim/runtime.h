@@ -27,7 +27,11 @@ struct runtime {
     _Atomic int state_status;          /* enum in runtime.c */
     _Atomic uintptr_t *slots;          /* per breaker: its state_slot, 0 unknown, 1 unavailable */
     _Atomic uint64_t *last_success_ms; /* per breaker: latest success in this process */
+    _Atomic uint64_t *host_keys;       /* per_host rules: cache of host breakers' keys … */
+    _Atomic uint32_t *host_slots;      /* … and their 1 + slot index (RUNTIME_HOST_CACHE) */
 };
+
+#define RUNTIME_HOST_CACHE 256
 
 /* Returns the runtime, building it on first use; NULL when calls must pass
  * through untouched (FUSEBOX_DISABLE, secure execution, no or bad rules).
@@ -48,6 +52,13 @@ int runtime_match_host(const struct runtime *rt, const char *host, uint16_t port
  * the call must fail at once (open). A breaker without a usable slot lets
  * everything through unrecorded. Leaves errno alone. */
 bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call);
+
+/* runtime_begin for a call to host (a name or address literal as the hook
+ * knows it; NULL: unknown) and port: under a per_host rule the call is
+ * decided by the host's own breaker "NAME/host:port", made on first use
+ * (see state_find_host), or by the rule's own when none can be had. */
+bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16_t port,
+                        struct guarded_call *call);
 
 /* Records the outcome of a call runtime_begin let through. A success slower
  * than the breaker's slow_call is recorded as class slow. Leaves errno alone. */
@@ -71,9 +82,13 @@ bool runtime_rejects_lookup(struct runtime *rt, uint32_t b);
 /* True when breaker b had a success in this process after since_ms. */
 bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t since_ms);
 
-/* Milliseconds until breaker b lets a probe through (0 when it is not open
- * or has no slot). */
-uint64_t runtime_retry_in_ms(struct runtime *rt, uint32_t b);
+/* Milliseconds until the breaker that refused call lets a probe through (0
+ * when it is not open or has no slot). */
+uint64_t runtime_retry_in_ms(struct runtime *rt, const struct guarded_call *call);
+
+/* The name of the breaker deciding call (NAME or NAME/host:port) in buf
+ * (STATE_NAME_MAX bytes); returns buf. */
+const char *runtime_breaker_name(struct runtime *rt, const struct guarded_call *call, char *buf);
 
 /* Per thread: while non-zero, connect() neither decides nor records. A
  * libcurl transfer in progress is one call, decided and recorded by the curl

@@ -186,7 +186,12 @@ static uint64_t name_hash(const char *name)
     uint64_t h = UINT64_C(14695981039346656037);
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         h = (h ^ *p) * UINT64_C(1099511628211);
-    return h ? h : 1;
+    return h > STATE_KEY_BUSY ? h : h + STATE_KEY_BUSY + 1;
+}
+
+uint64_t state_name_hash(const char *name)
+{
+    return name_hash(name);
 }
 
 static void pack_name(const char *name, uint64_t words[STATE_NAME_MAX / 8])
@@ -213,37 +218,128 @@ static void publish_name(struct state_slot *slot, const uint64_t words[STATE_NAM
     atomic_store_explicit(&slot->name_ready, 1, memory_order_release);
 }
 
-struct state_slot *state_find_slot(struct state *st, const char *name, bool claim)
+/* Looks name up along its probe path; with claim, takes the first
+ * tombstone on the path, or else the free slot that ends it. Sets *claimed
+ * when this call claimed the slot it returns. */
+static struct state_slot *find_on_path(struct state *st, const char *name, bool claim,
+                                       bool *claimed)
 {
     uint64_t key = name_hash(name), words[STATE_NAME_MAX / 8];
     pack_name(name, words);
-    for (uint32_t i = 0; i < STATE_SLOTS; i++) {
-        struct state_slot *slot = &st->slots[(key + i) % STATE_SLOTS];
-        uint64_t seen = atomic_load_explicit(&slot->key, memory_order_acquire);
-        if (seen == 0) {
-            if (!claim)
-                return NULL;
-            if (atomic_compare_exchange_strong_explicit(
-                    &slot->key, &seen, key, memory_order_acq_rel, memory_order_acquire)) {
+    *claimed = false;
+    for (uint32_t attempt = 0; attempt < STATE_SLOTS; attempt++) { /* lost CAS: look again */
+        struct state_slot *tombstone = NULL, *slot = NULL;
+        uint64_t seen = 0;
+        for (uint32_t i = 0; i < STATE_SLOTS; i++) {
+            slot = &st->slots[(key + i) % STATE_SLOTS];
+            seen = atomic_load_explicit(&slot->key, memory_order_acquire);
+            if (seen == 0)
+                break;
+            if (seen == STATE_KEY_TOMBSTONE && !tombstone)
+                tombstone = slot;
+            if (seen != key)
+                continue;
+            if (!atomic_load_explicit(&slot->name_ready, memory_order_acquire)) {
                 publish_name(slot, words);
                 return slot;
             }
+            if (slot_has_name(slot, words))
+                return slot;
         }
-        if (seen != key)
-            continue;
-        if (!atomic_load_explicit(&slot->name_ready, memory_order_acquire)) {
+        if (!claim || (seen != 0 && !tombstone))
+            return NULL; /* not there (the table is full when no slot is free) */
+        if (tombstone) { /* the name is nowhere on its path: reuse the tombstone */
+            slot = tombstone;
+            seen = STATE_KEY_TOMBSTONE;
+        }
+        if (atomic_compare_exchange_strong_explicit(&slot->key, &seen, key, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
             publish_name(slot, words);
+            *claimed = true;
             return slot;
         }
-        if (slot_has_name(slot, words))
-            return slot;
     }
     return NULL;
 }
 
+struct state_slot *state_find_slot(struct state *st, const char *name, bool claim)
+{
+    bool claimed;
+    return find_on_path(st, name, claim, &claimed);
+}
+
+/* Returns the evictable child of parent (index parent_index) used least
+ * recently, or NULL: a child whose breaker is closed with no failure counted,
+ * so that forgetting it forgets nothing. */
+static struct state_slot *least_recent_child(struct state *st, uint32_t parent_index)
+{
+    struct state_slot *best = NULL;
+    uint64_t best_ms = UINT64_MAX;
+    for (uint32_t i = 0; i < STATE_SLOTS; i++) {
+        struct state_slot *s = &st->slots[i];
+        if (atomic_load_explicit(&s->owner, memory_order_acquire) != parent_index + 1 ||
+            atomic_load_explicit(&s->key, memory_order_acquire) <= STATE_KEY_BUSY ||
+            breaker_view(&s->breaker).state != BREAKER_CLOSED ||
+            atomic_load_explicit(&s->breaker.consecutive_failures, memory_order_relaxed) != 0)
+            continue;
+        uint64_t used = atomic_load_explicit(&s->breaker.last_call_ms, memory_order_relaxed);
+        if (used < best_ms) {
+            best = s;
+            best_ms = used;
+        }
+    }
+    return best;
+}
+
+/* Turns child (of parent) into a tombstone: one CAS takes it (key → busy),
+ * then it is wiped and marked reusable. A process killed in between leaves a
+ * busy slot that nobody waits for. Returns false when another process took
+ * it first. */
+static bool evict_child(struct state_slot *parent, struct state_slot *child)
+{
+    uint64_t key = atomic_load_explicit(&child->key, memory_order_acquire);
+    if (key <= STATE_KEY_BUSY ||
+        !atomic_compare_exchange_strong_explicit(&child->key, &key, STATE_KEY_BUSY,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return false;
+    atomic_store_explicit(&child->name_ready, 0, memory_order_relaxed);
+    atomic_store_explicit(&child->owner, 0, memory_order_relaxed);
+    for (size_t i = 0; i < STATE_NAME_MAX / 8; i++)
+        atomic_store_explicit(&child->name_words[i], 0, memory_order_relaxed);
+    memset((void *)&child->breaker, 0, sizeof child->breaker);
+    atomic_fetch_sub_explicit(&parent->breaker.hosts, 1, memory_order_relaxed);
+    atomic_store_explicit(&child->key, STATE_KEY_TOMBSTONE, memory_order_release);
+    return true;
+}
+
+struct state_slot *state_find_host(struct state *st, struct state_slot *parent, const char *name,
+                                   uint32_t max_hosts)
+{
+    bool claimed;
+    struct state_slot *slot = find_on_path(st, name, false, &claimed);
+    uint32_t parent_index = (uint32_t)(parent - st->slots);
+    for (int round = 0; !slot && round < 2; round++) {
+        uint32_t hosts = atomic_fetch_add_explicit(&parent->breaker.hosts, 1, memory_order_relaxed);
+        if (hosts < max_hosts) {
+            slot = find_on_path(st, name, true, &claimed);
+            if (slot && claimed)
+                atomic_store_explicit(&slot->owner, parent_index + 1, memory_order_release);
+            else
+                atomic_fetch_sub_explicit(&parent->breaker.hosts, 1, memory_order_relaxed);
+            return slot;
+        }
+        atomic_fetch_sub_explicit(&parent->breaker.hosts, 1, memory_order_relaxed);
+        struct state_slot *victim = least_recent_child(st, parent_index);
+        if (!victim)
+            return NULL;
+        evict_child(parent, victim);
+    }
+    return slot;
+}
+
 bool state_slot_name(const struct state_slot *slot, char *buf)
 {
-    if (!atomic_load_explicit(&slot->key, memory_order_acquire) ||
+    if (atomic_load_explicit(&slot->key, memory_order_acquire) <= STATE_KEY_BUSY ||
         !atomic_load_explicit(&slot->name_ready, memory_order_acquire))
         return false;
     uint64_t words[STATE_NAME_MAX / 8];
@@ -368,16 +464,18 @@ static bool check_header(struct checker *c, const struct state_header *h, size_t
     return c->count == before;
 }
 
-/* A free slot: nothing writes to a slot before claiming it, so every byte is
- * zero unless a process claimed it while we looked (its key is then set). */
-static void check_free_slot(struct checker *c, const struct state_slot *s, uint32_t i)
+/* A free slot or a tombstone: nothing writes to a slot before claiming it,
+ * so every byte but the key is zero unless a process claimed it while we
+ * looked (its key has then changed). */
+static void check_free_slot(struct checker *c, const struct state_slot *s, uint32_t i, uint64_t key)
 {
     const unsigned char *bytes = (const unsigned char *)s;
     size_t nonzero = 0;
-    for (size_t k = 0; k < sizeof *s; k++)
+    for (size_t k = sizeof s->key; k < sizeof *s; k++)
         nonzero += bytes[k] != 0;
-    if (nonzero && atomic_load_explicit(&s->key, memory_order_acquire) == 0)
-        flag(c, "slot %u: free (key 0) but %zu bytes of it are not zero", i, nonzero);
+    if (nonzero && atomic_load_explicit(&s->key, memory_order_acquire) == key)
+        flag(c, "slot %u: %s but %zu bytes of it are not zero", i,
+             key == 0 ? "free (key 0)" : "a tombstone", nonzero);
 }
 
 /* Counters no process can reach: 2^56 calls is two years at a billion a
@@ -445,10 +543,12 @@ static void check_slot(struct checker *c, const struct state_slot *slots, uint32
     const struct state_slot *s = &slots[i];
     uint64_t key = atomic_load_explicit(&s->key, memory_order_acquire);
     uint32_t ready = atomic_load_explicit(&s->name_ready, memory_order_acquire);
-    if (key == 0) {
-        check_free_slot(c, s, i);
+    if (key == 0 || key == STATE_KEY_TOMBSTONE) {
+        check_free_slot(c, s, i, key);
         return;
     }
+    if (key == STATE_KEY_BUSY)
+        return; /* being evicted, or its evicter died: reusable by nobody, harmless */
     if (ready > 1)
         flag(c, "slot %u: name_ready is %u, neither 0 nor 1", i, ready);
     if (ready != 1)

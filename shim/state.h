@@ -40,10 +40,16 @@ struct state_header {
     uint8_t reserved[STATE_HEADER_SIZE - 56];
 };
 
+/* Keys that are no name's hash. A tombstone is a per-host breaker's slot
+ * given up for reuse: lookups pass it, a claim takes it; busy is a slot
+ * being turned into a tombstone. */
+#define STATE_KEY_TOMBSTONE 1u
+#define STATE_KEY_BUSY 2u
+
 struct state_slot {
-    _Atomic uint64_t key;        /* hash of the name; 0: free */
+    _Atomic uint64_t key;        /* hash of the name; 0: free; or a STATE_KEY_* */
     _Atomic uint32_t name_ready; /* 1 once name_words hold the name */
-    uint32_t reserved0;
+    _Atomic uint32_t owner;      /* per-host breaker: 1 + its rule's slot index; else 0 */
     _Atomic uint64_t name_words[STATE_NAME_MAX / 8]; /* the name, NUL-padded */
     struct breaker_slot breaker;
     uint8_t reserved[STATE_SLOT_SIZE - 16 - STATE_NAME_MAX - sizeof(struct breaker_slot)];
@@ -95,6 +101,18 @@ void state_close(struct state *st);
 /* Returns the slot named name, claiming a free one when claim is set; NULL
  * when there is none (not found, or the table is full). Lock-free. */
 struct state_slot *state_find_slot(struct state *st, const char *name, bool claim);
+
+/* Returns the per-host breaker named name (NAME/host:port) of the rule whose
+ * slot is parent, claiming one when it does not exist: while the rule has
+ * fewer than max_hosts, a free one; else the slot of the rule's least
+ * recently used closed host, which is given up for reuse. NULL when every
+ * host of the rule is open or failing (the caller then uses the rule's own
+ * breaker) or the table is full. Lock-free. */
+struct state_slot *state_find_host(struct state *st, struct state_slot *parent, const char *name,
+                                   uint32_t max_hosts);
+
+/* The key of a name (never 0 nor a STATE_KEY_*). */
+uint64_t state_name_hash(const char *name);
 
 /* Copies the slot's name into buf (STATE_NAME_MAX bytes); returns false
  * when the slot is free or its name is not yet written. */

@@ -49,7 +49,9 @@ static void layout_is_pinned(void)
     CHECK_INT(offsetof(struct breaker_slot, fleet_hosts_open), 76);
     CHECK_INT(offsetof(struct breaker_slot, window), 80);
     CHECK_INT(offsetof(struct breaker_slot, half_open_since), 160);
-    CHECK_INT(sizeof(struct breaker_slot), 168);
+    CHECK_INT(offsetof(struct breaker_slot, last_call_ms), 168);
+    CHECK_INT(offsetof(struct breaker_slot, hosts), 176);
+    CHECK_INT(sizeof(struct breaker_slot), 184);
     CHECK_INT(offsetof(struct state_event, seq), 0);
     CHECK_INT(offsetof(struct state_event, slot), 16);
     CHECK_INT(offsetof(struct state_event, from), 28);
@@ -222,6 +224,83 @@ static struct state *fresh(const char *name)
     char err[256];
     unlink(path_in_dir(name));
     return state_open(path_in_dir(name), true, err, sizeof err);
+}
+
+static void per_host_breakers_are_bounded_and_reuse_the_least_recent(void)
+{
+    struct state_census census;
+    struct state *st = fresh("hosts.state");
+    if (!CHECK(st != NULL))
+        return;
+    struct state_slot *rule = state_find_slot(st, "api", true);
+    struct state_slot *a = state_find_host(st, rule, "api/10.0.0.1:80", 2);
+    struct state_slot *b = state_find_host(st, rule, "api/10.0.0.2:80", 2);
+    if (!CHECK(rule && a && b && a != b))
+        return;
+    CHECK_INT(a->owner, rule - st->slots + 1);
+    CHECK_INT(rule->breaker.hosts, 2);
+    CHECK(state_find_host(st, rule, "api/10.0.0.1:80", 2) == a); /* found, not counted */
+    CHECK_INT(rule->breaker.hosts, 2);
+    a->breaker.last_call_ms = 5000;
+    b->breaker.last_call_ms = 4000; /* b is the least recent: a third host takes its place */
+    struct state_slot *c = state_find_host(st, rule, "api/10.0.0.3:80", 2);
+    CHECK(c != NULL && c != a);
+    CHECK_INT(rule->breaker.hosts, 2);
+    CHECK(state_find_slot(st, "api/10.0.0.2:80", false) == NULL);
+    CHECK(state_find_slot(st, "api/10.0.0.3:80", false) == c);
+    char name[STATE_NAME_MAX];
+    CHECK(state_slot_name(c, name) && strcmp(name, "api/10.0.0.3:80") == 0);
+    CHECK_INT(check(st, &census), 0);
+    CHECK_CTX(problems[0] == '\0', "%s", problems);
+
+    struct breaker_transition tr; /* open hosts are never given up */
+    breaker_force(&a->breaker, BREAKER_FORCED_OPEN, 0, &tr);
+    c->breaker.consecutive_failures = 1;
+    CHECK(state_find_host(st, rule, "api/10.0.0.4:80", 2) == NULL);
+    c->breaker.consecutive_failures = 0;
+    struct state_slot *d = state_find_host(st, rule, "api/10.0.0.4:80", 2);
+    CHECK(d != NULL && d != a);
+    CHECK(state_find_slot(st, "api/10.0.0.3:80", false) == NULL);
+    CHECK(state_find_slot(st, "api/10.0.0.1:80", false) == a);
+    CHECK_INT(check(st, &census), 0);
+    CHECK_CTX(problems[0] == '\0', "%s", problems);
+    state_close(st);
+}
+
+static void a_tombstone_keeps_the_names_behind_it_reachable(void)
+{
+    struct state_census census;
+    struct state *st = fresh("tombstone.state");
+    if (!CHECK(st != NULL))
+        return;
+    struct state_slot *rule = state_find_slot(st, "r", true);
+    /* many hosts, so some share a probe path; give up every other one */
+    char name[64];
+    for (unsigned i = 0; i < 600; i++) {
+        snprintf(name, sizeof name, "r/h%u:1", i);
+        CHECK(state_find_host(st, rule, name, 1000) != NULL);
+    }
+    for (unsigned i = 0; i < 600; i += 2) {
+        snprintf(name, sizeof name, "r/h%u:1", i);
+        struct state_slot *s = state_find_slot(st, name, false);
+        s->breaker.last_call_ms = 0;
+    }
+    for (unsigned i = 1; i < 600; i += 2) {
+        snprintf(name, sizeof name, "r/h%u:1", i);
+        state_find_slot(st, name, false)->breaker.last_call_ms = 10;
+    }
+    for (unsigned i = 0; i < 300; i++) { /* max 600: each new host evicts an even one */
+        snprintf(name, sizeof name, "r/new%u:1", i);
+        CHECK(state_find_host(st, rule, name, 600) != NULL);
+    }
+    for (unsigned i = 1; i < 600; i += 2) {
+        snprintf(name, sizeof name, "r/h%u:1", i);
+        CHECK_CTX(state_find_slot(st, name, false) != NULL, "%s", name);
+    }
+    CHECK_INT(rule->breaker.hosts, 600);
+    CHECK_INT(check(st, &census), 0);
+    CHECK_CTX(problems[0] == '\0', "%s", problems);
+    state_close(st);
 }
 
 static void check_passes_a_good_file_and_counts(void)
@@ -431,6 +510,8 @@ int main(void)
     RUN(check_survives_random_slots_and_events);
     RUN(check_file_judges_the_file_itself);
     RUN(recreate_replaces_but_never_follows);
+    RUN(per_host_breakers_are_bounded_and_reuse_the_least_recent);
+    RUN(a_tombstone_keeps_the_names_behind_it_reachable);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
