@@ -109,11 +109,23 @@ static bool open_time_is_over(const struct breaker_view *v, const struct breaker
     return now_ms >= v->time_ms || v->time_ms - now_ms > longest_open_ms(c);
 }
 
-/* True when the last probe of a half-open episode was granted reset_timeout
- * ago or more (its process may have died), or implausibly far ahead. */
-static bool probes_presumed_lost(const struct breaker_view *v, const struct breaker_config *c,
-                                 uint64_t now_ms)
+/* True when the episode's start is known (its writer may have died between
+ * the transition and writing it). */
+static bool half_open_start_known(const struct breaker_slot *s, const struct breaker_view *v)
 {
+    uint64_t since = atomic_load_explicit(&s->half_open_since, memory_order_relaxed);
+    return (uint8_t)(since >> SINCE_EPOCH_SHIFT) == v->epoch;
+}
+
+/* True when the last probe of a half-open episode was granted reset_timeout
+ * ago or more (its process may have died), or implausibly far ahead. With
+ * half_open_max_wait (and the episode's start known), that limit ends such
+ * an episode instead: it opens. */
+static bool probes_presumed_lost(const struct breaker_slot *s, const struct breaker_view *v,
+                                 const struct breaker_config *c, uint64_t now_ms)
+{
+    if (c->half_open_max_wait_ms != 0 && half_open_start_known(s, v))
+        return false;
     if (v->time_ms > now_ms)
         return v->time_ms - now_ms > c->reset_timeout_ms;
     return now_ms - v->time_ms >= c->reset_timeout_ms;
@@ -249,9 +261,8 @@ static bool half_open_wait_over(const struct breaker_slot *s, const struct break
 {
     if (c->half_open_max_wait_ms == 0)
         return false;
-    uint64_t since = atomic_load_explicit(&s->half_open_since, memory_order_relaxed);
-    uint64_t began = since & TIME_MASK;
-    return (uint8_t)(since >> SINCE_EPOCH_SHIFT) == v->epoch && now_ms >= began &&
+    uint64_t began = atomic_load_explicit(&s->half_open_since, memory_order_relaxed) & TIME_MASK;
+    return half_open_start_known(s, v) && now_ms >= began &&
            now_ms - began >= c->half_open_max_wait_ms;
 }
 
@@ -304,7 +315,7 @@ struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breake
                 next.time_ms = now_ms;
                 if (swap_word(s, &seen, &next))
                     return ticket(VERDICT_PROBE, next.epoch);
-            } else if (probes_presumed_lost(&v, c, now_ms)) {
+            } else if (probes_presumed_lost(s, &v, c, now_ms)) {
                 next =
                     (struct breaker_view){BREAKER_HALF_OPEN, (uint8_t)(v.epoch + 1), 1, 0, now_ms};
                 if (swap_word(s, &seen, &next)) {
@@ -330,7 +341,7 @@ bool breaker_rejects_now(struct breaker_slot *s, const struct breaker_config *c,
     struct breaker_view v = breaker_view(s);
     bool rejects = (breaker_state_rejects(v.state) && !open_time_is_over(&v, c, now_ms)) ||
                    (v.state == BREAKER_HALF_OPEN && v.probes_in_flight >= c->half_open_max_calls &&
-                    !probes_presumed_lost(&v, c, now_ms));
+                    !probes_presumed_lost(s, &v, c, now_ms));
     if (rejects)
         count(&s->rejected);
     return rejects;

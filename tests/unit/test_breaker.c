@@ -378,6 +378,16 @@ static void half_open_max_wait_reopens_undecided_probes(void)
     CHECK_INT(open_for(&s, 1300), 1000);
     CHECK(!breaker_record(&s, &c, probe, OUTCOME_SUCCESS, 1400, 0, &tr)); /* too late */
     CHECK_INT(state_of(&s), BREAKER_OPEN);
+
+    /* a process killed between entering half-open and dating it: the lost-probe
+     * rule (reset_timeout after the last grant) still ends the episode */
+    CHECK_INT(decide(&s, &c, 2300, NULL).verdict, VERDICT_PROBE);
+    CHECK_INT(decide(&s, &c, 2301, NULL).verdict, VERDICT_PROBE);
+    s.half_open_since = 0;
+    CHECK_INT(decide(&s, &c, 2900, NULL).verdict, VERDICT_REJECT); /* not known: no max wait */
+    CHECK_INT(breaker_decide(&s, &c, 3301, &tr, &moved).verdict, VERDICT_PROBE);
+    CHECK(moved);
+    CHECK_INT(tr.cause, CAUSE_PROBE_LOST);
 }
 
 static void forced_states(void)
