@@ -24,6 +24,27 @@ static void print_classes(uint32_t mask)
     }
 }
 
+/* Prints the policies beyond pybreaker's that c sets, each as ", key …". */
+static void print_extras(const struct rule_breaker *rb)
+{
+    const struct breaker_config *c = &rb->config;
+    if (c->failure_rate)
+        printf(", failure_rate %u%%", c->failure_rate);
+    if (c->slow_call_ms)
+        printf(", slow_call %ums", c->slow_call_ms);
+    if (c->slow_rate)
+        printf(" at %u%%", c->slow_rate);
+    if (c->window_ms)
+        printf(" (window %gs, min_calls %u)", c->window_ms / 1000.0, c->min_calls);
+    if (c->backoff_multiplier > 1)
+        printf(", backoff x%g up to %gs, jitter %g", c->backoff_multiplier,
+               c->backoff_max_ms / 1000.0, c->backoff_jitter_permille / 1000.0);
+    if (c->half_open_max_wait_ms)
+        printf(", half_open_max_wait %gs", c->half_open_max_wait_ms / 1000.0);
+    if (rb->per_host)
+        printf(", per_host (max_hosts %u)", rb->max_hosts);
+}
+
 static void print_summary(const struct rules *r)
 {
     printf("%s: ok, %zu breaker%s, %zu host pattern%s\n", r->source, r->breaker_count,
@@ -32,11 +53,13 @@ static void print_summary(const struct rules *r)
     for (size_t b = 0; b < r->breaker_count; b++) {
         const struct rule_breaker *rb = &r->breakers[b];
         const struct breaker_config *c = &rb->config;
-        printf("  %s: fail_max %u, reset_timeout %gs, success_threshold %u, "
-               "half_open_max_calls %u, failure_on ",
-               rb->name, c->fail_max, c->reset_timeout_ms / 1000.0, c->success_threshold,
-               c->half_open_max_calls);
+        printf("  %s: ", rb->name);
+        if (c->fail_max)
+            printf("fail_max %u, ", c->fail_max);
+        printf("reset_timeout %gs, success_threshold %u, half_open_max_calls %u, failure_on ",
+               c->reset_timeout_ms / 1000.0, c->success_threshold, c->half_open_max_calls);
         print_classes(c->failure_mask);
+        print_extras(rb);
         printf("\n    hosts:");
         for (; p < r->pattern_count && r->patterns[p].breaker == b; p++)
             printf(" %s", r->patterns[p].text);
