@@ -16,8 +16,8 @@ LDFLAGS    += -fsanitize=$(SANITIZE)
 endif
 
 COMMON := outcome log breaker state rules jsonpos match fallback
-SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fd hook_io hook_resolve \
-          curl curl_bind curl_guard curl_multi curl_records curl_target
+SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fallback hook_fd hook_io hook_resolve \
+          curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
 CLI    := $(COMMON) cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force \
           cli_reset cli_check cli_explain cli_serve cli_fsck
 

@@ -69,6 +69,12 @@ bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t sinc
  * or has no slot). */
 uint64_t runtime_retry_in_ms(struct runtime *rt, uint32_t b);
 
+/* Counts a call that runtime_begin rejected for breaker b and that went to
+ * its fallback address number address (from 1) instead: a fallback, not a
+ * rejection. The episode's first one goes to the event ring and the log
+ * (info). Leaves errno alone. */
+void runtime_fallback(struct runtime *rt, uint32_t b, uint32_t address);
+
 /* Per thread: while non-zero, connect() neither decides nor records. A
  * libcurl transfer in progress is one call, decided and recorded by the curl
  * hooks, however many sockets it opens. */

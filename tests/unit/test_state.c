@@ -48,7 +48,8 @@ static void layout_is_pinned(void)
     CHECK_INT(offsetof(struct breaker_slot, open_streak), 72);
     CHECK_INT(offsetof(struct breaker_slot, fleet_hosts_open), 76);
     CHECK_INT(offsetof(struct breaker_slot, window), 80);
-    CHECK_INT(sizeof(struct breaker_slot), 160);
+    CHECK_INT(offsetof(struct breaker_slot, fallback_episode), 160);
+    CHECK_INT(sizeof(struct breaker_slot), 168);
     CHECK_INT(offsetof(struct state_event, seq), 0);
     CHECK_INT(offsetof(struct state_event, slot), 16);
     CHECK_INT(offsetof(struct state_event, from), 28);
