@@ -35,13 +35,14 @@ except urllib.error.HTTPError as e:
     echo "exit=$code"
 }
 
-# trip PORT N: N curl transfers to the primary on PORT (they fail, opening api).
+# trip PORT N [BREAKER]: N curl transfers to the primary on PORT (they fail,
+# opening BREAKER, by default api).
 trip() {
     local i
     for ((i = 0; i < $2; i++)); do
         shimmed curl -s --max-time 10 -o /dev/null "http://127.0.0.1:$1/" || true
     done
-    [ "$(breaker_field api state)" = open ]
+    [ "$(breaker_field "${3:-api}" state)" = open ]
 }
 
 # switch_mode NAME MODE...: makes server NAME (started with --mode-file and
@@ -298,4 +299,38 @@ mirror"
     "$FUSEBOX" reset api >/dev/null
     run shimmed curl -sS --max-time 10 --connect-to "other.test:80:127.0.0.1:$mirror_PORT" "http://other.test/"
     assert_output mirror
+}
+
+@test "rules/fallback-nginx.conf: nginx serves the stale snapshot while the breaker is open, and refuses writes" {
+    require_preloadable curl
+    command -v nginx >/dev/null || skip "nginx is not installed (scripts/install-deps.sh installs it)"
+    local dir=$BATS_TEST_TMPDIR port
+    start_server primary http 503
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mkdir -p "$dir/snapshot/products" "$dir/nginx"
+    echo '{"products": ["cached"]}' >"$dir/snapshot/products/index.html"
+    # The example as shipped, moved to this test's port and directories, in
+    # the foreground as one process.
+    { echo 'daemon off; master_process off;'
+      sed -e "s|127.0.0.1:8081|127.0.0.1:$port|; s|\[::1\]:8081|[::1]:$port|" \
+          -e "s|/var/cache/catalog-snapshot|$dir/snapshot|; s|/tmp/fusebox-fallback-nginx|$dir/nginx/n|" \
+          "$BATS_TEST_DIRNAME/../rules/fallback-nginx.conf"
+    } >"$dir/nginx.conf"
+    nginx -p "$dir/nginx" -c "$dir/nginx.conf" 2>"$dir/nginx.err" &
+    SERVER_PIDS+=("$!")
+    wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$port/"
+    sed -e "s|127.0.0.1:8080|127.0.0.1:$primary_PORT|; s|127.0.0.1:8081|127.0.0.1:$port|; s|\[::1\]:8081|[::1]:$port|" \
+        "$BATS_TEST_DIRNAME/../rules/fallback.json" >"$dir/rules.json"
+    export FUSEBOX_RULES="$dir/rules.json"
+    trip "$primary_PORT" 3 catalog
+    run shimmed curl -sS -i --max-time 10 "http://127.0.0.1:$primary_PORT/products/"
+    assert_success
+    assert_line --partial 'X-Fusebox-Fallback: stale-cache'
+    assert_line '{"products": ["cached"]}'
+    run shimmed curl -s -o /dev/null -w '%{http_code}' -X POST --max-time 10 "http://127.0.0.1:$primary_PORT/products/"
+    assert_output 503
+    [ "$(server_count primary requests)" -eq 3 ]
+    [ "$(breaker_field catalog fallbacks)" -eq 2 ]
+    [ "$(breaker_field stale-cache successes)" -eq 1 ]
+    [ "$(breaker_field stale-cache failures)" -eq 1 ]
 }

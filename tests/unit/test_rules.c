@@ -181,7 +181,8 @@ static void example_file(void)
 
 static void every_example_file_is_valid(void)
 {
-    static const char *const files[] = {"example.json", "minimal.json", "local-services.json"};
+    static const char *const files[] = {"example.json", "minimal.json", "local-services.json",
+                                        "fallback.json"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         char relative[128], *errors = NULL;
         snprintf(relative, sizeof relative, "../../rules/%s", files[i]);
