@@ -373,7 +373,7 @@ uint64_t runtime_retry_in_ms(struct runtime *rt, uint32_t b)
 bool runtime_rejects_lookup(struct runtime *rt, uint32_t b)
 {
     const struct breaker_config *c = &rt->rules->breakers[b].config;
-    if (!c->fail_dns)
+    if (!c->fail_dns || rt->rules->breakers[b].fallback_count) /* the connect goes on */
         return false;
     int saved = errno;
     struct state_slot *slot = slot_of(rt, b);

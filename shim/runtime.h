@@ -58,8 +58,9 @@ void runtime_end(struct runtime *rt, const struct guarded_call *call, enum outco
 void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome);
 
 /* True, counting a rejection, when breaker b has fail_dns and would reject a
- * call now: a lookup of one of its names is then failed at once. Leaves
- * errno alone. */
+ * call now: a lookup of one of its names is then failed at once. Never for
+ * a breaker with a fallback, whose connects go on to it. Leaves errno
+ * alone. */
 bool runtime_rejects_lookup(struct runtime *rt, uint32_t b);
 
 /* True when breaker b had a success in this process after since_ms. */

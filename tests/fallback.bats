@@ -45,6 +45,16 @@ trip() {
     [ "$(breaker_field "${3:-api}" state)" = open ]
 }
 
+# open_api_with_cache BODY: a failing primary (503), a server "cache" that
+# answers BODY, breaker api on the primary with the cache as its fallback,
+# tripped open by two transfers.
+open_api_with_cache() {
+    start_server primary http 503
+    start_server cache http 200 --body "$1"
+    api_with_fallback "$primary_PORT" "\"127.0.0.1:$cache_PORT\""
+    trip "$primary_PORT" 2
+}
+
 # switch_mode NAME MODE...: makes server NAME (started with --mode-file and
 # --mode-ack in $BATS_TEST_TMPDIR/NAME.mode/.ack) serve MODE from now on.
 switch_mode() {
@@ -71,10 +81,7 @@ fallback_events() {
 @test "after the trip curl, wget and python3 get the fallback's answer; the primary sees nothing" {
     require_preloadable curl
     require_preloadable wget
-    start_server primary http 503
-    start_server cache http 200 --body $'stale but served\n'
-    api_with_fallback "$primary_PORT" "\"127.0.0.1:$cache_PORT\""
-    trip "$primary_PORT" 2
+    open_api_with_cache $'stale but served\n'
     [ "$(server_count primary requests)" -eq 2 ]
     local tool
     for tool in curl wget python3; do
@@ -98,6 +105,8 @@ exit=0"
     [ "$(fallback_events)" -eq 1 ]
     run "$FUSEBOX" events --json
     assert_line --partial '"from": "open", "to": "open", "reason": "calls go to fallback address 1"'
+    run "$FUSEBOX" explain "127.0.0.1:$primary_PORT"
+    assert_line "fallback while open: 127.0.0.1:$cache_PORT"
 }
 
 # start_host_echo NAME: a loopback HTTP server that answers every GET with
@@ -267,11 +276,8 @@ exit=0"
 
 @test "curl --parallel: the transfer on the open breaker goes to the fallback, the other to its host" {
     require_preloadable curl
-    start_server primary http 503
-    start_server cache http 200 --body $'cached\n'
+    open_api_with_cache $'cached\n'
     start_server up http 200 --body $'up\n'
-    api_with_fallback "$primary_PORT" "\"127.0.0.1:$cache_PORT\""
-    trip "$primary_PORT" 2
     run shimmed curl -sS --parallel --max-time 10 \
         -o "$BATS_TEST_TMPDIR/a.out" "http://127.0.0.1:$primary_PORT/" \
         -o "$BATS_TEST_TMPDIR/b.out" "http://127.0.0.1:$up_PORT/"
@@ -284,13 +290,11 @@ exit=0"
 
 @test "curl's own --connect-to list is kept: it applies again once the breaker closes" {
     require_preloadable curl
-    start_server primary http 503
-    start_server cache http 200 --body $'cached\n'
+    open_api_with_cache $'cached\n'
     start_server mirror http 200 --body $'mirror\n'
-    api_with_fallback "$primary_PORT" "\"127.0.0.1:$cache_PORT\""
-    trip "$primary_PORT" 2
-    # Two URLs in one curl: both go to the fallback, then after reset the
-    # program's own --connect-to for another name still works.
+    # One curl, one handle, two URLs: the first goes to the fallback, the
+    # second still follows the program's own --connect-to, and so does a
+    # transfer after the breaker is reset.
     run shimmed curl -sS --max-time 10 --connect-to "other.test:80:127.0.0.1:$mirror_PORT" \
         "http://127.0.0.1:$primary_PORT/" "http://other.test/"
     assert_success
