@@ -15,9 +15,9 @@ ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recov
 LDFLAGS    += -fsanitize=$(SANITIZE)
 endif
 
-COMMON := outcome log breaker state rules jsonpos match
-SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fd hook_io hook_resolve \
-          curl curl_bind curl_guard curl_multi curl_records curl_target
+COMMON := outcome log breaker state rules jsonpos match fallback
+SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fallback hook_fd hook_io hook_resolve \
+          curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
 CLI    := $(COMMON) cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force \
           cli_reset cli_check cli_explain cli_serve cli_fsck
 
@@ -66,7 +66,7 @@ deps:
 # `make fuzz FUZZ_SECONDS=N`. New inputs go to $(BUILD)/fuzz/corpus, a crash
 # to $(BUILD)/fuzz/crash-*; tests/fuzz/corpus holds the committed seeds.
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS := rules jsonpos match outcome log breaker
+FUZZ_SRCS := rules jsonpos match outcome log breaker fallback
 $(BUILD)/fuzz/fuzz_rules: tests/fuzz/fuzz_rules.c $(patsubst %,shim/%.c,$(FUZZ_SRCS)) shim/*.h
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \

@@ -524,8 +524,26 @@ void breaker_describe(const struct breaker_transition *tr, char *buf, size_t len
     case CAUSE_FLEET:
         snprintf(buf, len, "open on %u host%s of the fleet", tr->count, tr->count == 1 ? "" : "s");
         break;
+    case CAUSE_FALLBACK:
+        snprintf(buf, len, "calls go to fallback address %u", tr->count);
+        break;
     default:
         snprintf(buf, len, "changed by operator");
         break;
     }
+}
+
+bool breaker_count_fallback(struct breaker_slot *s, uint32_t address, struct breaker_transition *tr)
+{
+    atomic_fetch_sub_explicit(&s->rejected, 1, memory_order_relaxed);
+    count(&s->fallbacks);
+    struct breaker_view v = breaker_view(s);
+    uint64_t mark = 0x100u | v.epoch;
+    uint64_t seen = atomic_load_explicit(&s->fallback_episode, memory_order_relaxed);
+    if (seen == mark ||
+        !atomic_compare_exchange_strong_explicit(&s->fallback_episode, &seen, mark,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        return false;
+    note_transition(tr, v.state, v.state, CAUSE_FALLBACK, OUTCOME_SUCCESS, address);
+    return true;
 }

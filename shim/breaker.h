@@ -74,8 +74,10 @@ struct breaker_slot {
     _Atomic uint32_t fleet_hosts_open; /* hosts of the fleet that have it open (fleet agent) */
     _Atomic uint64_t window[BREAKER_WINDOW_BUCKETS]; /* rate window buckets: see breaker.c */
     _Atomic uint64_t half_open_since;                /* epoch and start of the half-open episode */
-    _Atomic uint64_t last_call_ms; /* CLOCK_MONOTONIC ms of a recent call, to the second */
-    _Atomic uint32_t hosts;        /* per-host rule: breakers of its hosts in use */
+    _Atomic uint64_t last_call_ms;     /* CLOCK_MONOTONIC ms of a recent call, to the second */
+    _Atomic uint32_t hosts;            /* per-host rule: breakers of its hosts in use */
+    _Atomic uint64_t fallback_episode; /* 0x100 | epoch of the last episode whose first
+                                          fallback was announced; 0: none yet */
 };
 
 enum breaker_verdict {
@@ -113,6 +115,8 @@ enum transition_cause {
     CAUSE_SLOW_RATE,       /* slow-call percentage of the window (count = percent) */
     CAUSE_HALF_OPEN_WAIT,  /* probes undecided for half_open_max_wait */
     CAUSE_FLEET,           /* other hosts of the fleet have it open (count = hosts) */
+    CAUSE_FALLBACK,        /* not a transition: the episode's first call went to the
+                              fallback (from = to; count = the address's number, from 1) */
     CAUSE_COUNT
 };
 
@@ -201,6 +205,15 @@ bool breaker_state_rejects(enum breaker_state st);
  * open without a time) or does not reject by time (closed, half-open,
  * disabled). */
 int64_t breaker_retry_in_ms(const struct breaker_view *v, uint64_t now_ms);
+
+/* A call that breaker_decide rejected went to fallback address number
+ * address (from 1) instead: moves it from the rejected count to the
+ * fallbacks count. Returns true, filling *tr (from = to = the state now,
+ * cause CAUSE_FALLBACK), for the first such call of the episode (the state
+ * word's epoch), so that one event says calls go to the fallback without
+ * flooding the ring; two processes racing may both announce it. */
+bool breaker_count_fallback(struct breaker_slot *s, uint32_t address,
+                            struct breaker_transition *tr);
 
 /* Returns the name of a state as status prints it ("closed", "half_open", …). */
 const char *breaker_state_name(enum breaker_state st);

@@ -60,6 +60,10 @@ struct breaker_row {
     long long retry_in_ms;     /* -1: not open, or forced open for ever */
 };
 
+/* Every call the breaker decided: successes, failures, rejected calls and
+ * calls sent to its fallback. */
+unsigned long long cli_row_calls(const struct breaker_row *row);
+
 /* Reads one slot as a row. */
 void cli_read_row(struct state_slot *slot, struct breaker_row *row);
 

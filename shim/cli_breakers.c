@@ -29,6 +29,11 @@ void cli_read_row(struct state_slot *slot, struct breaker_row *row)
     row->retry_in_ms = breaker_retry_in_ms(&row->view, clock_now_ms());
 }
 
+unsigned long long cli_row_calls(const struct breaker_row *row)
+{
+    return (unsigned long long)(row->successes + row->failures + row->rejected + row->fallbacks);
+}
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(((const struct breaker_row *)a)->name, ((const struct breaker_row *)b)->name);

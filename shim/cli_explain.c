@@ -121,6 +121,17 @@ static void print_state(const char *state_option, const char *breaker)
     state_close(st);
 }
 
+/* Names the addresses calls go to while breaker b is open, if it has any. */
+static void print_fallback(const struct rule_breaker *b)
+{
+    if (!b->fallback_count)
+        return;
+    printf("fallback while open:");
+    for (uint32_t i = 0; i < b->fallback_count; i++)
+        printf("%s %s:%u", i ? "," : "", b->fallbacks[i].host, (unsigned)b->fallbacks[i].port);
+    printf("\n");
+}
+
 /* Lists the host-name patterns that match, best first, marking the one the
  * port selects. */
 static void print_candidates(const struct rules *r, const struct matcher *m, const struct target *t,
@@ -183,6 +194,7 @@ int cmd_explain(int argc, char **argv)
         printf("breaker: %s\n  by pattern \"%s\" (%s) at %s:%u:%u\n", r->breakers[p->breaker].name,
                p->text, kind_name(p), r->source, p->line, p->col);
         print_state(state_option, r->breakers[p->breaker].name);
+        print_fallback(&r->breakers[p->breaker]);
     }
     matcher_free(m);
     rules_free(r);

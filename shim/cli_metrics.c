@@ -9,8 +9,9 @@ static const char metrics_usage[] =
     "usage: fusebox metrics [-s STATE]\n"
     "\n"
     "Prints every breaker of the state file in the Prometheus text format:\n"
-    "fusebox_breaker_state, fusebox_calls_total, fusebox_trips_total,\n"
-    "fusebox_consecutive_failures and fusebox_open_seconds_remaining.\n"
+    "fusebox_breaker_state, fusebox_calls_total, fusebox_fallbacks_total,\n"
+    "fusebox_trips_total, fusebox_consecutive_failures and\n"
+    "fusebox_open_seconds_remaining.\n"
     "\n"
     "  -s, --state STATE   state file (default: $FUSEBOX_STATE, else per-user default)\n"
     "  -h, --help          show this help\n";
@@ -64,6 +65,10 @@ void cli_metrics_text(FILE *out, const struct breaker_row *rows, size_t n)
         sample(out, "fusebox_calls_total", rows[i].name, "outcome", "rejected",
                (double)rows[i].rejected);
     }
+    family(out, "fusebox_fallbacks_total", "counter",
+           "Calls sent to the breaker's fallback while it was open (not in fusebox_calls_total).");
+    for (size_t i = 0; i < n; i++)
+        sample(out, "fusebox_fallbacks_total", rows[i].name, NULL, NULL, (double)rows[i].fallbacks);
     family(out, "fusebox_trips_total", "counter", "Times the breaker opened after failures.");
     for (size_t i = 0; i < n; i++)
         sample(out, "fusebox_trips_total", rows[i].name, NULL, NULL, (double)rows[i].trips);

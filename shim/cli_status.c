@@ -12,9 +12,9 @@ static const char status_usage[] =
     "usage: fusebox status [-s STATE] [--json | --watch | --verify]\n"
     "\n"
     "Shows every breaker in the shared state file: state, consecutive failures\n"
-    "/ fail_max, calls, successes, failures, rejected calls, trips and the time\n"
-    "left before the next probe. States are coloured on a terminal (not when\n"
-    "piped, nor when NO_COLOR is set).\n"
+    "/ fail_max, calls, successes, failures, rejected calls, calls sent to its\n"
+    "fallback, trips and the time left before the next probe. States are\n"
+    "coloured on a terminal (not when piped, nor when NO_COLOR is set).\n"
     "\n"
     "  -s, --state STATE   state file (default: $FUSEBOX_STATE, else per-user default)\n"
     "  -j, --json          print JSON instead of a table\n"
@@ -40,11 +40,11 @@ void cli_breaker_json(FILE *out, const struct breaker_row *r)
     fprintf(out,
             ", \"state\": \"%s\", \"consecutive_failures\": %u, "
             "\"calls\": %llu, \"successes\": %llu, \"failures\": %llu, \"rejected\": %llu, "
-            "\"trips\": %llu, \"opened_at\": ",
-            breaker_state_name(r->view.state), r->consecutive,
-            (unsigned long long)(r->successes + r->failures + r->rejected),
+            "\"fallbacks\": %llu, \"trips\": %llu, \"opened_at\": ",
+            breaker_state_name(r->view.state), r->consecutive, cli_row_calls(r),
             (unsigned long long)r->successes, (unsigned long long)r->failures,
-            (unsigned long long)r->rejected, (unsigned long long)r->trips);
+            (unsigned long long)r->rejected, (unsigned long long)r->fallbacks,
+            (unsigned long long)r->trips);
     char when[32];
     if (cli_is_open(r->view.state) && r->opened_at_wall) {
         cli_iso8601(r->opened_at_wall, when);
@@ -83,8 +83,8 @@ static void print_table(const char *path, const struct breaker_row *rows, size_t
         printf("no breakers yet (a breaker appears when a ruled destination is first used)\n");
         return;
     }
-    printf("%-*s  %-11s  %9s  %8s  %8s  %8s  %8s  %5s  %s\n", (int)width, "BREAKER", "STATE",
-           "FAILS", "CALLS", "OK", "FAILED", "REJECTED", "TRIPS", "RETRY IN");
+    printf("%-*s  %-11s  %9s  %8s  %8s  %8s  %8s  %9s  %5s  %s\n", (int)width, "BREAKER", "STATE",
+           "FAILS", "CALLS", "OK", "FAILED", "REJECTED", "FALLBACKS", "TRIPS", "RETRY IN");
     for (size_t i = 0; i < n; i++) {
         const struct breaker_row *r = &rows[i];
         char fails[24], retry[24] = "-";
@@ -95,11 +95,11 @@ static void print_table(const char *path, const struct breaker_row *rows, size_t
         if (r->retry_in_ms >= 0)
             snprintf(retry, sizeof retry, "%.1fs", (double)r->retry_in_ms / 1000.0);
         const char *on = colour_of(r->view.state, colour), *off = *on ? "\033[0m" : "";
-        printf("%-*s  %s%-11s%s  %9s  %8llu  %8llu  %8llu  %8llu  %5llu  %s\n", (int)width, r->name,
-               on, breaker_state_name(r->view.state), off, fails,
-               (unsigned long long)(r->successes + r->failures + r->rejected),
+        printf("%-*s  %s%-11s%s  %9s  %8llu  %8llu  %8llu  %8llu  %9llu  %5llu  %s\n", (int)width,
+               r->name, on, breaker_state_name(r->view.state), off, fails, cli_row_calls(r),
                (unsigned long long)r->successes, (unsigned long long)r->failures,
-               (unsigned long long)r->rejected, (unsigned long long)r->trips, retry);
+               (unsigned long long)r->rejected, (unsigned long long)r->fallbacks,
+               (unsigned long long)r->trips, retry);
     }
     printf("%zu breaker%s: %zu open, %zu closed\n", n, n == 1 ? "" : "s", open, n - open);
 }

@@ -38,6 +38,7 @@ static bool noted(CURLoption option)
     case CURLOPT_PORT:
     case CURLOPT_FRESH_CONNECT:
     case CURLOPT_OPENSOCKETFUNCTION:
+    case CURLOPT_CONNECT_TO:
         return true;
     default:
         return false;
@@ -88,6 +89,9 @@ static void store(struct curl_options *o, CURLoption option, union option_value 
         break;
     case CURLOPT_OPENSOCKETFUNCTION:
         o->opensocket = v.opensocket;
+        break;
+    case CURLOPT_CONNECT_TO:
+        o->connect_to = v.pointer;
         break;
     default:
         break;
@@ -166,13 +170,17 @@ EXPORT CURLcode curl_easy_perform(CURL *handle)
         return CURLE_COULDNT_CONNECT;
     }
     bool guarded = verdict == CURL_ALLOWED;
+    if (guarded)
+        curl_fallback_install(handle, &g);
     curl_inside_libcurl++;
     runtime_transfer_depth += guarded;
     CURLcode rc = perform(handle);
     runtime_transfer_depth -= guarded;
     curl_inside_libcurl--;
-    if (guarded)
+    if (guarded) {
         curl_guard_end(&g, handle, rc);
+        curl_fallback_end(handle, &g, &o);
+    }
     return rc;
 }
 
@@ -183,8 +191,9 @@ EXPORT CURL *curl_easy_duphandle(CURL *handle)
     if (!copy || curl_records_empty())
         return copy;
     int saved = errno;
-    bool refusing = false;
+    bool refusing = false, falling_back = false;
     curl_opensocket_callback own = NULL;
+    struct curl_slist *own_connect_to = NULL;
     long fresh_connect = 0;
     curl_records_lock();
     const struct curl_record *from = curl_records_find(handle);
@@ -197,6 +206,8 @@ EXPORT CURL *curl_easy_duphandle(CURL *handle)
         refusing = from->multi.rejected;
         own = from->options.opensocket;
         fresh_connect = from->options.fresh_connect;
+        falling_back = from->multi.guard.connect_to != NULL;
+        own_connect_to = from->options.connect_to;
     }
     curl_records_unlock();
     real_curl_easy_setopt_fn set = real(curl_easy_setopt);
@@ -204,6 +215,8 @@ EXPORT CURL *curl_easy_duphandle(CURL *handle)
         set(copy, CURLOPT_OPENSOCKETFUNCTION, own);
         set(copy, CURLOPT_FRESH_CONNECT, fresh_connect);
     }
+    if (falling_back && set) /* the copy must not keep the shim's entry, freed at the end */
+        set(copy, CURLOPT_CONNECT_TO, own_connect_to);
     errno = saved;
     return copy;
 }

@@ -109,15 +109,19 @@ enum curl_verdict curl_guard_begin(struct runtime *rt, const struct curl_options
     int saved = errno;
     struct curl_target origin, proxy;
     enum curl_verdict verdict = CURL_UNGUARDED;
-    g->origin = g->via = g->rejected_by = -1;
+    g->origin = g->via = g->rejected_by = g->fell_back = -1;
+    g->connect_to = NULL;
     g->proxied = false;
     if (origin_of(o, &origin)) {
         g->proxied = proxy_of(o, &origin, &proxy);
         g->origin = runtime_match_host(rt, origin.host, origin.port);
         g->via = g->proxied ? runtime_match_host(rt, proxy.host, proxy.port) : -1;
     }
-    if (g->origin >= 0 &&
-        !runtime_begin_host(rt, (uint32_t)g->origin, origin.host, origin.port, &g->origin_call)) {
+    bool refused = g->origin >= 0 && !runtime_begin_host(rt, (uint32_t)g->origin, origin.host,
+                                                         origin.port, &g->origin_call);
+    if (refused && curl_fallback_begin(rt, o, &origin, g))
+        refused = false;
+    if (refused) {
         note_rejection(g, &g->origin_call, &origin);
         verdict = CURL_REJECTED;
     } else if (g->via >= 0 &&
@@ -126,7 +130,7 @@ enum curl_verdict curl_guard_begin(struct runtime *rt, const struct curl_options
             runtime_end(rt, &g->origin_call, OUTCOME_IGNORED);
         note_rejection(g, &g->via_call, &proxy);
         verdict = CURL_REJECTED;
-    } else if (g->origin >= 0 || g->via >= 0) {
+    } else if (g->origin >= 0 || g->via >= 0 || g->connect_to) {
         atomic_fetch_add_explicit(&guarded_running, 1, memory_order_relaxed);
         verdict = CURL_ALLOWED;
     }

@@ -8,6 +8,8 @@
  *             in progress in a multi handle
  *   target    URL → (host, port), the proxy a transfer goes through
  *   guard     decide a transfer before it runs, classify and record it after
+ *   fallback  point a transfer whose breaker is open at its fallback
+ *             (CURLOPT_CONNECT_TO), and give the program its own list back
  */
 #ifndef FUSEBOX_CURL_INTERNAL_H
 #define FUSEBOX_CURL_INTERNAL_H
@@ -122,6 +124,7 @@ struct curl_options {
     bool noproxy_set;                    /* CURLOPT_NOPROXY given */
     char noproxy[CURL_NOPROXY_MAX];      /* its value (too long: kept as empty) */
     long fresh_connect;                  /* CURLOPT_FRESH_CONNECT */
+    struct curl_slist *connect_to;       /* CURLOPT_CONNECT_TO, owned by the program */
 };
 
 /* A transfer as the breakers see it: the breaker of its origin and of the
@@ -133,6 +136,12 @@ struct curl_guard {
     int rejected_by;                         /* the breaker that refused it, or -1 */
     struct guarded_call rejected_call;       /* what that breaker was asked */
     char rejected_target[CURL_HOST_MAX + 8]; /* "host:port" of that breaker's side */
+    /* Sent to a fallback: the open breaker of the URL's origin (then origin
+     * and origin_call are the fallback address's own breaker, -1 for none),
+     * and the CONNECT_TO entry (malloc'd) put in front of the program's
+     * list; -1 and NULL otherwise. */
+    int fell_back;
+    struct curl_slist *connect_to;
 };
 
 /* The guarded transfer of a handle added to a multi handle. */
@@ -197,6 +206,26 @@ void curl_guard_end_unread(const struct curl_guard *g, CURL *handle);
  * errorbuffer (CURL_ERROR_SIZE bytes) for a transfer g rejected; does
  * nothing when errorbuffer is NULL. Leaves errno alone. */
 void curl_guard_explain(const struct curl_guard *g, char *errorbuffer);
+
+/* ---- fallback --------------------------------------------------------- */
+
+/* For a transfer to origin that breaker g->origin has just rejected: when
+ * that breaker has a fallback and the transfer goes direct, picks its first
+ * address whose own breaker (if any) lets the call through, and fills g to
+ * send the transfer there (fell_back, connect_to; origin and origin_call
+ * become the address's own breaker and call), counting a fallback. Returns
+ * false, with g unchanged, when there is none. Leaves errno alone. */
+bool curl_fallback_begin(struct runtime *rt, const struct curl_options *o,
+                         const struct curl_target *origin, struct curl_guard *g);
+
+/* Puts g's CONNECT_TO list (its entry, then the program's list) on handle,
+ * when g goes to a fallback. Leaves errno alone. */
+void curl_fallback_install(CURL *handle, const struct curl_guard *g);
+
+/* Ends g's fallback: gives handle (unless NULL) the program's own
+ * CONNECT_TO list from o back and frees g's entry. Does nothing when g went
+ * to no fallback. Leaves errno alone. */
+void curl_fallback_end(CURL *handle, struct curl_guard *g, const struct curl_options *o);
 
 /* ---- easy handles ----------------------------------------------------- */
 

@@ -86,6 +86,8 @@ void curl_multi_forget(const struct curl_multi_state *s, CURL *handle)
     count(s, -1);
     if (s->active)
         curl_guard_end_unread(&s->guard, handle);
+    struct curl_guard g = s->guard;
+    curl_fallback_end(NULL, &g, NULL);
 }
 
 EXPORT CURLMcode curl_multi_add_handle(CURLM *multi, CURL *handle)
@@ -109,6 +111,9 @@ EXPORT CURLMcode curl_multi_add_handle(CURLM *multi, CURL *handle)
             set_refusing(handle, false, &o);
         if (s.active)
             curl_guard_end_unread(&s.guard, handle);
+        curl_fallback_end(NULL, &s.guard, &o);
+    } else if (s.active) {
+        curl_fallback_install(handle, &s.guard);
     }
     errno = saved;
     CURLMcode rc = add(multi, handle);
@@ -119,6 +124,7 @@ EXPORT CURLMcode curl_multi_add_handle(CURLM *multi, CURL *handle)
                 set_refusing(handle, false, &o);
             if (s.active)
                 curl_guard_end(&s.guard, handle, CURLE_FAILED_INIT);
+            curl_fallback_end(handle, &s.guard, &o);
         }
         errno = saved;
     }
@@ -145,6 +151,7 @@ static void settle(CURL *handle, bool read, CURLcode rc)
         curl_guard_end(&s.guard, handle, rc);
     else if (s.active)
         curl_guard_end_unread(&s.guard, handle);
+    curl_fallback_end(handle, &s.guard, &o);
     errno = saved;
 }
 

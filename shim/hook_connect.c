@@ -1,6 +1,7 @@
 /* connect(): the data path of fusebox. An AF_INET/AF_INET6 stream connect to
  * a ruled destination asks its breaker first; an open breaker fails it with
- * ECONNREFUSED and no syscall. The outcome is recorded from the return, or,
+ * ECONNREFUSED and no syscall, or sends it to the breaker's fallback
+ * (hook_fallback.c). The outcome is recorded from the return, or,
  * for a non-blocking connect, later (see pending_*). Everything else goes
  * straight to libc. */
 #include <arpa/inet.h>
@@ -155,20 +156,28 @@ __attribute__((visibility("default"))) int connect(int fd, const struct sockaddr
     bool per_host =
         rt->rules->breakers[b].per_host && inet_ntop(d.family, d.addr, host, sizeof host) != NULL;
     if (!runtime_begin_host(rt, (uint32_t)b, per_host ? host : NULL, d.port, &call)) {
+        if (rt->rules->breakers[b].fallback_count)
+            return fallback_connect(rt, &call, fd, addr->sa_family);
         errno = ECONNREFUSED;
         return -1;
     }
+    return guarded_connect(rt, fd, addr, len, &call);
+}
+
+int guarded_connect(struct runtime *rt, int fd, const struct sockaddr *addr, socklen_t len,
+                    struct guarded_call *call)
+{
     /* Pending from before the syscall: a program that leaves connect() with
      * siglongjmp (wget's --connect-timeout) still has its attempt settled,
      * when it closes the socket. */
-    bool tracked = call.ticket.verdict != VERDICT_BYPASS && fdtrack_set_pending(fd, &call);
+    bool tracked = call->ticket.verdict != VERDICT_BYPASS && fdtrack_set_pending(fd, call);
     int rc = libc_connect(fd, addr, len);
     int err = errno;
     bool completed = rc == 0 || (err != EINPROGRESS && err != EINTR);
-    if (completed && (!tracked || fdtrack_take_pending(fd, &call)))
-        runtime_end(rt, &call, rc == 0 ? OUTCOME_SUCCESS : outcome_class_of_errno(err));
+    if (completed && (!tracked || fdtrack_take_pending(fd, call)))
+        runtime_end(rt, call, rc == 0 ? OUTCOME_SUCCESS : outcome_class_of_errno(err));
     else if (!completed && !tracked)
-        runtime_end(rt, &call, OUTCOME_IGNORED);
+        runtime_end(rt, call, OUTCOME_IGNORED);
     errno = err;
     return rc;
 }

@@ -589,6 +589,8 @@ enum key {
     KEY_MULTIPLIER,
     KEY_MAX,
     KEY_JITTER,
+    KEY_FALLBACK,
+    KEY_CONNECT_TO,
     KEY_COUNT
 };
 
@@ -621,6 +623,8 @@ static const char *const key_names[KEY_COUNT] = {
     [KEY_MULTIPLIER] = "multiplier",
     [KEY_MAX] = "max",
     [KEY_JITTER] = "jitter",
+    [KEY_FALLBACK] = "fallback",
+    [KEY_CONNECT_TO] = "connect_to",
 };
 
 #define KEY_BIT(k) (UINT64_C(1) << (k))
@@ -637,7 +641,7 @@ static const char *const key_names[KEY_COUNT] = {
     (KEY_BIT(KEY_SCHEMA) | KEY_BIT(KEY_VERSION) | KEY_BIT(KEY_DEFAULTS) | KEY_BIT(KEY_BREAKERS))
 #define BREAKER_KEYS                                                                               \
     (KEY_BIT(KEY_NAME) | KEY_BIT(KEY_HOSTS) | KEY_BIT(KEY_PER_HOST) | KEY_BIT(KEY_MAX_HOSTS) |     \
-     POLICY_KEYS)
+     KEY_BIT(KEY_FALLBACK) | POLICY_KEYS)
 
 /* Policy keys as read so far; a breaker starts from the defaults. */
 struct policy {
@@ -1037,6 +1041,86 @@ static void read_hosts(struct parser *ps, const cJSON *node, const char *path, u
     }
 }
 
+/* Reads one fallback address (string node e, at path element) into *out;
+ * false after reporting when it is not one, or repeats an earlier one. */
+static bool read_fallback_address(struct parser *ps, const cJSON *e, const char *element,
+                                  const cJSON *const *earlier, const struct fallback_address *seen,
+                                  size_t n, struct fallback_address *out)
+{
+    char quoted[QUOTED_SIZE], why[2 * WHY_SIZE];
+    if (json_type(e) != cJSON_String) {
+        report(ps, value_of(e), element,
+               "must be an address such as \"127.0.0.1:8081\" (a string)");
+        return false;
+    }
+    quote(quoted, sizeof quoted, e->valuestring);
+    if (!fallback_address_parse(e->valuestring, out, why, sizeof why)) {
+        report(ps, value_of(e), element, "%s: %s", quoted, why);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (seen[i].family == out->family && seen[i].port == out->port &&
+            memcmp(seen[i].addr, out->addr, sizeof out->addr) == 0) {
+            report_repeat(ps, value_of(e), value_of(earlier[i]), element,
+                          "duplicate fallback address %s", quoted);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Reads member node (when present) as the breaker's "fallback" object:
+ * {"connect_to": ADDRESS or [ADDRESS, …]} into b->fallbacks. */
+static void read_fallback(struct parser *ps, const cJSON *node, const char *path,
+                          struct rule_breaker *b)
+{
+    if (node == NULL)
+        return;
+    char where[PATH_SIZE], list_path[PATH_SIZE], element[PATH_SIZE];
+    const cJSON *members[KEY_COUNT], *nodes[FALLBACK_MAX_ADDRESSES];
+    struct fallback_address found[FALLBACK_MAX_ADDRESSES];
+    size_t n = 0, i = 0;
+    member_path(where, path, node->string);
+    if (json_type(node) != cJSON_Object) {
+        report(ps, value_of(node), where,
+               "must be an object such as {\"connect_to\": \"127.0.0.1:8081\"}");
+        return;
+    }
+    find_members(ps, node, where, KEY_BIT(KEY_CONNECT_TO), KEY_BIT(KEY_CONNECT_TO), members);
+    const cJSON *list = members[KEY_CONNECT_TO];
+    if (list == NULL)
+        return;
+    member_path(list_path, where, list->string);
+    if (json_type(list) == cJSON_String) {
+        if (read_fallback_address(ps, list, list_path, nodes, found, 0, &found[0]))
+            n = 1;
+    } else if (json_type(list) != cJSON_Array || list->child == NULL) {
+        report(ps, value_of(list), list_path,
+               "must be an address or a non-empty array of addresses (\"A.B.C.D:PORT\", "
+               "\"[V6]:PORT\")");
+        return;
+    }
+    for (const cJSON *e = list->child; e != NULL && !giving_up(ps); e = e->next, i++) {
+        element_path(element, list_path, i);
+        if (i == FALLBACK_MAX_ADDRESSES) {
+            report(ps, value_of(e), element, "at most %d fallback addresses",
+                   FALLBACK_MAX_ADDRESSES);
+            return;
+        }
+        if (read_fallback_address(ps, e, element, nodes, found, n, &found[n]))
+            nodes[n++] = e;
+    }
+    if (n == 0 || ps->problem_count > 0)
+        return;
+    b->fallbacks = malloc(n * sizeof *b->fallbacks);
+    if (b->fallbacks == NULL) {
+        ps->out_of_memory = true;
+        return;
+    }
+    memcpy(b->fallbacks, found, n * sizeof *found);
+    b->fallback_count = (uint32_t)n;
+}
+
 /* Adds a breaker read from obj, element index of the breakers array. Returns
  * it, or NULL on out of memory. */
 static struct pending_breaker *add_breaker(struct parser *ps, const cJSON *obj, size_t index)
@@ -1076,6 +1160,7 @@ static void read_breaker(struct parser *ps, const cJSON *obj, size_t index,
     read_flag(ps, members[KEY_PER_HOST], path, &b->breaker.per_host);
     read_count(ps, members[KEY_MAX_HOSTS], path, STATE_MAX_HOSTS, &b->breaker.max_hosts);
     read_hosts(ps, members[KEY_HOSTS], path, (uint32_t)(ps->breaker_count - 1));
+    read_fallback(ps, members[KEY_FALLBACK], path, &b->breaker);
 }
 
 static int compare_breaker_names(const void *a, const void *b)
@@ -1273,8 +1358,10 @@ static void release_parser(struct parser *ps)
 {
     for (size_t i = 0; i < ps->problem_count; i++)
         free(ps->problems[i].message);
-    for (size_t i = 0; i < ps->breaker_count; i++)
+    for (size_t i = 0; i < ps->breaker_count; i++) {
         free(ps->breakers[i].breaker.name);
+        free(ps->breakers[i].breaker.fallbacks);
+    }
     for (size_t i = 0; i < ps->pattern_count; i++)
         host_pattern_clear(&ps->patterns[i].pattern);
     free(ps->problems);
@@ -1369,8 +1456,10 @@ void rules_free(struct rules *r)
 {
     if (r == NULL)
         return;
-    for (size_t i = 0; i < r->breaker_count; i++)
+    for (size_t i = 0; i < r->breaker_count; i++) {
         free(r->breakers[i].name);
+        free(r->breakers[i].fallbacks);
+    }
     for (size_t i = 0; i < r->pattern_count; i++)
         host_pattern_clear(&r->patterns[i]);
     free(r->breakers);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "breaker.h"
+#include "fallback.h"
 
 #define RULES_INLINE_SOURCE "FUSEBOX_RULES" /* SOURCE of inline JSON in error lines */
 #define RULES_MAX_FILE_SIZE (64u << 20)
@@ -48,6 +49,10 @@ struct rule_breaker {
     bool per_host;      /* each host:port gets its own breaker NAME/host:port */
     uint32_t max_hosts; /* per_host: at most this many, idle ones reused */
     uint32_t line, col; /* of the breaker's object */
+    /* "fallback": {"connect_to": …}: where calls go while it is open, in
+     * order of preference; NULL and 0 when it has none. */
+    struct fallback_address *fallbacks;
+    uint32_t fallback_count; /* 0..FALLBACK_MAX_ADDRESSES */
 };
 
 struct rules {

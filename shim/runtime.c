@@ -275,12 +275,11 @@ int runtime_match_host(const struct runtime *rt, const char *host, uint16_t port
     return p < 0 ? -1 : (int)rt->rules->patterns[p].breaker;
 }
 
-/* Dates a transition, appends it to the event ring and logs it. */
-static void announce(struct runtime *rt, struct state_slot *slot, const struct guarded_call *call,
-                     const struct breaker_transition *tr)
+/* Appends an event of the breaker deciding call, at wall_ms, to the event
+ * ring and logs it. */
+static void tell(struct runtime *rt, struct state_slot *slot, const struct guarded_call *call,
+                 const struct breaker_transition *tr, uint64_t wall_ms)
 {
-    uint64_t wall_ms = clock_wall_ms();
-    breaker_date(&slot->breaker, tr, wall_ms);
     state_append_event(rt->state, slot, tr, wall_ms);
     bool to_syslog = log_syslog_enabled();
     if (log_enabled(LOG_INFO) || to_syslog) {
@@ -294,6 +293,15 @@ static void announce(struct runtime *rt, struct state_slot *slot, const struct g
         log_msg(LOG_INFO, "%s", line);
         log_syslog(line);
     }
+}
+
+/* Dates a transition, appends it to the event ring and logs it. */
+static void announce(struct runtime *rt, struct state_slot *slot, const struct guarded_call *call,
+                     const struct breaker_transition *tr)
+{
+    uint64_t wall_ms = clock_wall_ms();
+    breaker_date(&slot->breaker, tr, wall_ms);
+    tell(rt, slot, call, tr, wall_ms);
 }
 
 /* Writes "NAME/host:port" (host in lower case, an IPv6 literal in
@@ -476,7 +484,7 @@ uint64_t runtime_retry_in_ms(struct runtime *rt, const struct guarded_call *call
 bool runtime_rejects_lookup(struct runtime *rt, uint32_t b)
 {
     const struct breaker_config *c = &rt->rules->breakers[b].config;
-    if (!c->fail_dns)
+    if (!c->fail_dns || rt->rules->breakers[b].fallback_count) /* the connect goes on */
         return false;
     int saved = errno;
     struct state_slot *slot = slot_of(rt, b);
@@ -488,4 +496,14 @@ bool runtime_rejects_lookup(struct runtime *rt, uint32_t b)
 bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t since_ms)
 {
     return atomic_load_explicit(&rt->last_success_ms[b], memory_order_relaxed) >= since_ms;
+}
+
+void runtime_fallback(struct runtime *rt, const struct guarded_call *rejected, uint32_t address)
+{
+    int saved = errno;
+    struct state_slot *slot = call_slot(rt, rejected);
+    struct breaker_transition tr;
+    if (slot && breaker_count_fallback(&slot->breaker, address, &tr))
+        tell(rt, slot, rejected, &tr, clock_wall_ms());
+    errno = saved;
 }

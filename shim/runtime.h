@@ -75,8 +75,9 @@ void runtime_end_after(struct runtime *rt, const struct guarded_call *call,
 void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome);
 
 /* True, counting a rejection, when breaker b has fail_dns and would reject a
- * call now: a lookup of one of its names is then failed at once. Leaves
- * errno alone. */
+ * call now: a lookup of one of its names is then failed at once. Never for
+ * a breaker with a fallback, whose connects go on to it. Leaves errno
+ * alone. */
 bool runtime_rejects_lookup(struct runtime *rt, uint32_t b);
 
 /* True when breaker b had a success in this process after since_ms. */
@@ -89,6 +90,12 @@ uint64_t runtime_retry_in_ms(struct runtime *rt, const struct guarded_call *call
 /* The name of the breaker deciding call (NAME or NAME/host:port) in buf
  * (STATE_NAME_MAX bytes); returns buf. */
 const char *runtime_breaker_name(struct runtime *rt, const struct guarded_call *call, char *buf);
+
+/* Counts a call that runtime_begin rejected (rejected: what it filled in)
+ * and that went to its breaker's fallback address number address (from 1)
+ * instead: a fallback, not a rejection. The episode's first one goes to the
+ * event ring and the log (info). Leaves errno alone. */
+void runtime_fallback(struct runtime *rt, const struct guarded_call *rejected, uint32_t address);
 
 /* Per thread: while non-zero, connect() neither decides nor records. A
  * libcurl transfer in progress is one call, decided and recorded by the curl

@@ -47,8 +47,8 @@ rules_for() {
     run "$FUSEBOX" status
     assert_success
     assert_line "state file: $FUSEBOX_STATE"
-    assert_line --regexp '^BREAKER +STATE +FAILS +CALLS +OK +FAILED +REJECTED +TRIPS +RETRY IN$'
-    assert_line --regexp '^payments +open +2/2 +3 +0 +2 +1 +1 +[0-9.]+s$'
+    assert_line --regexp '^BREAKER +STATE +FAILS +CALLS +OK +FAILED +REJECTED +FALLBACKS +TRIPS +RETRY IN$'
+    assert_line --regexp '^payments +open +2/2 +3 +0 +2 +1 +0 +1 +[0-9.]+s$'
     assert_line '1 breaker: 1 open, 0 closed'
     run "$FUSEBOX" status --json
     assert_success
@@ -58,7 +58,7 @@ doc = json.loads(sys.argv[1])
 assert doc["state_file"] == sys.argv[2], doc
 (b,) = doc["breakers"]
 assert list(b) == ["name", "state", "consecutive_failures", "calls", "successes", "failures",
-                   "rejected", "trips", "opened_at", "retry_in_ms"], list(b)
+                   "rejected", "fallbacks", "trips", "opened_at", "retry_in_ms"], list(b)
 assert b["name"] == "payments" and b["state"] == "open", b
 assert (b["consecutive_failures"], b["calls"], b["successes"], b["failures"], b["rejected"],
         b["trips"]) == (2, 3, 0, 2, 1, 1), b

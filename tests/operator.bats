@@ -144,7 +144,8 @@ for line in text.splitlines():
         assert m.group(1) in families and families[m.group(1)], "sample before TYPE: " + line
         float(m.group(3))
         samples[(m.group(1), m.group(2))] = float(m.group(3))
-assert set(families) == {"fusebox_breaker_state", "fusebox_calls_total", "fusebox_trips_total",
+assert set(families) == {"fusebox_breaker_state", "fusebox_calls_total", "fusebox_fallbacks_total",
+                         "fusebox_trips_total",
                          "fusebox_consecutive_failures", "fusebox_open_seconds_remaining"}, families
 assert samples[("fusebox_breaker_state", 'breaker="pay/ments",state="open"')] == 1
 assert samples[("fusebox_calls_total", 'breaker="pay/ments",outcome="failure"')] == 2

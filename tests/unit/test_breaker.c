@@ -509,6 +509,42 @@ static void threads_fill_the_window_exactly(void)
     CHECK_INT(state_of(&windowed), BREAKER_CLOSED);
 }
 
+static void a_fallback_moves_the_rejection_and_is_announced_once_per_episode(void)
+{
+    struct breaker_slot s = {0};
+    struct breaker_transition tr = {0};
+    for (uint64_t now = 10; now < 13; now++)
+        call(&s, &policy, now, CLASS_REFUSED, NULL);
+    CHECK_INT(state_of(&s), BREAKER_OPEN);
+    CHECK_INT(decide(&s, &policy, 20, NULL).verdict, VERDICT_REJECT);
+    CHECK(breaker_count_fallback(&s, 2, &tr));
+    CHECK_INT(tr.from, BREAKER_OPEN);
+    CHECK_INT(tr.to, BREAKER_OPEN);
+    CHECK_INT(tr.cause, CAUSE_FALLBACK);
+    CHECK_INT(tr.count, 2);
+    CHECK_INT(s.rejected, 0);
+    CHECK_INT(s.fallbacks, 1);
+    for (int i = 0; i < 3; i++) {
+        CHECK_INT(decide(&s, &policy, 30, NULL).verdict, VERDICT_REJECT);
+        CHECK(!breaker_count_fallback(&s, 1, &tr));
+    }
+    CHECK_INT(s.rejected, 0);
+    CHECK_INT(s.fallbacks, 4);
+    CHECK_INT(decide(&s, &policy, 30, NULL).verdict, VERDICT_REJECT); /* no fallback reached */
+    CHECK_INT(s.rejected, 1);
+    char why[96];
+    breaker_describe(&tr, why, sizeof why);
+    CHECK_STR(why, "calls go to fallback address 2");
+    /* The probe fails: a new open episode announces its first fallback again. */
+    CHECK(call(&s, &policy, 12 + 1000, CLASS_REFUSED, NULL));
+    CHECK_INT(state_of(&s), BREAKER_OPEN);
+    CHECK_INT(decide(&s, &policy, 1100, NULL).verdict, VERDICT_REJECT);
+    CHECK(breaker_count_fallback(&s, 1, &tr));
+    struct breaker_transition reset;
+    breaker_reset(&s, &reset);
+    CHECK_INT(s.fallbacks, 0);
+}
+
 int main(void)
 {
     RUN(opens_after_fail_max_consecutive_failures);
@@ -531,5 +567,6 @@ int main(void)
     RUN(half_open_max_wait_reopens_undecided_probes);
     RUN(threads_count_every_call_once);
     RUN(threads_fill_the_window_exactly);
+    RUN(a_fallback_moves_the_rejection_and_is_announced_once_per_episode);
     return unit_done();
 }

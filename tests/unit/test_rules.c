@@ -181,7 +181,8 @@ static void example_file(void)
 
 static void every_example_file_is_valid(void)
 {
-    static const char *const files[] = {"example.json", "minimal.json", "local-services.json"};
+    static const char *const files[] = {"example.json", "minimal.json", "local-services.json",
+                                        "fallback.json"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         char relative[128], *errors = NULL;
         snprintf(relative, sizeof relative, "../../rules/%s", files[i]);
@@ -1097,6 +1098,103 @@ static void large_rules_parse_fast(void)
     free(json);
 }
 
+/* ---- fallback ---- */
+
+static void fallback_addresses_are_read_in_order(void)
+{
+    struct rules *r = PARSE_VALID(one_breaker("\"fallback\":{\"connect_to\":[\"127.0.0.1:8081\",\"["
+                                              "::1]:8082\",\"[::ffff:10.0.0.1]:80\"]}"));
+    if (!CHECK(r != NULL))
+        return;
+    const struct rule_breaker *b = &r->breakers[0];
+    CHECK_INT(b->fallback_count, 3);
+    if (b->fallback_count == 3) {
+        CHECK_INT(b->fallbacks[0].family, AF_INET);
+        CHECK_INT(b->fallbacks[0].port, 8081);
+        CHECK_STR(b->fallbacks[0].host, "127.0.0.1");
+        CHECK(memcmp(b->fallbacks[0].addr, "\x7f\0\0\x01", 4) == 0);
+        CHECK_INT(b->fallbacks[1].family, AF_INET6);
+        CHECK_INT(b->fallbacks[1].port, 8082);
+        CHECK_STR(b->fallbacks[1].host, "[::1]");
+        CHECK_INT(b->fallbacks[2].family, AF_INET); /* v4-mapped is IPv4 */
+        CHECK_STR(b->fallbacks[2].host, "10.0.0.1");
+    }
+    rules_free(r);
+    r = PARSE_VALID(one_breaker("\"fallback\":{\"connect_to\":\"127.0.0.2:9\"}"));
+    if (CHECK(r != NULL) && CHECK_INT(r->breakers[0].fallback_count, 1))
+        CHECK_STR(r->breakers[0].fallbacks[0].host, "127.0.0.2");
+    rules_free(r);
+    r = PARSE_VALID(one_breaker("\"fail_max\":2"));
+    if (CHECK(r != NULL)) {
+        CHECK_INT(r->breakers[0].fallback_count, 0);
+        CHECK(r->breakers[0].fallbacks == NULL);
+    }
+    rules_free(r);
+}
+
+static void fallback_errors(void)
+{
+    static const struct {
+        const char *fields; /* after ONE_BREAKER_PREFIX */
+        size_t col;         /* of the offending value within fields, 0-based */
+        const char *message;
+    } rows[] = {
+        {"\"fallback\":\"127.0.0.1:80\"", 11,
+         "breakers[0].fallback: must be an object such as {\"connect_to\": \"127.0.0.1:8081\"}"},
+        {"\"fallback\":{}", 11, "breakers[0].fallback: missing required key \"connect_to\""},
+        {"\"fallback\":{\"connect_to\":[]}", 25,
+         "breakers[0].fallback.connect_to: must be an address or a non-empty array of addresses "
+         "(\"A.B.C.D:PORT\", \"[V6]:PORT\")"},
+        {"\"fallback\":{\"connect_to\":7}", 25,
+         "breakers[0].fallback.connect_to: must be an address or a non-empty array of addresses "
+         "(\"A.B.C.D:PORT\", \"[V6]:PORT\")"},
+        {"\"fallback\":{\"connect_to\":[7]}", 26,
+         "breakers[0].fallback.connect_to[0]: must be an address such as \"127.0.0.1:8081\" (a "
+         "string)"},
+        {"\"fallback\":{\"connect_to\":\"cache.local:8081\"}", 25,
+         "breakers[0].fallback.connect_to: \"cache.local:8081\": a host name; a fallback must be "
+         "an IP address literal with a port, such as 127.0.0.1:8081 or [::1]:8081 (a connect "
+         "hook cannot resolve names)"},
+        {"\"fallback\":{\"connect_to\":[\"127.0.0.1:1\",\"10.0.0.0/8:80\"]}", 40,
+         "breakers[0].fallback.connect_to[1]: \"10.0.0.0/8:80\": a CIDR; a fallback must be an "
+         "IP address literal with a port, such as 127.0.0.1:8081 or [::1]:8081 (a connect hook "
+         "cannot resolve names)"},
+        {"\"fallback\":{\"connect_to\":\"127.0.0.1\"}", 25,
+         "breakers[0].fallback.connect_to: \"127.0.0.1\": missing port: write A.B.C.D:PORT or "
+         "[V6]:PORT"},
+        {"\"fallback\":{\"connect_to\":\"::1\"}", 25,
+         "breakers[0].fallback.connect_to: \"::1\": missing port: write A.B.C.D:PORT or "
+         "[V6]:PORT"},
+        {"\"fallback\":{\"connect_to\":\"127.0.0.1:0\"}", 25,
+         "breakers[0].fallback.connect_to: \"127.0.0.1:0\": port must be an integer from 1 to "
+         "65535"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        char want[512];
+        size_t col = strlen(ONE_BREAKER_PREFIX) + rows[i].col + 1;
+        snprintf(want, sizeof want, "rules.json:1:%zu: %s\n", col, rows[i].message);
+        CHECK_REJECTED(one_breaker(rows[i].fields), want);
+    }
+    CHECK_REJECTED(one_breaker("\"fallback\":{\"connect_to\":[\"127.0.0.1:80\",\"127.0.0.1:80\"]}"),
+                   "rules.json:1:101: breakers[0].fallback.connect_to[1]: duplicate fallback "
+                   "address \"127.0.0.1:80\" (first at 1:86)\n");
+    CHECK_REJECTED("{\"version\":1,\"defaults\":{\"fallback\":{\"connect_to\":\"127.0.0.1:80\"}},"
+                   "\"breakers\":[]}",
+                   "rules.json:1:26: defaults: unknown key \"fallback\"\n");
+    char doc[1024] = "\"fallback\":{\"connect_to\":[";
+    for (int i = 0; i <= FALLBACK_MAX_ADDRESSES; i++)
+        snprintf(doc + strlen(doc), sizeof doc - strlen(doc), "%s\"127.0.0.1:%d\"", i ? "," : "",
+                 i + 1);
+    strcat(doc, "]}");
+    char *errors = NULL;
+    struct rules *r = parse(one_breaker(doc), &errors);
+    CHECK(r == NULL);
+    CHECK(errors != NULL &&
+          strstr(errors, "connect_to[16]: at most 16 fallback addresses") != NULL);
+    free(errors);
+    rules_free(r);
+}
+
 int main(void)
 {
     RUN(full_example_inline);
@@ -1132,5 +1230,7 @@ int main(void)
     RUN(random_bytes_never_crash);
     RUN(mutated_rules_never_crash);
     RUN(large_rules_parse_fast);
+    RUN(fallback_addresses_are_read_in_order);
+    RUN(fallback_errors);
     return unit_done();
 }

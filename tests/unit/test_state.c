@@ -51,7 +51,8 @@ static void layout_is_pinned(void)
     CHECK_INT(offsetof(struct breaker_slot, half_open_since), 160);
     CHECK_INT(offsetof(struct breaker_slot, last_call_ms), 168);
     CHECK_INT(offsetof(struct breaker_slot, hosts), 176);
-    CHECK_INT(sizeof(struct breaker_slot), 184);
+    CHECK_INT(offsetof(struct breaker_slot, fallback_episode), 184);
+    CHECK_INT(sizeof(struct breaker_slot), 192);
     CHECK_INT(offsetof(struct state_event, seq), 0);
     CHECK_INT(offsetof(struct state_event, slot), 16);
     CHECK_INT(offsetof(struct state_event, from), 28);
