@@ -39,10 +39,20 @@ struct host_pattern {
     uint32_t line, col; /* where it was written (0 when not from a file) */
 };
 
+#define RULES_MAX_QUORUM 1000u /* fleet.quorum */
+
+/* Fleet mode ("fleet": {"share": true, "quorum": N}): read by fusebox sync
+ * only; the shim never looks at it. */
+struct rule_fleet {
+    bool share;      /* other hosts' openings open it here too */
+    uint32_t quorum; /* hosts that must have it open: 1..RULES_MAX_QUORUM, default 1 */
+};
+
 struct rule_breaker {
     char *name;
     struct breaker_config config;
     uint32_t line, col; /* of the breaker's object */
+    struct rule_fleet fleet;
 };
 
 struct rules {
