@@ -45,7 +45,7 @@ $(BUILD)/libfusebox.so: $(call obj,$(SHIM)) shim/libfusebox.map
 $(BUILD)/fusebox: $(call obj,$(CLI))
 	$(CC) -o $@ $^ $(LDFLAGS) -lmicrohttpd
 
-UNIT := $(COMMON) names fdtrack
+UNIT := $(COMMON) names fdtrack fleet
 $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(call obj,$(UNIT)) $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(call obj,$(UNIT)) $(LDFLAGS) -pthread
