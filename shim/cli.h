@@ -25,6 +25,14 @@ int cmd_check(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
+
+/* fusebox open NAME --fleet: publishes a forced opening of name (for for_ms,
+ * 0 = until closed) to every fleet agent of namespace ns on the Redis at url.
+ * Returns EXIT_OK with the number of agents that got it in *receivers, or
+ * another exit status after a message. */
+int cli_fleet_force_open(const char *url, const char *ns, const char *name, uint64_t for_ms,
+                         long long *receivers);
 
 /* Checks the state file named by the -s option (as cli_state_path): prints
  * every problem and returns EXIT_BAD_INPUT, or prints "ok: N breakers, M
