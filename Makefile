@@ -19,7 +19,7 @@ COMMON := outcome log breaker state rules jsonpos match
 SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fd hook_io hook_resolve \
           curl curl_bind curl_guard curl_multi curl_records curl_target
 CLI    := $(COMMON) cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force \
-          cli_reset cli_check cli_explain cli_serve cli_fsck cli_sync fleet
+          cli_reset cli_check cli_explain cli_serve cli_fsck cli_sync cli_fleet_view fleet
 
 obj = $(patsubst %,$(BUILD)/obj/%.o,$(1))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))

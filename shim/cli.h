@@ -65,6 +65,7 @@ struct breaker_row {
     uint32_t consecutive, fail_max;
     uint64_t successes, failures, rejected, trips, fallbacks, opened_at_wall;
     uint32_t fleet_hosts_open; /* hosts of the fleet that have it open (fleet agent) */
+    uint32_t fleet_quorum;     /* its quorum when the fleet agent shares it, else 0 */
     long long retry_in_ms;     /* -1: not open, or forced open for ever */
 };
 
@@ -91,6 +92,19 @@ void cli_status_json(FILE *out, const char *path, const struct breaker_row *rows
 
 /* Writes the breakers in the Prometheus text exposition format. */
 void cli_metrics_text(FILE *out, const struct breaker_row *rows, size_t n);
+
+/* Prints what the fleet agent (fusebox sync) says of itself in st ("fleet:
+ * disconnected since …"), then hosts open / quorum of each shared breaker
+ * in rows; nothing when no agent ever ran on st. */
+void cli_fleet_agent_text(FILE *out, const struct state *st, const struct breaker_row *rows,
+                          size_t n);
+
+/* Writes the ", \"fleet\": {…}" member of a breaker's status --json object. */
+void cli_fleet_breaker_json(FILE *out, const struct breaker_row *row);
+
+/* Writes fusebox_fleet_hosts_open and fusebox_fleet_quorum of the shared
+ * breakers; nothing when no breaker is shared. */
+void cli_fleet_metrics(FILE *out, const struct breaker_row *rows, size_t n);
 
 /* Writes wall_ms as ISO 8601 UTC with milliseconds into out. */
 void cli_iso8601(uint64_t wall_ms, char out[32]);

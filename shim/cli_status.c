@@ -52,6 +52,7 @@ void cli_breaker_json(FILE *out, const struct breaker_row *r)
     } else {
         fprintf(out, "null");
     }
+    cli_fleet_breaker_json(out, r);
     if (r->retry_in_ms >= 0)
         fprintf(out, ", \"retry_in_ms\": %lld}", r->retry_in_ms);
     else
@@ -117,6 +118,8 @@ static bool show(const char *state_option, bool json, bool colour)
         cli_status_json(stdout, path, rows, n);
     else
         print_table(path, rows, n, colour);
+    if (!json && st)
+        cli_fleet_agent_text(stdout, st, rows, n);
     free(rows);
     state_close(st);
     return true;

@@ -418,14 +418,17 @@ static bool reload(struct agent *a, struct shared *s)
     return true;
 }
 
-/* Rewrites this host's openings and reloads the others'. False when Redis failed. */
-static bool reconcile(struct agent *a)
+/* Rewrites this host's openings (announcing them too when announce: after
+ * a reconnect, so the others need not wait for their own resync) and reloads
+ * the others'. False when Redis failed. */
+static bool reconcile(struct agent *a, bool announce)
 {
     for (uint32_t i = 0; i < STATE_SLOTS; i++) {
         if (!atomic_load_explicit(&a->st->slots[i].key, memory_order_relaxed))
             continue;
         struct breaker_view v = breaker_view(&a->st->slots[i].breaker);
-        if ((v.state == BREAKER_OPEN || a->published[i]) && !publish_slot(a, i, "resync", false))
+        bool open = v.state == BREAKER_OPEN;
+        if ((open || a->published[i]) && !publish_slot(a, i, "resync", announce && open))
             return false;
     }
     for (size_t i = 0; i < a->shared_count; i++)
@@ -468,7 +471,7 @@ static void try_connect(struct agent *a)
     }
     freeReplyObject(r);
     a->next_event = state_events_appended(a->st); /* what came before: the reconcile says it */
-    if (!reconcile(a)) {
+    if (!reconcile(a, true)) {
         disconnect(a, "resync failed");
         return;
     }
@@ -490,7 +493,7 @@ static void turn(struct agent *a)
     if (a->connected && !publish_events(a))
         disconnect(a, "publish failed");
     if (a->connected && now >= a->reconcile_at) {
-        if (!reconcile(a))
+        if (!reconcile(a, false))
             disconnect(a, "resync failed");
         a->reconcile_at = now + RECONCILE_MS;
     }
