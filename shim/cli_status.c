@@ -52,11 +52,12 @@ void cli_breaker_json(FILE *out, const struct breaker_row *r)
     } else {
         fprintf(out, "null");
     }
-    cli_fleet_breaker_json(out, r);
     if (r->retry_in_ms >= 0)
-        fprintf(out, ", \"retry_in_ms\": %lld}", r->retry_in_ms);
+        fprintf(out, ", \"retry_in_ms\": %lld", r->retry_in_ms);
     else
-        fprintf(out, ", \"retry_in_ms\": null}");
+        fprintf(out, ", \"retry_in_ms\": null");
+    cli_fleet_breaker_json(out, r);
+    fputc('}', out);
 }
 
 void cli_status_json(FILE *out, const char *path, const struct breaker_row *rows, size_t n)
