@@ -38,6 +38,7 @@ state_of_host() { echo "$BATS_TEST_TMPDIR/$1.state"; }
 
 # start_agent HOST: runs fusebox sync for HOST's state file; waits until it is connected.
 start_agent() {
+    rm -f "$BATS_TEST_TMPDIR/$1.agent.log" # a previous agent's "connected" must not count
     "$FUSEBOX" sync --redis "redis://127.0.0.1:$REDIS_PORT" --host-id "$1" \
         -s "$(state_of_host "$1")" 2> "$BATS_TEST_TMPDIR/$1.agent.log" 3>&- &
     SERVER_PIDS+=("$!")
