@@ -19,7 +19,7 @@ COMMON := outcome log breaker state rules jsonpos match fallback
 SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fallback hook_fd hook_io hook_resolve \
           curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
 CLI    := $(COMMON) cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force \
-          cli_reset cli_check cli_explain cli_serve cli_fsck
+          cli_reset cli_check cli_explain cli_serve cli_fsck cli_sync cli_fleet_view fleet
 
 obj = $(patsubst %,$(BUILD)/obj/%.o,$(1))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -43,9 +43,9 @@ $(BUILD)/libfusebox.so: $(call obj,$(SHIM)) shim/libfusebox.map
 	    -Wl,-Bsymbolic -Wl,--as-needed $(LDFLAGS) -pthread
 
 $(BUILD)/fusebox: $(call obj,$(CLI))
-	$(CC) -o $@ $^ $(LDFLAGS) -lmicrohttpd
+	$(CC) -o $@ $^ $(LDFLAGS) -lmicrohttpd -lhiredis
 
-UNIT := $(COMMON) names fdtrack
+UNIT := $(COMMON) names fdtrack fleet
 $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(call obj,$(UNIT)) $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(call obj,$(UNIT)) $(LDFLAGS) -pthread

@@ -329,6 +329,33 @@ if [ "$SMOKE" = 0 ]; then
     done
 fi
 
+# --- 1b. fleet agent ---------------------------------------------------------
+# The same ruled call, once with a fleet agent (fusebox sync, connected to a
+# local redis-server) following the state file: the hot path must not notice.
+if command -v redis-server > /dev/null; then
+    echo
+    echo "== 1b. the ruled call with a fleet agent running on its state file ($HOOK_CALLS calls per case)"
+    rules "$work/ruled-fleet.json" \
+        '{"name": "bench", "hosts": ["127.0.0.1"], "fail_max": 1, "reset_timeout": 3600, "fleet": {"share": true}}'
+    redis_port=$(free_port)
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
+        > "$work/redis.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 200); do redis-cli -p "$redis_port" ping > /dev/null 2>&1 && break; sleep 0.05; done
+    ENVS[fleet_off]="LD_PRELOAD=$SHIM FUSEBOX_RULES=$work/ruled-fleet.json"
+    ENVS[fleet_on]=${ENVS[fleet_off]}
+    NAMES[fleet_off]="shim, ruled, no agent"
+    NAMES[fleet_on]="shim, ruled, fleet agent running"
+    FUSEBOX_STATE=$work/fleet.fleet_on.state FUSEBOX_RULES=$work/ruled-fleet.json \
+        "$BUILD/fusebox" sync --redis "redis://127.0.0.1:$redis_port" --host-id bench \
+        2> "$work/agent.log" &
+    pids+=($!)
+    for _ in $(seq 200); do grep -q 'connected to redis' "$work/agent.log" && break; sleep 0.05; done
+    pairs fleet ns hook fleet_off fleet_on
+else
+    echo "== 1b. skipped: redis-server is not installed (scripts/install-deps.sh installs it)"
+fi
+
 # --- 2. fast fail ------------------------------------------------------------
 echo
 echo "== 2. fast fail: connect() to a refusing port ($REPEAT calls per case)"

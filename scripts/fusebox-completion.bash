@@ -7,7 +7,7 @@
 # `fusebox status --json` of the state file the command line names) and
 # files where a command takes one.
 
-_fusebox_commands="run status events metrics open close disable enable reset check explain serve fsck help"
+_fusebox_commands="run status events metrics open close disable enable reset check explain serve fsck sync help"
 
 # _fusebox_options COMMAND: prints the options COMMAND accepts.
 _fusebox_options() {
@@ -17,7 +17,8 @@ _fusebox_options() {
     status) echo "$common -j --json -w --watch -V --verify" ;;
     events) echo "$common -f --follow -j --json -S --since" ;;
     metrics | close | disable | enable | fsck) echo "$common" ;;
-    open) echo "$common -f --for" ;;
+    open) echo "$common -f --for -F --fleet -R --redis -N --namespace" ;;
+    sync) echo "$common -R --redis -N --namespace -H --host-id -r --rules" ;;
     reset) echo "$common -a --all -R --recreate" ;;
     check) echo "-h --help" ;;
     explain) echo "$common -r --rules" ;;
@@ -66,9 +67,10 @@ _fusebox() {
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return
         ;;
-    events:-f) ;; # --follow takes no value
-    *:-f | *:--for | *:-S | *:--since | *:-l | *:--listen)
-        return # a duration or an address: nothing to offer
+    events:-f | reset:-R) ;; # --follow and --recreate take no value
+    *:-f | *:--for | *:-S | *:--since | *:-l | *:--listen | *:-R | *:--redis | *:-N | \
+        *:--namespace | *:-H | *:--host-id)
+        return # a duration, an address, a URL or a name: nothing to offer
         ;;
     esac
     if [[ $cur == -* ]]; then

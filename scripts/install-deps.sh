@@ -9,6 +9,7 @@ packages=(
   libcjson-dev            # rules parser (dlopen'ed by the shim, linked by the CLI)
   libcurl4-openssl-dev    # headers only: the shim never links libcurl
   libmicrohttpd-dev       # fusebox serve (linked by the CLI only)
+  libhiredis-dev redis-server   # fusebox sync (hiredis: linked by the CLI only; server: fleet.bats)
   bats bats-support bats-assert
   curl wget python3 git procps iproute2 util-linux
   valgrind bc gnuplot-nox nginx   # make bench (nginx: the sidecar it compares with)

@@ -496,6 +496,10 @@ void breaker_describe(const struct breaker_transition *tr, char *buf, size_t len
 {
     const char *cls = outcome_class_name((enum outcome_class)tr->cls);
     switch (tr->cause) {
+    case CAUSE_FLEET:
+        snprintf(buf, len, "%u host%s of the fleet %s it open", tr->count,
+                 tr->count == 1 ? "" : "s", tr->count == 1 ? "has" : "have");
+        break;
     case CAUSE_FAILURES:
         snprintf(buf, len, "%u consecutive failures (%s)", tr->count, cls);
         break;
@@ -521,9 +525,6 @@ void breaker_describe(const struct breaker_transition *tr, char *buf, size_t len
     case CAUSE_HALF_OPEN_WAIT:
         snprintf(buf, len, "probes undecided for half_open_max_wait");
         break;
-    case CAUSE_FLEET:
-        snprintf(buf, len, "open on %u host%s of the fleet", tr->count, tr->count == 1 ? "" : "s");
-        break;
     case CAUSE_FALLBACK:
         snprintf(buf, len, "calls go to fallback address %u", tr->count);
         break;
@@ -546,4 +547,32 @@ bool breaker_count_fallback(struct breaker_slot *s, uint32_t address, struct bre
         return false;
     note_transition(tr, v.state, v.state, CAUSE_FALLBACK, OUTCOME_SUCCESS, address);
     return true;
+}
+
+bool breaker_fleet_open(struct breaker_slot *s, uint64_t until_ms, uint32_t hosts,
+                        struct breaker_transition *tr)
+{
+    uint64_t seen = atomic_load_explicit(&s->word, memory_order_acquire);
+    until_ms &= TIME_MASK;
+    if (until_ms == 0)
+        return false;
+    for (;;) {
+        struct breaker_view v = unpack(seen), next = v;
+        if (v.state == BREAKER_FLEET_OPEN) {
+            if (v.time_ms >= until_ms)
+                return false;
+            next.time_ms = until_ms; /* same episode, later end: no transition */
+            if (swap_word(s, &seen, &next))
+                return false;
+            continue;
+        }
+        if (v.state != BREAKER_CLOSED)
+            return false; /* the local view wins: open, probing, forced or disabled */
+        next = (struct breaker_view){BREAKER_FLEET_OPEN, (uint8_t)(v.epoch + 1), 0, 0, until_ms};
+        if (swap_word(s, &seen, &next)) {
+            note_transition(tr, BREAKER_CLOSED, BREAKER_FLEET_OPEN, CAUSE_FLEET, OUTCOME_SUCCESS,
+                            hosts);
+            return true;
+        }
+    }
 }

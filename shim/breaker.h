@@ -218,4 +218,14 @@ bool breaker_count_fallback(struct breaker_slot *s, uint32_t address,
 /* Returns the name of a state as status prints it ("closed", "half_open", …). */
 const char *breaker_state_name(enum breaker_state st);
 
+/* Moves a closed breaker to fleet_open until until_ms (CLOCK_MONOTONIC ms,
+ * not 0) because hosts hosts of the fleet have it open: one compare-and-swap,
+ * so it races safely with calls. A breaker already fleet_open whose time ends
+ * earlier gets the later time (same episode, no transition). Any other state
+ * (open, half-open, forced open, disabled) is left alone: the local view
+ * wins. Returns true and fills *tr (closed → fleet_open, cause CAUSE_FLEET,
+ * count hosts; to be dated with breaker_date) when it moved the breaker. */
+bool breaker_fleet_open(struct breaker_slot *s, uint64_t until_ms, uint32_t hosts,
+                        struct breaker_transition *tr);
+
 #endif

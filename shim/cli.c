@@ -26,11 +26,13 @@ static const char fusebox_usage[] =
     "  check RULES                                  validate a rules file\n"
     "  explain [-r RULES] HOST[:PORT] | URL         which breaker a destination maps to\n"
     "  serve [--listen ADDR:PORT] [--allow-control] breakers over HTTP (metrics, health)\n"
+    "  sync --redis URL [--host-id ID]              fleet agent: share breakers through Redis\n"
     "  help [COMMAND]                               show help (also COMMAND --help)\n"
     "\n"
     "Commands that read breakers take -s STATE (default: $FUSEBOX_STATE, else per-user).\n"
     "\n"
-    "environment: FUSEBOX_RULES, FUSEBOX_STATE, FUSEBOX_LOG, FUSEBOX_SYSLOG, FUSEBOX_DISABLE\n"
+    "environment: FUSEBOX_RULES, FUSEBOX_STATE, FUSEBOX_LOG, FUSEBOX_SYSLOG, FUSEBOX_DISABLE,\n"
+    "             FUSEBOX_REDIS (sync, open --fleet)\n"
     "exit status: 0 ok, 1 bad input, 2 usage\n";
 
 struct command {
@@ -43,7 +45,7 @@ static const struct command commands[] = {
     {"metrics", cmd_metrics}, {"open", cmd_open},       {"close", cmd_close},
     {"disable", cmd_disable}, {"enable", cmd_enable},   {"reset", cmd_reset},
     {"check", cmd_check},     {"explain", cmd_explain}, {"serve", cmd_serve},
-    {"fsck", cmd_fsck},
+    {"fsck", cmd_fsck},       {"sync", cmd_sync},
 };
 
 void cli_error(const char *fmt, ...)

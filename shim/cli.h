@@ -25,6 +25,14 @@ int cmd_check(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
+
+/* fusebox open NAME --fleet: publishes a forced opening of name (for for_ms,
+ * 0 = until closed) to every fleet agent of namespace ns on the Redis at url.
+ * Returns EXIT_OK with the number of agents that got it in *receivers, or
+ * another exit status after a message. */
+int cli_fleet_force_open(const char *url, const char *ns, const char *name, uint64_t for_ms,
+                         long long *receivers);
 
 /* Checks the state file named by the -s option (as cli_state_path): prints
  * every problem and returns EXIT_BAD_INPUT, or prints "ok: N breakers, M
@@ -57,6 +65,7 @@ struct breaker_row {
     uint32_t consecutive, fail_max;
     uint64_t successes, failures, rejected, trips, fallbacks, opened_at_wall;
     uint32_t fleet_hosts_open; /* hosts of the fleet that have it open (fleet agent) */
+    uint32_t fleet_quorum;     /* its quorum when the fleet agent shares it, else 0 */
     long long retry_in_ms;     /* -1: not open, or forced open for ever */
 };
 
@@ -87,6 +96,19 @@ void cli_status_json(FILE *out, const char *path, const struct breaker_row *rows
 
 /* Writes the breakers in the Prometheus text exposition format. */
 void cli_metrics_text(FILE *out, const struct breaker_row *rows, size_t n);
+
+/* Prints what the fleet agent (fusebox sync) says of itself in st ("fleet:
+ * disconnected since …"), then hosts open / quorum of each shared breaker
+ * in rows; nothing when no agent ever ran on st. */
+void cli_fleet_agent_text(FILE *out, const struct state *st, const struct breaker_row *rows,
+                          size_t n);
+
+/* Writes the ", \"fleet\": {…}" member of a breaker's status --json object. */
+void cli_fleet_breaker_json(FILE *out, const struct breaker_row *row);
+
+/* Writes fusebox_fleet_hosts_open and fusebox_fleet_quorum of the shared
+ * breakers; nothing when no breaker is shared. */
+void cli_fleet_metrics(FILE *out, const struct breaker_row *rows, size_t n);
 
 /* Writes wall_ms as ISO 8601 UTC with milliseconds into out. */
 void cli_iso8601(uint64_t wall_ms, char out[32]);

@@ -26,6 +26,7 @@ void cli_read_row(struct state_slot *slot, struct breaker_row *row)
     row->opened_at_wall = load(&b->opened_at_wall);
     row->fallbacks = load(&b->fallbacks);
     row->fleet_hosts_open = atomic_load_explicit(&b->fleet_hosts_open, memory_order_relaxed);
+    row->fleet_quorum = atomic_load_explicit(&slot->fleet_quorum, memory_order_relaxed);
     row->retry_in_ms = breaker_retry_in_ms(&row->view, clock_now_ms());
 }
 

@@ -2,14 +2,16 @@
  * state. Each change is an event; a breaker no process has used yet gets its
  * slot now, so it can be opened before the program that needs it runs. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "clock.h"
+#include "fleet.h"
 
 static const char force_usage[] =
-    "usage: fusebox open NAME... [--for DURATION]   fail every call, no probes\n"
+    "usage: fusebox open NAME... [--for DURATION] [--fleet [--redis URL]]   fail every call\n"
     "       fusebox close NAME...                    close, clearing the failure count\n"
     "       fusebox disable NAME...                  let everything through, record nothing\n"
     "       fusebox enable NAME...                   back to normal (closed)\n"
@@ -20,15 +22,39 @@ static const char force_usage[] =
     "DURATION is seconds, or a number with ms, s, m, h or d.\n"
     "\n"
     "  -f, --for DURATION  (open) how long to stay open\n"
+    "  -F, --fleet         (open) open it on every host: sent to the fleet agents\n"
+    "                      (fusebox sync) through Redis, this host's included\n"
+    "  -R, --redis URL     (open --fleet) redis://… (default: $FUSEBOX_REDIS)\n"
+    "  -N, --namespace NS  (open --fleet) the agents' namespace (default: fusebox)\n"
     "  -s, --state STATE   state file (default: $FUSEBOX_STATE, else per-user default)\n"
     "  -h, --help          show this help\n";
+
+/* fusebox open NAME... --fleet: asks every fleet agent to force the
+ * breakers open (the local one included, when it runs). */
+static int open_on_fleet(int argc, char **argv, const char *redis, const char *ns, uint64_t for_ms)
+{
+    for (int i = optind; i < argc; i++) {
+        long long agents = 0;
+        int status = cli_fleet_force_open(redis, ns, argv[i], for_ms, &agents);
+        if (status != EXIT_OK)
+            return status;
+        printf("%s: forced_open sent to the fleet (%lld agent%s)\n", argv[i], agents,
+               agents == 1 ? "" : "s");
+    }
+    return EXIT_OK;
+}
 
 /* Sets every named breaker to target (forced open until until_ms, 0 = for
  * ever), recording an event for each. */
 static int force(int argc, char **argv, const char *verb, enum breaker_state target)
 {
-    const char *state_option = NULL, *for_text = NULL;
-    const struct cli_option open_opts[] = {{"for", 'f', NULL, &for_text}, {0}};
+    const char *state_option = NULL, *for_text = NULL, *redis = NULL, *ns = NULL;
+    bool fleet = false;
+    const struct cli_option open_opts[] = {{"for", 'f', NULL, &for_text},
+                                           {"fleet", 'F', &fleet, NULL},
+                                           {"redis", 'R', NULL, &redis},
+                                           {"namespace", 'N', NULL, &ns},
+                                           {0}};
     bool opening = target == BREAKER_FORCED_OPEN;
     int done =
         cli_parse_options(argc, argv, force_usage, opening ? open_opts : NULL, &state_option);
@@ -44,6 +70,9 @@ static int force(int argc, char **argv, const char *verb, enum breaker_state tar
         fputs(force_usage, stderr);
         return EXIT_USAGE;
     }
+    if (fleet)
+        return open_on_fleet(argc, argv, redis ? redis : getenv("FUSEBOX_REDIS"),
+                             ns ? ns : FLEET_DEFAULT_NAMESPACE, for_ms);
     char path[PATH_MAX];
     struct state *st;
     if (!cli_open_state(state_option, true, path, &st))

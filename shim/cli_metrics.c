@@ -80,6 +80,7 @@ void cli_metrics_text(FILE *out, const struct breaker_row *rows, size_t n)
     for (size_t i = 0; i < n; i++)
         sample(out, "fusebox_open_seconds_remaining", rows[i].name, NULL, NULL,
                rows[i].retry_in_ms > 0 ? (double)rows[i].retry_in_ms / 1000.0 : 0.0);
+    cli_fleet_metrics(out, rows, n);
 }
 
 int cmd_metrics(int argc, char **argv)

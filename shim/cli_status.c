@@ -53,9 +53,11 @@ void cli_breaker_json(FILE *out, const struct breaker_row *r)
         fprintf(out, "null");
     }
     if (r->retry_in_ms >= 0)
-        fprintf(out, ", \"retry_in_ms\": %lld}", r->retry_in_ms);
+        fprintf(out, ", \"retry_in_ms\": %lld", r->retry_in_ms);
     else
-        fprintf(out, ", \"retry_in_ms\": null}");
+        fprintf(out, ", \"retry_in_ms\": null");
+    cli_fleet_breaker_json(out, r);
+    fputc('}', out);
 }
 
 void cli_status_json(FILE *out, const char *path, const struct breaker_row *rows, size_t n)
@@ -117,6 +119,8 @@ static bool show(const char *state_option, bool json, bool colour)
         cli_status_json(stdout, path, rows, n);
     else
         print_table(path, rows, n, colour);
+    if (!json && st)
+        cli_fleet_agent_text(stdout, st, rows, n);
     free(rows);
     state_close(st);
     return true;

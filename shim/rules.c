@@ -591,6 +591,9 @@ enum key {
     KEY_JITTER,
     KEY_FALLBACK,
     KEY_CONNECT_TO,
+    KEY_FLEET,  /* breaker: {"share", "quorum"} */
+    KEY_SHARE,  /* fleet */
+    KEY_QUORUM, /* fleet */
     KEY_COUNT
 };
 
@@ -625,6 +628,9 @@ static const char *const key_names[KEY_COUNT] = {
     [KEY_JITTER] = "jitter",
     [KEY_FALLBACK] = "fallback",
     [KEY_CONNECT_TO] = "connect_to",
+    [KEY_FLEET] = "fleet",
+    [KEY_SHARE] = "share",
+    [KEY_QUORUM] = "quorum",
 };
 
 #define KEY_BIT(k) (UINT64_C(1) << (k))
@@ -1137,6 +1143,26 @@ static struct pending_breaker *add_breaker(struct parser *ps, const cJSON *obj, 
     return b;
 }
 
+/* Reads member node (when present) of the breaker at path as its fleet
+ * object into *out (default: not shared, quorum 1). */
+static void read_fleet(struct parser *ps, const cJSON *node, const char *path,
+                       struct rule_fleet *out)
+{
+    *out = (struct rule_fleet){.share = false, .quorum = 1};
+    if (node == NULL)
+        return;
+    char where[PATH_SIZE];
+    const cJSON *members[KEY_COUNT];
+    member_path(where, path, node->string);
+    if (json_type(node) != cJSON_Object) {
+        report(ps, value_of(node), where, "must be an object {\"share\": true, \"quorum\": N}");
+        return;
+    }
+    find_members(ps, node, where, KEY_BIT(KEY_SHARE) | KEY_BIT(KEY_QUORUM), 0, members);
+    read_flag(ps, members[KEY_SHARE], where, &out->share);
+    read_count(ps, members[KEY_QUORUM], where, RULES_MAX_QUORUM, &out->quorum);
+}
+
 static void read_breaker(struct parser *ps, const cJSON *obj, size_t index,
                          const struct policy *defaults)
 {
@@ -1147,7 +1173,8 @@ static void read_breaker(struct parser *ps, const cJSON *obj, size_t index,
         report(ps, value_of(obj), path, "must be an object");
         return;
     }
-    find_members(ps, obj, path, BREAKER_KEYS, KEY_BIT(KEY_NAME) | KEY_BIT(KEY_HOSTS), members);
+    find_members(ps, obj, path, BREAKER_KEYS | KEY_BIT(KEY_FLEET),
+                 KEY_BIT(KEY_NAME) | KEY_BIT(KEY_HOSTS), members);
     struct policy policy = *defaults;
     read_policy(ps, members, path, &policy);
     struct pending_breaker *b = add_breaker(ps, obj, index);
@@ -1161,6 +1188,7 @@ static void read_breaker(struct parser *ps, const cJSON *obj, size_t index,
     read_count(ps, members[KEY_MAX_HOSTS], path, STATE_MAX_HOSTS, &b->breaker.max_hosts);
     read_hosts(ps, members[KEY_HOSTS], path, (uint32_t)(ps->breaker_count - 1));
     read_fallback(ps, members[KEY_FALLBACK], path, &b->breaker);
+    read_fleet(ps, members[KEY_FLEET], path, &b->breaker.fleet);
 }
 
 static int compare_breaker_names(const void *a, const void *b)

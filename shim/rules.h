@@ -43,6 +43,15 @@ struct host_pattern {
 #define DEFAULT_MAX_HOSTS 64u
 #define STATE_MAX_HOSTS 1024u /* per_host breakers of one rule at most */
 
+#define RULES_MAX_QUORUM 1000u /* fleet.quorum */
+
+/* Fleet mode ("fleet": {"share": true, "quorum": N}): read by fusebox sync
+ * only; the shim never looks at it. */
+struct rule_fleet {
+    bool share;      /* other hosts' openings open it here too */
+    uint32_t quorum; /* hosts that must have it open: 1..RULES_MAX_QUORUM, default 1 */
+};
+
 struct rule_breaker {
     char *name;
     struct breaker_config config;
@@ -53,6 +62,7 @@ struct rule_breaker {
      * order of preference; NULL and 0 when it has none. */
     struct fallback_address *fallbacks;
     uint32_t fallback_count; /* 0..FALLBACK_MAX_ADDRESSES */
+    struct rule_fleet fleet;
 };
 
 struct rules {

@@ -28,6 +28,20 @@
     ((size_t)STATE_HEADER_SIZE + (size_t)STATE_SLOTS * STATE_SLOT_SIZE +                           \
      (size_t)STATE_EVENTS * STATE_EVENT_SIZE)
 
+#define STATE_HOST_ID_MAX 64u /* bytes, with the terminating NUL */
+
+/* What the fleet agent (fusebox sync) says of itself, for fusebox status;
+ * all zero when no agent ever ran on this file. Written by the agent only,
+ * which holds the lock file STATE.sync.lock while it runs. */
+struct state_fleet_agent {
+    _Atomic uint32_t pid;           /* the running agent; 0 once it stopped cleanly */
+    _Atomic uint32_t connected;     /* 1 while it is connected to Redis, else 0 */
+    _Atomic uint64_t since_wall_ms; /* CLOCK_REALTIME ms it connected or lost Redis */
+    _Atomic uint64_t alive_wall_ms; /* its last sign of life (at least once a second) */
+    _Atomic uint64_t host_id[STATE_HOST_ID_MAX / 8]; /* its host id, NUL-padded */
+};
+#define STATE_FLEET_AGENT_SIZE (24u + STATE_HOST_ID_MAX)
+
 struct state_header {
     char magic[8];
     uint32_t layout_version;
@@ -37,7 +51,8 @@ struct state_header {
     uint32_t event_count, event_size;
     uint64_t created_wall_ms;
     _Atomic uint64_t events_appended; /* events ever appended; the next goes to this % count */
-    uint8_t reserved[STATE_HEADER_SIZE - 56];
+    struct state_fleet_agent fleet;   /* the fleet agent of this file (fusebox sync) */
+    uint8_t reserved[STATE_HEADER_SIZE - 56 - STATE_FLEET_AGENT_SIZE];
 };
 
 /* Keys that are no name's hash. A tombstone is a per-host breaker's slot
@@ -52,7 +67,8 @@ struct state_slot {
     _Atomic uint32_t owner;      /* per-host breaker: 1 + its rule's slot index; else 0 */
     _Atomic uint64_t name_words[STATE_NAME_MAX / 8]; /* the name, NUL-padded */
     struct breaker_slot breaker;
-    uint8_t reserved[STATE_SLOT_SIZE - 16 - STATE_NAME_MAX - sizeof(struct breaker_slot)];
+    uint8_t reserved[STATE_SLOT_SIZE - 20 - STATE_NAME_MAX - sizeof(struct breaker_slot)];
+    _Atomic uint32_t fleet_quorum; /* fleet agent: quorum of a shared breaker; 0: not shared */
 };
 
 struct state_event {

@@ -58,7 +58,8 @@ doc = json.loads(sys.argv[1])
 assert doc["state_file"] == sys.argv[2], doc
 (b,) = doc["breakers"]
 assert list(b) == ["name", "state", "consecutive_failures", "calls", "successes", "failures",
-                   "rejected", "fallbacks", "trips", "opened_at", "retry_in_ms"], list(b)
+                   "rejected", "fallbacks", "trips", "opened_at", "retry_in_ms", "fleet"], list(b)
+assert b["fleet"] is None, b
 assert b["name"] == "payments" and b["state"] == "open", b
 assert (b["consecutive_failures"], b["calls"], b["successes"], b["failures"], b["rejected"],
         b["trips"]) == (2, 3, 0, 2, 1, 1), b

@@ -412,6 +412,47 @@ static void forced_states(void)
     CHECK_STR(breaker_state_name(BREAKER_FORCED_OPEN), "forced_open");
 }
 
+static void fleet_open_only_from_closed_then_probes_on_its_own(void)
+{
+    struct breaker_slot s = {0};
+    struct breaker_transition tr = {0};
+    CHECK(!breaker_fleet_open(&s, 0, 1, &tr)); /* no time: nothing */
+    CHECK(breaker_fleet_open(&s, 2000, 2, &tr));
+    CHECK_INT(tr.from, BREAKER_CLOSED);
+    CHECK_INT(tr.to, BREAKER_FLEET_OPEN);
+    CHECK_INT(tr.cause, CAUSE_FLEET);
+    CHECK_INT(tr.count, 2);
+    char why[96];
+    breaker_describe(&tr, why, sizeof why);
+    CHECK_STR(why, "2 hosts of the fleet have it open");
+    uint8_t epoch = breaker_view(&s).epoch;
+    CHECK(!breaker_fleet_open(&s, 1500, 1, &tr)); /* an earlier end changes nothing */
+    CHECK_INT(breaker_view(&s).time_ms, 2000);
+    CHECK(!breaker_fleet_open(&s, 3000, 1, &tr)); /* a later one extends, same episode */
+    CHECK_INT(breaker_view(&s).time_ms, 3000);
+    CHECK_INT(breaker_view(&s).epoch, epoch);
+    CHECK(breaker_state_rejects(state_of(&s)));
+    CHECK_INT(decide(&s, &policy, 2999, NULL).verdict, VERDICT_REJECT);
+    struct breaker_view v = breaker_view(&s);
+    CHECK_INT(breaker_retry_in_ms(&v, 2500), 500);
+    CHECK_STR(breaker_state_name(BREAKER_FLEET_OPEN), "fleet_open");
+    bool moved;
+    CHECK_INT(decide(&s, &policy, 3000, &moved).verdict, VERDICT_PROBE);
+    CHECK(moved);
+    CHECK_INT(state_of(&s), BREAKER_HALF_OPEN);
+    CHECK(!breaker_fleet_open(&s, 9000, 3, &tr)); /* probing: the local view wins */
+    CHECK_INT(state_of(&s), BREAKER_HALF_OPEN);
+    const enum breaker_state others[] = {BREAKER_OPEN, BREAKER_FORCED_OPEN, BREAKER_DISABLED};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        struct breaker_slot o = {0};
+        breaker_force(&o, others[i], 100, &tr);
+        uint64_t word = o.word;
+        CHECK(!breaker_fleet_open(&o, 9000, 3, &tr));
+        CHECK(o.word == word);
+    }
+    CHECK_INT(s.trips, 0); /* a fleet opening is not a local trip */
+}
+
 /* Threads hammer one breaker with a mix of outcomes and a clock that moves;
  * every call must be counted exactly once, every trip must be announced by
  * exactly one thread, and the probes of one half-open episode (one epoch)
@@ -565,6 +606,7 @@ int main(void)
     RUN(jitter_spreads_open_times_within_bounds);
     RUN(retry_after_keeps_an_opening_open_up_to_the_cap);
     RUN(half_open_max_wait_reopens_undecided_probes);
+    RUN(fleet_open_only_from_closed_then_probes_on_its_own);
     RUN(threads_count_every_call_once);
     RUN(threads_fill_the_window_exactly);
     RUN(a_fallback_moves_the_rejection_and_is_announced_once_per_episode);

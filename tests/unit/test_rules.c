@@ -198,6 +198,39 @@ static void every_example_file_is_valid(void)
     }
 }
 
+static void fleet_share_and_quorum(void)
+{
+    struct rules *r = PARSE_VALID("{\"version\":1,\"breakers\":["
+                                  "{\"name\":\"plain\",\"hosts\":[\"a.example\"]},"
+                                  "{\"name\":\"shared\",\"hosts\":[\"b.example\"],"
+                                  "\"fleet\":{\"share\":true}},"
+                                  "{\"name\":\"two\",\"hosts\":[\"c.example\"],"
+                                  "\"fleet\":{\"share\":true,\"quorum\":2}},"
+                                  "{\"name\":\"off\",\"hosts\":[\"d.example\"],\"fleet\":{}}]}");
+    if (!r)
+        return;
+    CHECK(!r->breakers[0].fleet.share);
+    CHECK_INT(r->breakers[0].fleet.quorum, 1);
+    CHECK(r->breakers[1].fleet.share);
+    CHECK_INT(r->breakers[1].fleet.quorum, 1);
+    CHECK(r->breakers[2].fleet.share);
+    CHECK_INT(r->breakers[2].fleet.quorum, 2);
+    CHECK(!r->breakers[3].fleet.share);
+    rules_free(r);
+    CHECK_REJECTED(one_breaker("\"fleet\":true"),
+                   "rules.json:1:68: breakers[0].fleet: must be an object "
+                   "{\"share\": true, \"quorum\": N}\n");
+    CHECK_REJECTED(one_breaker("\"fleet\":{\"share\":1}"),
+                   "rules.json:1:77: breakers[0].fleet.share: must be true or false\n");
+    CHECK_REJECTED(
+        one_breaker("\"fleet\":{\"quorum\":0}"),
+        "rules.json:1:78: breakers[0].fleet.quorum: must be an integer from 1 to 1000\n");
+    CHECK_REJECTED(one_breaker("\"fleet\":{\"quorums\":2}"),
+                   "rules.json:1:69: breakers[0].fleet: unknown key \"quorums\"\n");
+    CHECK_REJECTED("{\"version\":1,\"defaults\":{\"fleet\":{}},\"breakers\":[]}",
+                   "rules.json:1:26: defaults: unknown key \"fleet\"\n");
+}
+
 static void builtin_policy_applies(void)
 {
     struct breaker_config c = CONFIG_WITH("\"exclude\":[]");
@@ -1232,5 +1265,6 @@ int main(void)
     RUN(large_rules_parse_fast);
     RUN(fallback_addresses_are_read_in_order);
     RUN(fallback_errors);
+    RUN(fleet_share_and_quorum);
     return unit_done();
 }

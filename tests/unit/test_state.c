@@ -31,6 +31,11 @@ static void layout_is_pinned(void)
     CHECK_INT(offsetof(struct state_header, event_count), 32);
     CHECK_INT(offsetof(struct state_header, created_wall_ms), 40);
     CHECK_INT(offsetof(struct state_header, events_appended), 48);
+    CHECK_INT(offsetof(struct state_header, fleet), 56);
+    CHECK_INT(offsetof(struct state_header, fleet.since_wall_ms), 64);
+    CHECK_INT(offsetof(struct state_header, fleet.host_id), 80);
+    CHECK_INT(offsetof(struct state_header, reserved), 144);
+    CHECK_INT(offsetof(struct state_slot, fleet_quorum), STATE_SLOT_SIZE - 4);
     CHECK_INT(offsetof(struct state_slot, key), 0);
     CHECK_INT(offsetof(struct state_slot, name_ready), 8);
     CHECK_INT(offsetof(struct state_slot, name_words), 16);
