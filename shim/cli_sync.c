@@ -424,7 +424,7 @@ static bool reload(struct agent *a, struct shared *s)
 static bool reconcile(struct agent *a, bool announce)
 {
     for (uint32_t i = 0; i < STATE_SLOTS; i++) {
-        if (!atomic_load_explicit(&a->st->slots[i].key, memory_order_relaxed))
+        if (atomic_load_explicit(&a->st->slots[i].key, memory_order_relaxed) <= STATE_KEY_BUSY)
             continue;
         struct breaker_view v = breaker_view(&a->st->slots[i].breaker);
         bool open = v.state == BREAKER_OPEN;
