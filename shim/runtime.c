@@ -158,6 +158,15 @@ static void forked_child(void)
     fdtrack_take_all(NULL);
 }
 
+/* The fork handler is registered when the shim is loaded: registered by the
+ * first builder instead, a fork that took the handler list between that
+ * builder's start and its registration left the child a build "running"
+ * for ever, and the child's calls passed through after the wait. */
+__attribute__((constructor)) static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, forked_child);
+}
+
 struct runtime *runtime_peek(void)
 {
     if (atomic_load_explicit(&build_status, memory_order_acquire) != BUILD_DONE)
@@ -194,7 +203,6 @@ struct runtime *runtime_get(void)
         atomic_compare_exchange_strong_explicit(&build_status, &status, BUILD_RUNNING,
                                                 memory_order_acquire, memory_order_acquire)) {
         building_here = true;
-        pthread_atfork(NULL, NULL, forked_child);
         rt = runtime_build();
         atomic_store_explicit(&built, rt, memory_order_relaxed);
         atomic_store_explicit(&build_status, BUILD_DONE, memory_order_release);
