@@ -1,21 +1,11 @@
 #include "fallback.h"
 
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "refusal.h"
 #include "rules.h"
-
-__attribute__((format(printf, 3, 4))) static bool refuse(char *why, size_t size, const char *fmt,
-                                                         ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, size, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 bool fallback_address_parse(const char *text, struct fallback_address *out, char *why,
                             size_t why_size)

@@ -1,23 +1,14 @@
 #include "fleet.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "refusal.h"
+
 #define MESSAGE_VERSION "fusebox1"
 #define FORCE_OPEN_WORD "force_open"
-
-__attribute__((format(printf, 3, 4))) static bool fail(char *err, size_t errlen, const char *fmt,
-                                                       ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 /* Copies len bytes of s into out (size bytes) as a string; false when too long. */
 static bool copy_part(char *out, size_t size, const char *s, size_t len)
@@ -53,14 +44,14 @@ static bool parse_userinfo(const char *s, size_t len, struct fleet_url *out, cha
     const char *colon = memchr(s, ':', len);
     size_t user_len = colon ? (size_t)(colon - s) : len;
     if (!copy_part(out->user, sizeof out->user, s, user_len))
-        return fail(err, errlen, "user name too long");
+        return refuse(err, errlen, "user name too long");
     if (!colon) { /* "redis://secret@host": a password alone, as redis-cli reads it */
         strcpy(out->password, out->user);
         out->user[0] = '\0';
         return true;
     }
     if (!copy_part(out->password, sizeof out->password, colon + 1, len - user_len - 1))
-        return fail(err, errlen, "password too long");
+        return refuse(err, errlen, "password too long");
     return true;
 }
 
@@ -73,12 +64,12 @@ static bool parse_hostport(const char *s, size_t len, struct fleet_url *out, cha
     if (len > 0 && s[0] == '[') {
         const char *close = memchr(s, ']', len);
         if (!close)
-            return fail(err, errlen, "unclosed '[' in the host");
+            return refuse(err, errlen, "unclosed '[' in the host");
         host = s + 1;
         host_len = (size_t)(close - s) - 1;
         if (close + 1 < s + len) {
             if (close[1] != ':')
-                return fail(err, errlen, "expected ':PORT' after ']'");
+                return refuse(err, errlen, "expected ':PORT' after ']'");
             port = close + 2;
         }
     } else {
@@ -89,14 +80,14 @@ static bool parse_hostport(const char *s, size_t len, struct fleet_url *out, cha
         }
     }
     if (host_len == 0)
-        return fail(err, errlen, "no host");
+        return refuse(err, errlen, "no host");
     if (!copy_part(out->host, sizeof out->host, host, host_len))
-        return fail(err, errlen, "host too long");
+        return refuse(err, errlen, "host too long");
     long n;
     if (port && !read_number(port, (size_t)(s + len - port), 65535, &n))
-        return fail(err, errlen, "port '%.*s' is not 1-65535", (int)(s + len - port), port);
+        return refuse(err, errlen, "port '%.*s' is not 1-65535", (int)(s + len - port), port);
     if (port && n == 0)
-        return fail(err, errlen, "port 0 is not 1-65535");
+        return refuse(err, errlen, "port 0 is not 1-65535");
     if (port)
         out->port = (int)n;
     return true;
@@ -113,7 +104,7 @@ bool fleet_parse_url(const char *url, struct fleet_url *out, char *err, size_t e
         rest = url + 9;
         out->tls = true;
     } else {
-        return fail(err, errlen, "'%s' is not a redis:// or rediss:// URL", url);
+        return refuse(err, errlen, "'%s' is not a redis:// or rediss:// URL", url);
     }
     const char *slash = strchr(rest, '/');
     size_t authority = slash ? (size_t)(slash - rest) : strlen(rest);
@@ -125,7 +116,7 @@ bool fleet_parse_url(const char *url, struct fleet_url *out, char *err, size_t e
         return false;
     long db = 0;
     if (slash && slash[1] != '\0' && !read_number(slash + 1, strlen(slash + 1), 1000000, &db))
-        return fail(err, errlen, "database '%s' is not a number", slash + 1);
+        return refuse(err, errlen, "database '%s' is not a number", slash + 1);
     out->db = (int)db;
     return true;
 }
