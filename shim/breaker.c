@@ -104,17 +104,22 @@ static uint64_t longest_open_ms(const struct breaker_config *c)
 static bool open_time_is_over(const struct breaker_view *v, const struct breaker_config *c,
                               uint64_t now_ms)
 {
-    if (v->state == BREAKER_FORCED_OPEN || v->state == BREAKER_FLEET_OPEN)
+    if (v->state == BREAKER_FORCED_OPEN)
         return v->time_ms != 0 && now_ms >= v->time_ms;
-    return now_ms >= v->time_ms || v->time_ms - now_ms > longest_open_ms(c);
+    uint64_t longest = v->state == BREAKER_FLEET_OPEN ? BREAKER_MAX_FLEET_MS : longest_open_ms(c);
+    return now_ms >= v->time_ms || v->time_ms - now_ms > longest;
 }
 
-/* True when the episode's start is known (its writer may have died between
- * the transition and writing it). */
-static bool half_open_start_known(const struct breaker_slot *s, const struct breaker_view *v)
+/* When the half-open episode in v began (ms), or UINT64_MAX when that is not
+ * known: its writer may have died between the transition and writing it, or
+ * it lies ahead of now (a file from another boot). */
+static uint64_t half_open_start(const struct breaker_slot *s, const struct breaker_view *v,
+                                uint64_t now_ms)
 {
     uint64_t since = atomic_load_explicit(&s->half_open_since, memory_order_relaxed);
-    return (uint8_t)(since >> SINCE_EPOCH_SHIFT) == v->epoch;
+    uint64_t began = since & TIME_MASK;
+    return (uint8_t)(since >> SINCE_EPOCH_SHIFT) == v->epoch && began <= now_ms ? began
+                                                                                : UINT64_MAX;
 }
 
 /* True when the last probe of a half-open episode was granted reset_timeout
@@ -124,7 +129,7 @@ static bool half_open_start_known(const struct breaker_slot *s, const struct bre
 static bool probes_presumed_lost(const struct breaker_slot *s, const struct breaker_view *v,
                                  const struct breaker_config *c, uint64_t now_ms)
 {
-    if (c->half_open_max_wait_ms != 0 && half_open_start_known(s, v))
+    if (c->half_open_max_wait_ms != 0 && half_open_start(s, v, now_ms) != UINT64_MAX)
         return false;
     if (v->time_ms > now_ms)
         return v->time_ms - now_ms > c->reset_timeout_ms;
@@ -200,7 +205,10 @@ static void window_add(struct breaker_slot *s, const struct breaker_config *c, u
     uint64_t add = CALL_UNIT + (failure ? FAILURE_UNIT : 0) + (slow ? SLOW_UNIT : 0);
     uint64_t seen = atomic_load_explicit(bucket, memory_order_relaxed), next;
     do {
-        if ((seen & BUCKET_ID_MASK) != id)
+        int16_t ahead = (int16_t)((seen & BUCKET_ID_MASK) - id);
+        if (ahead > 0 && seen != 0)
+            return; /* a call dated before the bucket's period: it has left the window */
+        if (ahead != 0)
             next = id + add;
         else if (((seen / CALL_UNIT) & BUCKET_FULL) == BUCKET_FULL)
             return;
@@ -261,9 +269,8 @@ static bool half_open_wait_over(const struct breaker_slot *s, const struct break
 {
     if (c->half_open_max_wait_ms == 0)
         return false;
-    uint64_t began = atomic_load_explicit(&s->half_open_since, memory_order_relaxed) & TIME_MASK;
-    return half_open_start_known(s, v) && now_ms >= began &&
-           now_ms - began >= c->half_open_max_wait_ms;
+    uint64_t began = half_open_start(s, v, now_ms);
+    return began != UINT64_MAX && now_ms - began >= c->half_open_max_wait_ms;
 }
 
 static struct breaker_ticket ticket(enum breaker_verdict verdict, uint8_t epoch)
@@ -480,6 +487,12 @@ int64_t breaker_retry_in_ms(const struct breaker_view *v, uint64_t now_ms)
     return v->time_ms > now_ms ? (int64_t)(v->time_ms - now_ms) : 0;
 }
 
+bool breaker_is_clean(const struct breaker_slot *s)
+{
+    return breaker_view(s).state == BREAKER_CLOSED &&
+           atomic_load_explicit(&s->consecutive_failures, memory_order_relaxed) == 0;
+}
+
 bool breaker_state_rejects(enum breaker_state st)
 {
     return st == BREAKER_OPEN || st == BREAKER_FORCED_OPEN || st == BREAKER_FLEET_OPEN;
@@ -536,7 +549,11 @@ void breaker_describe(const struct breaker_transition *tr, char *buf, size_t len
 
 bool breaker_count_fallback(struct breaker_slot *s, uint32_t address, struct breaker_transition *tr)
 {
-    atomic_fetch_sub_explicit(&s->rejected, 1, memory_order_relaxed);
+    uint64_t rejected = atomic_load_explicit(&s->rejected, memory_order_relaxed);
+    while (rejected != 0 && /* a reset in between zeroed it: nothing to move */
+           !atomic_compare_exchange_weak_explicit(&s->rejected, &rejected, rejected - 1,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
     count(&s->fallbacks);
     struct breaker_view v = breaker_view(s);
     uint64_t mark = 0x100u | v.epoch;

@@ -46,6 +46,7 @@ struct breaker_config {
 #define BREAKER_MAX_THRESHOLD 127u
 #define BREAKER_MAX_WINDOW_MS 3600000u
 #define BREAKER_WINDOW_BUCKETS 10u
+#define BREAKER_MAX_FLEET_MS (10ull * BREAKER_MAX_RESET_MS) /* longer: from another boot */
 
 enum breaker_state {
     BREAKER_CLOSED = 0,
@@ -100,6 +101,7 @@ struct guarded_call {
     uint32_t breaker;
     uint32_t host_slot; /* per-host breaker: 1 + its state slot index; 0: the rule's own */
     struct breaker_ticket ticket;
+    uint32_t host_tag; /* per-host breaker: state_slot_tag of its key when decided */
     uint64_t started_ms;
 };
 
@@ -195,6 +197,10 @@ void breaker_reset(struct breaker_slot *s, struct breaker_transition *tr);
 /* Writes why the transition happened into buf ("3 consecutive failures
  * (refused)", "probe failed (timeout)", …). */
 void breaker_describe(const struct breaker_transition *tr, char *buf, size_t len);
+
+/* True when the breaker is closed with no failure counted: forgetting it
+ * forgets nothing. */
+bool breaker_is_clean(const struct breaker_slot *s);
 
 /* True for the states that reject calls until their time is over: open,
  * forced open, fleet open. */

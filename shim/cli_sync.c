@@ -411,8 +411,10 @@ static bool reload(struct agent *a, struct shared *s)
             strcmp(h->str, a->host) == 0 || !fleet_valid_id(h->str))
             continue;
         long long ms = atoll(t->str);
-        if (ms > 0)
-            fleet_view_set(&s->view, h->str, now + (uint64_t)ms);
+        if (ms > 0) /* a TTL, at most what a message may carry */
+            fleet_view_set(
+                &s->view, h->str,
+                now + (ms < (long long)BREAKER_MAX_FLEET_MS ? (uint64_t)ms : BREAKER_MAX_FLEET_MS));
     }
     freeReplyObject(r);
     return true;

@@ -6,11 +6,12 @@
 
 #define KIND_MASK UINT64_C(3)
 #define PENDING_BIT UINT64_C(4)
-#define HOST_SLOT_MASK 0x1fffu /* 1 + a slot index below STATE_SLOTS */
+#define HOST_SLOT_MASK 0x1fffu                    /* 1 + a slot index below STATE_SLOTS */
+#define STARTED_MS_MASK ((UINT64_C(1) << 40) - 1) /* 34 years of CLOCK_MONOTONIC */
 
 struct fd_entry {
     _Atomic uint64_t word;
-    _Atomic uint64_t started_ms;
+    _Atomic uint64_t started; /* bits 0..39 started_ms, 40..63 host_tag */
 };
 
 static struct fd_entry fds[FDTRACK_MAX];
@@ -54,7 +55,9 @@ bool fdtrack_set_pending(int fd, const struct guarded_call *p)
     struct fd_entry *e = entry(fd);
     if (!e)
         return false;
-    atomic_store_explicit(&e->started_ms, p->started_ms, memory_order_relaxed);
+    atomic_store_explicit(&e->started,
+                          (p->started_ms & STARTED_MS_MASK) | (uint64_t)p->host_tag << 40,
+                          memory_order_relaxed);
     uint64_t word = (uint64_t)FD_INET_STREAM | PENDING_BIT |
                     (uint64_t)(p->ticket.verdict & 3) << 3 | (uint64_t)p->ticket.epoch << 5 |
                     (uint64_t)(p->host_slot & HOST_SLOT_MASK) << 13 | (uint64_t)p->breaker << 32;
@@ -86,7 +89,9 @@ static bool take(struct fd_entry *e, uint64_t keep_mask, struct guarded_call *ou
     out->host_slot = (uint32_t)(old >> 13) & HOST_SLOT_MASK;
     out->ticket =
         (struct breaker_ticket){.verdict = (uint8_t)((old >> 3) & 3), .epoch = (uint8_t)(old >> 5)};
-    out->started_ms = atomic_load_explicit(&e->started_ms, memory_order_relaxed);
+    uint64_t started = atomic_load_explicit(&e->started, memory_order_relaxed);
+    out->started_ms = started & STARTED_MS_MASK;
+    out->host_tag = (uint32_t)(started >> 40);
     return true;
 }
 

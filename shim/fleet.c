@@ -197,7 +197,7 @@ bool fleet_decode(const char *text, size_t len, struct fleet_message *m)
     if (!next_word(&s, end, &w, &n) || !copy_part(m->breaker, sizeof m->breaker, w, n) ||
         memchr(m->breaker, '\0', n) != NULL)
         return false;
-    if (!next_word(&s, end, &w, &n) || !read_number(w, n, BREAKER_MAX_RESET_MS * 10L, &ms))
+    if (!next_word(&s, end, &w, &n) || !read_number(w, n, BREAKER_MAX_FLEET_MS, &ms))
         return false;
     m->ms = (uint64_t)ms;
     size_t reason = (size_t)(end - s);

@@ -27,7 +27,7 @@ int fallback_connect(struct runtime *rt, const struct guarded_call *rejected, in
 {
     uint32_t b = rejected->breaker;
     const struct rule_breaker *rb = &rt->rules->breakers[b];
-    int v6only = -1, rc = -1, err = ECONNREFUSED;
+    int v6only = -1, rc = -1, err = ECONNREFUSED, saved = errno;
     bool reached = false;
     for (uint32_t i = 0; i < rb->fallback_count; i++) {
         const struct fallback_address *a = &rb->fallbacks[i];
@@ -49,6 +49,6 @@ int fallback_connect(struct runtime *rt, const struct guarded_call *rejected, in
         if (rc == 0 || err != ECONNREFUSED)
             break;
     }
-    errno = err;
+    errno = rc == 0 ? saved : err; /* a refusing address before does not show */
     return rc;
 }

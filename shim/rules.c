@@ -851,9 +851,8 @@ static void read_rates(struct parser *ps, const cJSON *members[KEY_COUNT], const
 {
     const cJSON *section[KEY_COUNT];
     char where[PATH_SIZE];
-    bool failure_rate = read_section(ps, members[KEY_FAILURE_RATE], path, FAILURE_RATE_KEYS,
-                                     KEY_BIT(KEY_THRESHOLD), section, where);
-    if (failure_rate) {
+    if (read_section(ps, members[KEY_FAILURE_RATE], path, FAILURE_RATE_KEYS, KEY_BIT(KEY_THRESHOLD),
+                     section, where)) {
         read_count(ps, section[KEY_THRESHOLD], where, 100, &p->failure_rate);
         read_window(ps, section, where, true, p);
     }
@@ -862,7 +861,7 @@ static void read_rates(struct parser *ps, const cJSON *members[KEY_COUNT], const
         p->slow_rate = 0;
         read_count(ps, section[KEY_THRESHOLD_MS], where, BREAKER_MAX_RESET_MS, &p->slow_call_ms);
         read_count(ps, section[KEY_RATE], where, 100, &p->slow_rate);
-        read_window(ps, section, where, !failure_rate, p);
+        read_window(ps, section, where, p->failure_rate == 0, p);
     }
 }
 
@@ -1201,7 +1200,26 @@ static int compare_breaker_names(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Reports each breaker whose name an earlier breaker has. */
+/* Reports each breaker named[j] (j > i; named sorted by name) whose name
+ * lies in the space of named[i]'s per-host breakers, "NAME/...". */
+static void check_host_space(struct parser *ps, struct pending_breaker **named, size_t n, size_t i)
+{
+    const char *rule = named[i]->breaker.name;
+    size_t len = strlen(rule);
+    for (size_t j = i + 1; j < n && strncmp(named[j]->breaker.name, rule, len) == 0; j++) {
+        if (named[j]->breaker.name[len] != '/')
+            continue;
+        char path[PATH_SIZE], where[PATH_SIZE], quoted[QUOTED_SIZE];
+        element_path(path, "breakers", named[j]->index);
+        member_path(where, path, "name");
+        quote(quoted, sizeof quoted, named[j]->breaker.name);
+        report_repeat(ps, value_of(named[j]->name), value_of(named[i]->name), where,
+                      "%s is a name of the per-host breakers of \"%s\" (per_host)", quoted, rule);
+    }
+}
+
+/* Reports each breaker whose name an earlier breaker has, or that a per_host
+ * breaker would give one of its hosts. */
 static void check_unique_names(struct parser *ps)
 {
     struct pending_breaker **named = malloc((ps->breaker_count + 1) * sizeof *named);
@@ -1214,6 +1232,9 @@ static void check_unique_names(struct parser *ps)
         if (ps->breakers[i].breaker.name != NULL)
             named[n++] = &ps->breakers[i];
     qsort(named, n, sizeof *named, compare_breaker_names);
+    for (size_t i = 0; i < n; i++)
+        if (named[i]->breaker.per_host)
+            check_host_space(ps, named, n, i);
     for (size_t first = 0, i = 1; i < n; i++) {
         if (strcmp(named[i]->breaker.name, named[first]->breaker.name) != 0) {
             first = i;

@@ -328,11 +328,11 @@ static bool host_breaker_name(const char *rule, const char *host, uint16_t port,
 }
 
 /* Returns the slot of host's own breaker under per_host rule b (whose slot
- * is parent) and sets *index to 1 + its slot index; NULL when there is none
+ * is parent) and sets call->host_slot and host_tag; NULL when there is none
  * to be had. Remembered per process; a remembered slot whose key changed
  * (given up for reuse) is looked up again. */
 static struct state_slot *host_slot_of(struct runtime *rt, uint32_t b, struct state_slot *parent,
-                                       const char *host, uint16_t port, uint32_t *index)
+                                       const char *host, uint16_t port, struct guarded_call *call)
 {
     const struct rule_breaker *rb = &rt->rules->breakers[b];
     char name[STATE_NAME_MAX];
@@ -343,7 +343,8 @@ static struct state_slot *host_slot_of(struct runtime *rt, uint32_t b, struct st
     uint32_t cached = atomic_load_explicit(&rt->host_slots[at], memory_order_acquire);
     if (cached != 0 && atomic_load_explicit(&rt->host_keys[at], memory_order_acquire) == key &&
         atomic_load_explicit(&rt->state->slots[cached - 1].key, memory_order_acquire) == key) {
-        *index = cached;
+        call->host_slot = cached;
+        call->host_tag = state_slot_tag(key);
         return &rt->state->slots[cached - 1];
     }
     struct state_slot *slot = state_find_host(rt->state, parent, name, rb->max_hosts);
@@ -355,22 +356,29 @@ static struct state_slot *host_slot_of(struct runtime *rt, uint32_t b, struct st
         return NULL;
     }
     atomic_store_explicit(&slot->breaker.fail_max, rb->config.fail_max, memory_order_relaxed);
-    *index = (uint32_t)(slot - rt->state->slots) + 1;
+    call->host_slot = (uint32_t)(slot - rt->state->slots) + 1;
+    call->host_tag = state_slot_tag(key);
     atomic_store_explicit(&rt->host_slots[at], 0, memory_order_relaxed);
     atomic_store_explicit(&rt->host_keys[at], key, memory_order_relaxed);
-    atomic_store_explicit(&rt->host_slots[at], *index, memory_order_release);
+    atomic_store_explicit(&rt->host_slots[at], call->host_slot, memory_order_release);
     return slot;
 }
 
-/* The slot deciding call: its host's, else its rule's; NULL when none. */
+/* The slot deciding call: its host's, else its rule's; NULL when none, or
+ * when its host's was given up for another host since the call began. */
 static struct state_slot *call_slot(struct runtime *rt, const struct guarded_call *call)
 {
-    return call->host_slot ? &rt->state->slots[call->host_slot - 1] : slot_of(rt, call->breaker);
+    if (!call->host_slot)
+        return slot_of(rt, call->breaker);
+    struct state_slot *slot = &rt->state->slots[call->host_slot - 1];
+    uint64_t key = atomic_load_explicit(&slot->key, memory_order_acquire);
+    return state_slot_tag(key) == call->host_tag ? slot : NULL;
 }
 
 const char *runtime_breaker_name(struct runtime *rt, const struct guarded_call *call, char *buf)
 {
-    if (!call->host_slot || !state_slot_name(call_slot(rt, call), buf))
+    struct state_slot *slot = call->host_slot ? call_slot(rt, call) : NULL;
+    if (!slot || !state_slot_name(slot, buf))
         snprintf(buf, STATE_NAME_MAX, "%s", rt->rules->breakers[call->breaker].name);
     return buf;
 }
@@ -381,7 +389,7 @@ bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16
     int saved = errno;
     struct state_slot *slot = slot_of(rt, b);
     call->breaker = b;
-    call->host_slot = 0;
+    call->host_slot = call->host_tag = 0;
     call->started_ms = clock_now_ms();
     if (!slot) {
         call->ticket = (struct breaker_ticket){.verdict = VERDICT_BYPASS};
@@ -389,11 +397,9 @@ bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16
         return true;
     }
     if (host && rt->rules->breakers[b].per_host && rt->host_keys) {
-        uint32_t index;
-        struct state_slot *own = host_slot_of(rt, b, slot, host, port, &index);
+        struct state_slot *own = host_slot_of(rt, b, slot, host, port, call);
         if (own) {
             slot = own;
-            call->host_slot = index;
             uint64_t used = atomic_load_explicit(&own->breaker.last_call_ms, memory_order_relaxed);
             if (call->started_ms - used >= 1000)
                 atomic_store_explicit(&own->breaker.last_call_ms, call->started_ms,
@@ -423,8 +429,8 @@ bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call)
 
 /* Records the outcome of call in slot; a success is dated when the call
  * started (no clock read on the common path, unless the policy times slow
- * calls), a failure now. A success that took longer than slow_call is
- * recorded as slow. */
+ * calls or keeps a window, which takes calls as they end), a failure now. A
+ * success that took longer than slow_call is recorded as slow. */
 static void record(struct runtime *rt, struct state_slot *slot, const struct guarded_call *call,
                    enum outcome_class outcome, uint32_t retry_after_ms)
 {
@@ -433,11 +439,10 @@ static void record(struct runtime *rt, struct state_slot *slot, const struct gua
     uint64_t now = call->started_ms;
     if (outcome == OUTCOME_SUCCESS) {
         atomic_store_explicit(&rt->last_success_ms[call->breaker], now, memory_order_relaxed);
-        if (c->slow_call_ms != 0) {
+        if (c->slow_call_ms != 0 || c->window_ms != 0)
             now = clock_now_ms();
-            if (now - call->started_ms > c->slow_call_ms)
-                outcome = CLASS_SLOW;
-        }
+        if (c->slow_call_ms != 0 && now - call->started_ms > c->slow_call_ms)
+            outcome = CLASS_SLOW;
     } else {
         now = clock_now_ms();
     }

@@ -218,6 +218,55 @@ static void publish_name(struct state_slot *slot, const uint64_t words[STATE_NAM
     atomic_store_explicit(&slot->name_ready, 1, memory_order_release);
 }
 
+/* Wipes a slot this process has just claimed or is giving up, all but its
+ * key: a tombstone may hold what a late writer left in it. */
+static void wipe_slot(struct state_slot *slot)
+{
+    atomic_store_explicit(&slot->name_ready, 0, memory_order_relaxed);
+    atomic_store_explicit(&slot->owner, 0, memory_order_relaxed);
+    for (size_t i = 0; i < STATE_NAME_MAX / 8; i++)
+        atomic_store_explicit(&slot->name_words[i], 0, memory_order_relaxed);
+    memset((void *)&slot->breaker, 0, sizeof slot->breaker);
+}
+
+/* Turns the slot named by key into a tombstone: busy (one CAS, so of two
+ * buriers one wins), wiped, then reusable. With only_clean, a breaker that
+ * is no longer clean (it failed or opened meanwhile) is left as it was.
+ * Returns whether it was buried. A process killed in between leaves a busy
+ * slot that nobody waits for. */
+static bool bury(struct state_slot *slot, uint64_t key, bool only_clean)
+{
+    if (key <= STATE_KEY_BUSY ||
+        !atomic_compare_exchange_strong_explicit(&slot->key, &key, STATE_KEY_BUSY,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return false;
+    if (only_clean && !breaker_is_clean(&slot->breaker)) {
+        atomic_store_explicit(&slot->key, key, memory_order_release);
+        return false;
+    }
+    wipe_slot(slot);
+    atomic_store_explicit(&slot->key, STATE_KEY_TOMBSTONE, memory_order_release);
+    return true;
+}
+
+/* Returns the slot before mine on key's probe path that has key and our name
+ * (or no name yet), or NULL. Two processes that claimed different slots for
+ * one name (one took a tombstone the other had passed while it was still
+ * alive) both look: the earlier slot wins. */
+static struct state_slot *earlier_claim(struct state *st, const struct state_slot *mine,
+                                        uint64_t key, const uint64_t words[STATE_NAME_MAX / 8])
+{
+    for (uint32_t j = (uint32_t)(key % STATE_SLOTS); &st->slots[j] != mine;
+         j = (j + 1) % STATE_SLOTS) {
+        struct state_slot *slot = &st->slots[j];
+        if (atomic_load_explicit(&slot->key, memory_order_acquire) == key &&
+            (!atomic_load_explicit(&slot->name_ready, memory_order_acquire) ||
+             slot_has_name(slot, words)))
+            return slot;
+    }
+    return NULL;
+}
+
 /* Looks name up along its probe path; with claim, takes the first
  * tombstone on the path, or else the free slot that ends it. Sets *claimed
  * when this call claimed the slot it returns. */
@@ -227,10 +276,11 @@ static struct state_slot *find_on_path(struct state *st, const char *name, bool 
     uint64_t key = name_hash(name), words[STATE_NAME_MAX / 8];
     pack_name(name, words);
     *claimed = false;
-    for (uint32_t attempt = 0; attempt < STATE_SLOTS; attempt++) { /* lost CAS: look again */
-        struct state_slot *tombstone = NULL, *slot = NULL;
+    for (uint32_t attempt = 0; attempt < STATE_SLOTS; attempt++) { /* something moved: again */
+        struct state_slot *tombstone = NULL, *slot = NULL, *found = NULL;
         uint64_t seen = 0;
-        for (uint32_t i = 0; i < STATE_SLOTS; i++) {
+        bool moved = false;
+        for (uint32_t i = 0; i < STATE_SLOTS && !found && !moved; i++) {
             slot = &st->slots[(key + i) % STATE_SLOTS];
             seen = atomic_load_explicit(&slot->key, memory_order_acquire);
             if (seen == 0)
@@ -240,24 +290,37 @@ static struct state_slot *find_on_path(struct state *st, const char *name, bool 
             if (seen != key)
                 continue;
             if (!atomic_load_explicit(&slot->name_ready, memory_order_acquire)) {
-                publish_name(slot, words);
-                return slot;
+                publish_name(slot, words); /* its claimer died before writing it */
+                moved = atomic_load_explicit(&slot->key, memory_order_acquire) != key;
+                found = moved ? NULL : slot; /* unless it was being buried meanwhile */
+            } else if (slot_has_name(slot, words)) {
+                found = slot;
             }
-            if (slot_has_name(slot, words))
-                return slot;
         }
+        if (found)
+            return found;
+        if (moved)
+            continue;
         if (!claim || (seen != 0 && !tombstone))
             return NULL; /* not there (the table is full when no slot is free) */
         if (tombstone) { /* the name is nowhere on its path: reuse the tombstone */
             slot = tombstone;
             seen = STATE_KEY_TOMBSTONE;
         }
-        if (atomic_compare_exchange_strong_explicit(&slot->key, &seen, key, memory_order_acq_rel,
-                                                    memory_order_acquire)) {
-            publish_name(slot, words);
+        if (!atomic_compare_exchange_strong_explicit(&slot->key, &seen, key, memory_order_acq_rel,
+                                                     memory_order_acquire))
+            continue;
+        if (tombstone)
+            wipe_slot(slot);
+        publish_name(slot, words);
+        struct state_slot *earlier = earlier_claim(st, slot, key, words);
+        if (!earlier) {
             *claimed = true;
             return slot;
         }
+        bury(slot, key, false);
+        publish_name(earlier, words);
+        return earlier;
     }
     return NULL;
 }
@@ -270,17 +333,21 @@ struct state_slot *state_find_slot(struct state *st, const char *name, bool clai
 
 /* Returns the evictable child of parent (index parent_index) used least
  * recently, or NULL: a child whose breaker is closed with no failure counted,
- * so that forgetting it forgets nothing. */
-static struct state_slot *least_recent_child(struct state *st, uint32_t parent_index)
+ * so that forgetting it forgets nothing. Counts the parent's children in
+ * *children (the parent's own count may have leaked: see state_find_host). */
+static struct state_slot *least_recent_child(struct state *st, uint32_t parent_index,
+                                             uint32_t *children)
 {
     struct state_slot *best = NULL;
     uint64_t best_ms = UINT64_MAX;
+    *children = 0;
     for (uint32_t i = 0; i < STATE_SLOTS; i++) {
         struct state_slot *s = &st->slots[i];
         if (atomic_load_explicit(&s->owner, memory_order_acquire) != parent_index + 1 ||
-            atomic_load_explicit(&s->key, memory_order_acquire) <= STATE_KEY_BUSY ||
-            breaker_view(&s->breaker).state != BREAKER_CLOSED ||
-            atomic_load_explicit(&s->breaker.consecutive_failures, memory_order_relaxed) != 0)
+            atomic_load_explicit(&s->key, memory_order_acquire) <= STATE_KEY_BUSY)
+            continue;
+        ++*children;
+        if (!breaker_is_clean(&s->breaker))
             continue;
         uint64_t used = atomic_load_explicit(&s->breaker.last_call_ms, memory_order_relaxed);
         if (used < best_ms) {
@@ -291,25 +358,12 @@ static struct state_slot *least_recent_child(struct state *st, uint32_t parent_i
     return best;
 }
 
-/* Turns child (of parent) into a tombstone: one CAS takes it (key → busy),
- * then it is wiped and marked reusable. A process killed in between leaves a
- * busy slot that nobody waits for. Returns false when another process took
- * it first. */
-static bool evict_child(struct state_slot *parent, struct state_slot *child)
+/* Gives up child (of parent) for reuse, unless another process took it
+ * first or it stopped being clean meanwhile. */
+static void evict_child(struct state_slot *parent, struct state_slot *child)
 {
-    uint64_t key = atomic_load_explicit(&child->key, memory_order_acquire);
-    if (key <= STATE_KEY_BUSY ||
-        !atomic_compare_exchange_strong_explicit(&child->key, &key, STATE_KEY_BUSY,
-                                                 memory_order_acq_rel, memory_order_acquire))
-        return false;
-    atomic_store_explicit(&child->name_ready, 0, memory_order_relaxed);
-    atomic_store_explicit(&child->owner, 0, memory_order_relaxed);
-    for (size_t i = 0; i < STATE_NAME_MAX / 8; i++)
-        atomic_store_explicit(&child->name_words[i], 0, memory_order_relaxed);
-    memset((void *)&child->breaker, 0, sizeof child->breaker);
-    atomic_fetch_sub_explicit(&parent->breaker.hosts, 1, memory_order_relaxed);
-    atomic_store_explicit(&child->key, STATE_KEY_TOMBSTONE, memory_order_release);
-    return true;
+    if (bury(child, atomic_load_explicit(&child->key, memory_order_acquire), true))
+        atomic_fetch_sub_explicit(&parent->breaker.hosts, 1, memory_order_relaxed);
 }
 
 struct state_slot *state_find_host(struct state *st, struct state_slot *parent, const char *name,
@@ -317,8 +371,8 @@ struct state_slot *state_find_host(struct state *st, struct state_slot *parent, 
 {
     bool claimed;
     struct state_slot *slot = find_on_path(st, name, false, &claimed);
-    uint32_t parent_index = (uint32_t)(parent - st->slots);
-    for (int round = 0; !slot && round < 2; round++) {
+    uint32_t parent_index = (uint32_t)(parent - st->slots), children;
+    for (int round = 0; !slot && round < 3; round++) {
         uint32_t hosts = atomic_fetch_add_explicit(&parent->breaker.hosts, 1, memory_order_relaxed);
         if (hosts < max_hosts) {
             slot = find_on_path(st, name, true, &claimed);
@@ -329,10 +383,13 @@ struct state_slot *state_find_host(struct state *st, struct state_slot *parent, 
             return slot;
         }
         atomic_fetch_sub_explicit(&parent->breaker.hosts, 1, memory_order_relaxed);
-        struct state_slot *victim = least_recent_child(st, parent_index);
-        if (!victim)
+        struct state_slot *victim = least_recent_child(st, parent_index, &children);
+        if (children < max_hosts) /* a process killed mid-claim left the count high */
+            atomic_store_explicit(&parent->breaker.hosts, children, memory_order_relaxed);
+        else if (!victim)
             return NULL;
-        evict_child(parent, victim);
+        else
+            evict_child(parent, victim);
     }
     return slot;
 }
@@ -464,18 +521,16 @@ static bool check_header(struct checker *c, const struct state_header *h, size_t
     return c->count == before;
 }
 
-/* A free slot or a tombstone: nothing writes to a slot before claiming it,
- * so every byte but the key is zero unless a process claimed it while we
- * looked (its key has then changed). */
-static void check_free_slot(struct checker *c, const struct state_slot *s, uint32_t i, uint64_t key)
+/* A free slot: nothing writes to a slot before claiming it, so every byte is
+ * zero unless a process claimed it while we looked (its key is then set). */
+static void check_free_slot(struct checker *c, const struct state_slot *s, uint32_t i)
 {
     const unsigned char *bytes = (const unsigned char *)s;
     size_t nonzero = 0;
-    for (size_t k = sizeof s->key; k < sizeof *s; k++)
+    for (size_t k = 0; k < sizeof *s; k++)
         nonzero += bytes[k] != 0;
-    if (nonzero && atomic_load_explicit(&s->key, memory_order_acquire) == key)
-        flag(c, "slot %u: %s but %zu bytes of it are not zero", i,
-             key == 0 ? "free (key 0)" : "a tombstone", nonzero);
+    if (nonzero && atomic_load_explicit(&s->key, memory_order_acquire) == 0)
+        flag(c, "slot %u: free (key 0) but %zu bytes of it are not zero", i, nonzero);
 }
 
 /* Counters no process can reach: 2^56 calls is two years at a billion a
@@ -543,12 +598,12 @@ static void check_slot(struct checker *c, const struct state_slot *slots, uint32
     const struct state_slot *s = &slots[i];
     uint64_t key = atomic_load_explicit(&s->key, memory_order_acquire);
     uint32_t ready = atomic_load_explicit(&s->name_ready, memory_order_acquire);
-    if (key == 0 || key == STATE_KEY_TOMBSTONE) {
-        check_free_slot(c, s, i, key);
+    if (key == 0) {
+        check_free_slot(c, s, i);
         return;
     }
-    if (key == STATE_KEY_BUSY)
-        return; /* being evicted, or its evicter died: reusable by nobody, harmless */
+    if (key == STATE_KEY_TOMBSTONE || key == STATE_KEY_BUSY)
+        return; /* given up (a late writer may have left bytes in it), or being given up */
     if (ready > 1)
         flag(c, "slot %u: name_ready is %u, neither 0 nor 1", i, ready);
     if (ready != 1)

@@ -130,6 +130,13 @@ struct state_slot *state_find_host(struct state *st, struct state_slot *parent, 
 /* The key of a name (never 0 nor a STATE_KEY_*). */
 uint64_t state_name_hash(const char *name);
 
+/* 24 bits of a key, never 0: what a call in flight keeps of its per-host
+ * breaker's key, to find out whether the slot was given up meanwhile. */
+static inline uint32_t state_slot_tag(uint64_t key)
+{
+    return (uint32_t)(key >> 40) | 1u;
+}
+
 /* Copies the slot's name into buf (STATE_NAME_MAX bytes); returns false
  * when the slot is free or its name is not yet written. */
 bool state_slot_name(const struct state_slot *slot, char *buf);

@@ -257,6 +257,19 @@ static void a_rate_below_threshold_stays_closed_and_old_calls_leave(void)
     CHECK_INT(state_of(&later), BREAKER_CLOSED);
 }
 
+static void a_call_dated_before_its_bucket_leaves_the_window_alone(void)
+{
+    struct breaker_slot s = {0};
+    for (int i = 0; i < 6; i++)
+        CHECK(call(&s, &rated, 100000, CLASS_REFUSED, NULL));
+    /* a success dated 9.5 s back maps to the same bucket index: it must not
+     * take the newer bucket over */
+    CHECK(call(&s, &rated, 90500, OUTCOME_SUCCESS, NULL));
+    struct breaker_window w = breaker_window(&s, &rated, 100000);
+    CHECK_INT(w.calls, 6);
+    CHECK_INT(w.failures, 6);
+}
+
 static void slow_calls_trip_without_failures(void)
 {
     const struct breaker_config slow = {
@@ -387,6 +400,14 @@ static void half_open_max_wait_reopens_undecided_probes(void)
     CHECK_INT(decide(&s, &c, 2900, NULL).verdict, VERDICT_REJECT); /* not known: no max wait */
     CHECK_INT(breaker_decide(&s, &c, 3301, &tr, &moved).verdict, VERDICT_PROBE);
     CHECK(moved);
+    CHECK_INT(tr.cause, CAUSE_PROBE_LOST);
+
+    /* an episode start ahead of now (a file from another boot) is not trusted
+     * either: the lost-probe rule frees the place */
+    CHECK_INT(decide(&s, &c, 3302, NULL).verdict, VERDICT_PROBE);
+    s.half_open_since = (uint64_t)breaker_view(&s).epoch << 56 | 900000;
+    CHECK_INT(decide(&s, &c, 3400, NULL).verdict, VERDICT_REJECT);
+    CHECK_INT(breaker_decide(&s, &c, 4302, &tr, &moved).verdict, VERDICT_PROBE);
     CHECK_INT(tr.cause, CAUSE_PROBE_LOST);
 }
 
@@ -571,6 +592,9 @@ static void a_fallback_moves_the_rejection_and_is_announced_once_per_episode(voi
     }
     CHECK_INT(s.rejected, 0);
     CHECK_INT(s.fallbacks, 4);
+    CHECK(!breaker_count_fallback(&s, 1, &tr)); /* a reset zeroed rejected meanwhile */
+    CHECK_INT(s.rejected, 0);
+    CHECK_INT(s.fallbacks, 5);
     CHECK_INT(decide(&s, &policy, 30, NULL).verdict, VERDICT_REJECT); /* no fallback reached */
     CHECK_INT(s.rejected, 1);
     char why[96];
@@ -602,6 +626,7 @@ int main(void)
     RUN(a_rate_trips_only_after_min_calls);
     RUN(a_rate_below_threshold_stays_closed_and_old_calls_leave);
     RUN(slow_calls_trip_without_failures);
+    RUN(a_call_dated_before_its_bucket_leaves_the_window_alone);
     RUN(backoff_doubles_until_a_full_close);
     RUN(jitter_spreads_open_times_within_bounds);
     RUN(retry_after_keeps_an_opening_open_up_to_the_cap);

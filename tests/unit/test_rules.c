@@ -307,6 +307,30 @@ static void rate_keys_inherit_from_defaults(void)
     CHECK(r->breakers[1].config.backoff_multiplier == 1.5);
     CHECK_INT(r->breakers[1].config.backoff_jitter_permille, 0); /* a section replaces */
     rules_free(r);
+
+    /* a breaker's slow_call keeps the window of the failure_rate it inherits */
+    r = PARSE_VALID("{\"version\":1,\"defaults\":{\"failure_rate\":{\"threshold\":40,"
+                    "\"window\":60}},\"breakers\":[{\"name\":\"a\",\"hosts\":[\"a.example\"],"
+                    "\"slow_call\":{\"threshold_ms\":500,\"rate\":50}}]}");
+    if (r == NULL)
+        return;
+    CHECK_INT(r->breakers[0].config.window_ms, 60000);
+    CHECK_INT(r->breakers[0].config.failure_rate, 40);
+    CHECK_INT(r->breakers[0].config.slow_rate, 50);
+    rules_free(r);
+}
+
+static void per_host_names_are_reserved(void)
+{
+    CHECK_REJECTED("{\"version\":1,\"breakers\":[{\"name\":\"api\",\"hosts\":[\"*\"],"
+                   "\"per_host\":true},{\"name\":\"api/1.2.3.4:80\",\"hosts\":[\"x\"]}]}",
+                   "rules.json:1:79: breakers[1].name: \"api/1.2.3.4:80\" is a name of the "
+                   "per-host breakers of \"api\" (per_host) (first at 1:34)\n");
+    struct rules *r =
+        PARSE_VALID("{\"version\":1,\"breakers\":[{\"name\":\"api\",\"hosts\":[\"*\"],"
+                    "\"per_host\":true},{\"name\":\"api-v2\",\"hosts\":[\"x\"]},"
+                    "{\"name\":\"apis/1\",\"hosts\":[\"y\"]}]}");
+    rules_free(r);
 }
 
 static void defaults_are_inherited(void)
@@ -1237,6 +1261,7 @@ int main(void)
     RUN(defaults_are_inherited);
     RUN(rate_backoff_and_host_keys);
     RUN(rate_keys_inherit_from_defaults);
+    RUN(per_host_names_are_reserved);
     RUN(reset_timeout_fractions_round_up);
     RUN(failure_mask_is_failure_on_minus_exclude);
     RUN(limits_are_inclusive);

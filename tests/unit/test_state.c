@@ -270,6 +270,16 @@ static void per_host_breakers_are_bounded_and_reuse_the_least_recent(void)
     CHECK(state_find_slot(st, "api/10.0.0.1:80", false) == a);
     CHECK_INT(check(st, &census), 0);
     CHECK_CTX(problems[0] == '\0', "%s", problems);
+
+    /* a count left too high by a process killed mid-claim is recounted */
+    rule->breaker.hosts = 2;
+    breaker_force(&a->breaker, BREAKER_CLOSED, 0, &tr);
+    a->breaker.consecutive_failures = 1;
+    d->breaker.consecutive_failures = 1;
+    rule->breaker.hosts = 5; /* two children, but the count says five */
+    struct state_slot *e = state_find_host(st, rule, "api/10.0.0.5:80", 3);
+    CHECK(e != NULL && e != a && e != d);
+    CHECK_INT(rule->breaker.hosts, 3);
     state_close(st);
 }
 
