@@ -231,3 +231,212 @@ sticky_dir() {
     assert_output --partial 'Permission denied'
     cmp "$FUSEBOX_STATE" "$SECURE_DIR/root.state"
 }
+
+# ---- bad environment values ------------------------------------------------
+#
+# FUSEBOX_RULES, FUSEBOX_STATE, FUSEBOX_LOG, FUSEBOX_SYSLOG and
+# FUSEBOX_DISABLE (every getenv of the shim) get a huge value, bytes that are
+# not UTF-8, and an empty value. Through exec a single environment string
+# can be at most 128 KiB (the kernel's MAX_ARG_STRLEN; execve fails with
+# E2BIG past it), so that is the huge value there; a program can still
+# setenv a larger one before its first connect, which the python3 test does
+# with 1 MiB. A value cannot hold a NUL: environment strings are C strings,
+# so execve and setenv end the value at the first NUL and the shim never
+# sees one.
+#
+# What "rejected cleanly" means for each: a bad FUSEBOX_RULES or
+# FUSEBOX_STATE leaves no rules or no state file to use, so the program runs
+# exactly as without the shim (same output, same exit status) after one
+# `fusebox:` line; a bad FUSEBOX_LOG, FUSEBOX_SYSLOG or FUSEBOX_DISABLE is one
+# `fusebox:` line and is ignored, the rules still apply (a typo in a logging
+# setting must not switch protection off). Empty is the same as unset: no
+# line. Each case runs against a breaker forced open in front of a healthy
+# server, so "protected" (3 refused) and "as without the shim" (3 ok) differ.
+
+HUGE_EXEC=$(printf '%*s' 131000 '' | tr ' ' a)
+
+# bad_value_setup: a healthy server behind a forced-open breaker, rules in a
+# file, the state file also the default one (XDG_RUNTIME_DIR).
+bad_value_setup() {
+    start_server up accept
+    write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"up\", \"hosts\": [\"127.0.0.1:$up_PORT\"]}]}"
+    "$FUSEBOX" open up >/dev/null
+    chmod 700 "$BATS_TEST_TMPDIR"
+    export XDG_RUNTIME_DIR=$BATS_TEST_TMPDIR
+    PLAIN='ok 3 refused 0 other 0'
+    PROTECTED='ok 0 refused 3 other 0'
+    run "$TORTURE" threads "$up_PORT" 1 3
+    assert_output "$PLAIN"
+    run shimmed "$TORTURE" threads "$up_PORT" 1 3
+    assert_output "$PROTECTED"
+}
+
+# with_value VAR VALUE EXPECTED WARNINGS [TEXT]: three connects with VAR=VALUE
+# print EXPECTED, exit 0, and stderr has WARNINGS lines, each a `fusebox:`
+# line (containing TEXT).
+with_value() {
+    run --separate-stderr env "$1=$2" LD_PRELOAD="$PRELOAD" "$TORTURE" threads "$up_PORT" 1 3
+    assert_success
+    assert_output "$3"
+    [ "$(grep -c '' <<<"$stderr")" -eq "$4" ] || [ "$4" -eq 0 -a -z "$stderr" ] ||
+        { echo "$1: stderr: ${stderr:0:300}"; false; }
+    [ "$4" -eq 0 ] || [ "$(grep -c '^fusebox: ' <<<"$stderr")" -eq "$4" ]
+    [ -z "${5:-}" ] || [[ "$stderr" == *"$5"* ]]
+}
+
+@test "bad FUSEBOX_RULES values: huge, huge JSON, not UTF-8, empty" {
+    bad_value_setup
+    with_value FUSEBOX_RULES "$HUGE_EXEC" "$PLAIN" 1 "rules not loaded"
+    with_value FUSEBOX_RULES "{$HUGE_EXEC" "$PLAIN" 1 "FUSEBOX_RULES:1:3: JSON syntax error"
+    with_value FUSEBOX_RULES $'{"version": 1, "breakers": [{"name": "\xff\xfe"}]}' "$PLAIN" 1 "rules not loaded"
+    with_value FUSEBOX_RULES $'/\xff\xfe/rules.json' "$PLAIN" 1 "cannot read"
+    with_value FUSEBOX_RULES '' "$PLAIN" 0
+}
+
+@test "bad FUSEBOX_STATE values: huge, not UTF-8, relative, empty (the default path)" {
+    bad_value_setup
+    with_value FUSEBOX_STATE "/$HUGE_EXEC" "$PLAIN" 1 "FUSEBOX_STATE must be an absolute path"
+    with_value FUSEBOX_STATE $'\xff\xfe' "$PLAIN" 1 "FUSEBOX_STATE must be an absolute path"
+    with_value FUSEBOX_STATE $'/\xff\xfe/fusebox.state' "$PLAIN" 1 "No such file or directory"
+    with_value FUSEBOX_STATE '' "$PROTECTED" 0
+}
+
+@test "bad FUSEBOX_LOG, FUSEBOX_SYSLOG and FUSEBOX_DISABLE values: one warning each, the rules still apply" {
+    bad_value_setup
+    local var
+    for var in FUSEBOX_LOG FUSEBOX_SYSLOG FUSEBOX_DISABLE; do
+        with_value "$var" "$HUGE_EXEC" "$PROTECTED" 1 "$var=aaaaaaaa"
+        with_value "$var" $'\xff\xfe' "$PROTECTED" 1 "$var="
+        with_value "$var" '' "$PROTECTED" 0
+    done
+}
+
+@test "1 MiB values set inside a program before its first connect (python3 setenv)" {
+    bad_value_setup
+    local script='
+import os, socket, sys
+var, kind, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+value = {"huge": b"a" * (1 << 20), "json": b"{" + b"a" * (1 << 20),
+         "path": b"/" + b"a" * (1 << 20), "bytes": b"\xff\xfe" * (1 << 19),
+         "good": os.environb.get(b"GOOD_RULES", b"")}[kind]
+os.environb[var.encode()] = value
+results = []
+for _ in range(3):
+    s = socket.socket()
+    try:
+        s.connect(("127.0.0.1", port))
+        results.append("ok")
+    except ConnectionRefusedError:
+        results.append("refused")
+    s.close()
+print(" ".join(results))'
+    # control: the shim reads the environment at the first connect, not
+    # before, so a value set by the program itself is the one it sees
+    run --separate-stderr env -u FUSEBOX_RULES GOOD_RULES="$FUSEBOX_RULES" LD_PRELOAD="$PRELOAD" \
+        python3 -c "$script" FUSEBOX_RULES good "$up_PORT"
+    assert_success
+    assert_output 'refused refused refused'
+    [ -z "$stderr" ]
+    local kind var expected
+    for var in FUSEBOX_RULES FUSEBOX_STATE FUSEBOX_LOG FUSEBOX_SYSLOG FUSEBOX_DISABLE; do
+        for kind in huge json path bytes; do
+            expected='refused refused refused'
+            case $var in FUSEBOX_RULES | FUSEBOX_STATE) expected='ok ok ok' ;; esac
+            run --separate-stderr env LD_PRELOAD="$PRELOAD" python3 -c "$script" "$var" "$kind" "$up_PORT"
+            [ "$status" -eq 0 ] && [ "$output" = "$expected" ] ||
+                { echo "$var $kind: exit $status, output $output, stderr ${stderr:0:300}"; false; }
+            [ "$(grep -c '' <<<"$stderr")" -eq 1 ] && [[ "$stderr" == "fusebox: "* ]] ||
+                { echo "$var $kind: stderr ${stderr:0:300}"; false; }
+            [ "${#stderr}" -lt 512 ]
+        done
+    done
+}
+
+# ---- rules that change underfoot -------------------------------------------
+
+# A python3 program that connects to 127.0.0.1:PORT in a loop until the file
+# STOP exists (at most 120 s), then prints "CONNECTS REFUSED".
+LOOPER='
+import os, socket, sys, time
+port, stop = int(sys.argv[1]), sys.argv[2]
+made = refused = 0
+deadline = time.monotonic() + 120
+while not os.path.exists(stop) and time.monotonic() < deadline:
+    s = socket.socket()
+    try:
+        s.connect(("127.0.0.1", port))
+    except ConnectionRefusedError:
+        refused += 1
+    s.close()
+    made += 1
+print(made, refused)'
+
+@test "a rules file replaced (rename) and rewritten in place while programs run: new ones pick it up, running ones keep theirs" {
+    start_server dead refuse
+    local rules=$BATS_TEST_TMPDIR/rules.json
+    rules_named() {
+        printf '{"version": 1, "breakers": [{"name": "%s", "hosts": ["127.0.0.1:%s"], "fail_max": 10000}]}\n' \
+            "$1" "$dead_PORT"
+    }
+    rules_named a > "$rules"
+    export FUSEBOX_RULES=$rules
+    local stop=$BATS_TEST_TMPDIR/stop pids=() p i
+    for p in 1 2; do
+        env LD_PRELOAD="$PRELOAD" python3 -c "$LOOPER" "$dead_PORT" "$stop" \
+            > "$BATS_TEST_TMPDIR/long$p.out" 2> "$BATS_TEST_TMPDIR/long$p.err" 3>&- &
+        pids+=("$!")
+    done
+    # each has loaded rules "a": the state file is mapped only after that
+    for p in "${pids[@]}"; do
+        wait_for 20 grep -q "$FUSEBOX_STATE" "/proc/$p/maps"
+    done
+    # 40 changes to rules "b", a new program started at each: odd ones
+    # replace the file by rename (the new program must load "b"), even ones
+    # rewrite it in place and start the program when half of it is written
+    # (it must run unprotected, with one warning)
+    local text half
+    text=$(rules_named b)
+    half=$((${#text} / 2))
+    for i in $(seq 40); do
+        if ((i % 2)); then
+            printf '%s\n' "$text" > "$rules.new"
+            mv "$rules.new" "$rules"
+        else
+            printf '%s' "${text:0:half}" > "$rules"
+        fi
+        env LD_PRELOAD="$PRELOAD" "$TORTURE" threads "$dead_PORT" 1 5 \
+            > "$BATS_TEST_TMPDIR/short$i.out" 2> "$BATS_TEST_TMPDIR/short$i.err"
+        ((i % 2)) || printf '%s\n' "${text:half}" >> "$rules"
+    done
+    for p in "${pids[@]}"; do
+        kill -0 "$p" # still running through all the changes
+    done
+    touch "$stop"
+    local made=0 n r
+    for p in 1 2; do
+        wait "${pids[$((p - 1))]}"
+        read -r n r < "$BATS_TEST_TMPDIR/long$p.out"
+        [ "$n" -gt 0 ] && [ "$n" -eq "$r" ]
+        [ ! -s "$BATS_TEST_TMPDIR/long$p.err" ]
+        made=$((made + n))
+    done
+    # every connect of the running programs went to breaker "a", the rules
+    # they started with, although the file said "b" for most of their run
+    [ "$(breaker_field a calls)" -eq "$made" ]
+    for i in $(seq 40); do
+        [ "$(cat "$BATS_TEST_TMPDIR/short$i.out")" = 'ok 0 refused 5 other 0' ]
+        if ((i % 2)); then
+            [ ! -s "$BATS_TEST_TMPDIR/short$i.err" ]
+        else
+            [ "$(grep -c '' "$BATS_TEST_TMPDIR/short$i.err")" -eq 1 ]
+            grep -q '^fusebox: rules not loaded, everything passes through: ' "$BATS_TEST_TMPDIR/short$i.err"
+        fi
+    done
+    # only the 20 programs that found a whole file counted, all on "b"
+    [ "$(breaker_field b calls)" -eq 100 ]
+    # a program started now has rules "b"
+    run shimmed "$TORTURE" threads "$dead_PORT" 1 5
+    assert_output 'ok 0 refused 5 other 0'
+    [ "$(breaker_field b calls)" -eq 105 ]
+    [ "$(breaker_field a calls)" -eq "$made" ]
+}
