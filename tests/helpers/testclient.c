@@ -399,7 +399,8 @@ static void report_loading(void)
         mapped = strstr(line, "/libfusebox") != NULL;
     if (maps != NULL)
         fclose(maps);
-    printf("at_secure %lu\nlibfusebox %s\n", getauxval(AT_SECURE), mapped ? "mapped" : "not mapped");
+    printf("at_secure %lu\nlibfusebox %s\n", getauxval(AT_SECURE),
+           mapped ? "mapped" : "not mapped");
 }
 
 int main(int argc, char **argv)
