@@ -176,6 +176,20 @@ syscalls_per_connect() {
         }' "$BATS_TEST_TMPDIR/strace.100" "$BATS_TEST_TMPDIR/strace.200" | sort
 }
 
+# measure_both PORT: sets PLAIN and SHIMMED, the system calls per connect
+# without and with the shim, and shows them.
+measure_both() {
+    PLAIN=$(syscalls_per_connect "$1")
+    SHIMMED=$(syscalls_per_connect "$1" LD_PRELOAD="$PRELOAD")
+    echo "without: $PLAIN"
+    echo "with:    $SHIMMED"
+}
+
+# rule_for_up: a breaker "up" for the server "up".
+rule_for_up() {
+    write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"up\", \"hosts\": [\"127.0.0.1:$up_PORT\"]}]}"
+}
+
 require_strace() {
     command -v strace >/dev/null || skip "strace is not installed (scripts/install-deps.sh installs it)"
     strace -f -c -o /dev/null true 2>/dev/null || skip "ptrace is not allowed here"
@@ -184,28 +198,20 @@ require_strace() {
 @test "strace: an unruled destination costs no system call per connect" {
     require_strace
     start_server up accept
-    local plain shimmed
-    plain=$(syscalls_per_connect "$up_PORT")
-    shimmed=$(syscalls_per_connect "$up_PORT" LD_PRELOAD="$PRELOAD")
-    echo "without: $plain"
-    echo "with:    $shimmed"
-    [ "$plain" = $'close 1\nconnect 1\nsetsockopt 1\nsocket 1\nwrite 1' ]
-    [ "$shimmed" = "$plain" ]
+    measure_both "$up_PORT"
+    [ "$PLAIN" = $'close 1\nconnect 1\nsetsockopt 1\nsocket 1\nwrite 1' ]
+    [ "$SHIMMED" = "$PLAIN" ]
 }
 
 @test "strace: a ruled destination (breaker closed) costs no system call per connect either" {
     require_strace
     start_server up accept
-    write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"up\", \"hosts\": [\"127.0.0.1:$up_PORT\"]}]}"
-    local plain shimmed
-    plain=$(syscalls_per_connect "$up_PORT")
-    shimmed=$(syscalls_per_connect "$up_PORT" LD_PRELOAD="$PRELOAD")
-    echo "without: $plain"
-    echo "with:    $shimmed"
+    rule_for_up
+    measure_both "$up_PORT"
     # The design needs none: the decision and the record are atomic
     # operations on the state file mapped once per process, and the clock is
     # read through the vDSO (no system call).
-    [ "$shimmed" = "$plain" ]
+    [ "$SHIMMED" = "$PLAIN" ]
     [ "$(breaker_field up successes)" -eq 301 ]
 }
 
@@ -213,18 +219,15 @@ require_strace() {
     require_strace
     start_server up accept
     CLIENT_OPTS=(--nonblock)
-    local plain unruled ruled
-    plain=$(syscalls_per_connect "$up_PORT")
-    unruled=$(syscalls_per_connect "$up_PORT" LD_PRELOAD="$PRELOAD")
-    write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"up\", \"hosts\": [\"127.0.0.1:$up_PORT\"]}]}"
+    local ruled
+    measure_both "$up_PORT" # unruled
+    rule_for_up
     ruled=$(syscalls_per_connect "$up_PORT" LD_PRELOAD="$PRELOAD")
-    echo "without: $plain"
-    echo "unruled: $unruled"
     echo "ruled:   $ruled"
     # testclient: socket, connect (EINPROGRESS), poll, getsockopt(SO_ERROR),
     # close, and its result line
-    [ "$plain" = $'close 1\nconnect 1\ngetsockopt 1\npoll 1\nsocket 1\nwrite 1' ]
-    [ "$unruled" = "$plain" ]
+    [ "$PLAIN" = $'close 1\nconnect 1\ngetsockopt 1\npoll 1\nsocket 1\nwrite 1' ]
+    [ "$SHIMMED" = "$PLAIN" ]
     # The one the design needs: the outcome of a pending connect is read
     # when the program reads SO_ERROR, and SO_ERROR 0 means either
     # "connected" or "still in progress"; one getpeername tells which
@@ -236,7 +239,7 @@ require_strace() {
 @test "strace: a rejected connect makes no system call at all, not even the connect" {
     require_strace
     start_server up accept
-    write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"up\", \"hosts\": [\"127.0.0.1:$up_PORT\"]}]}"
+    rule_for_up
     "$FUSEBOX" open up >/dev/null
     local shimmed
     shimmed=$(syscalls_per_connect "$up_PORT" LD_PRELOAD="$PRELOAD")
