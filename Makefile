@@ -81,10 +81,12 @@ fuzz: $(BUILD)/fuzz/fuzz_rules
 	    $(BUILD)/fuzz/corpus tests/fuzz/corpus
 
 # The README's test command: installs what is missing, builds, runs every
-# suite and ends with "N passed, N failed".
+# suite (or those named by SUITES: unit, bats, tests/NAME.bats) and ends with
+# "N passed, N failed".
+SUITES ?= all
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_TESTS) $(HELPERS)
-	@BUILD=$(abspath $(BUILD)) SANITIZE=$(SANITIZE) bash scripts/run-tests.sh
+	@BUILD=$(abspath $(BUILD)) SANITIZE=$(SANITIZE) bash scripts/run-tests.sh $(SUITES)
 
 unit: all $(UNIT_TESTS)
 	@BUILD=$(abspath $(BUILD)) SANITIZE=$(SANITIZE) bash scripts/run-tests.sh unit

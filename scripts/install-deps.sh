@@ -12,9 +12,11 @@ packages=(
   libhiredis-dev redis-server   # fusebox sync (hiredis: linked by the CLI only; server: fleet.bats)
   bats bats-support bats-assert
   curl wget python3 git procps iproute2 util-linux
-  valgrind bc gnuplot-nox nginx   # make bench (nginx: the sidecar it compares with)
+  valgrind bc gnuplot-nox nginx   # make bench and valgrind.bats (nginx: the sidecar bench compares with)
   clang libclang-rt-14-dev   # make fuzz (libFuzzer, ASan, UBSan)
   netcat-openbsd redis-tools openssh-client postgresql-client   # the compatibility matrix
+  libcap2-bin             # setcap: hostile.bats (a file-capability copy of a helper)
+  strace                  # noninterference.bats (syscalls per connect)
 )
 # node: the machine's own build counts; otherwise Debian's.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

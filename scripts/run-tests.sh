@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
 # Runs fusebox's test suites (C unit tests, then the bats suites) and ends
-# with one line "N passed, N failed, N skipped". Usage: run-tests.sh [unit|bats|all]
+# with one line "N passed, N failed, N skipped".
+# Usage: run-tests.sh [unit|bats|all|tests/NAME.bats]...  (default: all)
 # Expects the build in $BUILD (make test sets it); SANITIZE as given to make.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-$PWD/build}
 SANITIZE=${SANITIZE:-}
-what=${1:-all}
+[ $# -gt 0 ] || set -- all
+run_unit=false
+suites=()
+for what in "$@"; do
+    case $what in
+    all) run_unit=true; suites+=(tests/*.bats) ;;
+    unit) run_unit=true ;;
+    bats) suites+=(tests/*.bats) ;;
+    *.bats) [ -f "$what" ] || { echo "run-tests.sh: no suite $what" >&2; exit 2; }
+            suites+=("$what") ;;
+    *) echo "usage: run-tests.sh [unit|bats|all|tests/NAME.bats]..." >&2; exit 2 ;;
+    esac
+done
 export BUILD SANITIZE
 
 # How a sanitized shim gets into uninstrumented programs: its runtime must be
@@ -59,7 +72,7 @@ tally() {
     skipped=$((skipped + skip))
 }
 
-if [ "$what" = unit ] || [ "$what" = all ]; then
+if $run_unit; then
     for t in "$BUILD"/tests/test_*; do
         [ -x "$t" ] || continue
         echo "# unit: $(basename "$t")"
@@ -67,12 +80,10 @@ if [ "$what" = unit ] || [ "$what" = all ]; then
     done
 fi
 
-if [ "$what" = bats ] || [ "$what" = all ]; then
-    for suite in tests/*.bats; do
-        echo "# bats: $suite"
-        tally "${isolate[@]}" bats --tap "$suite"
-    done
-fi
+for suite in "${suites[@]}"; do
+    echo "# bats: $suite"
+    tally "${isolate[@]}" bats --tap "$suite"
+done
 
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -43,6 +43,8 @@ static const char *rules_spec(void)
         else
             log_set_level((enum log_level)parsed);
     }
+    if (disable && *disable && strcmp(disable, "0") != 0)
+        log_msg(LOG_WARN, "FUSEBOX_DISABLE=%.32s is not 0 or 1; fusebox stays on", disable);
     const char *to_syslog = getenv("FUSEBOX_SYSLOG");
     if (!log_set_syslog(to_syslog))
         log_msg(LOG_WARN, "FUSEBOX_SYSLOG=%.32s is not 0, 1 or the absolute path of a socket",

@@ -76,3 +76,44 @@ import json, sys
 assert b["calls"] == b["successes"] + b["failures"] + b["rejected"], b
 assert b["state"] == "closed", b' "$output"
 }
+
+@test "20 curl processes at once on a half-open breaker (half_open_max_calls 2): the server never sees more than 2 probes at once" {
+    require_preloadable curl
+    # Each probe is a whole curl transfer (the libcurl hooks decide it once
+    # and record its outcome at the end), and the server holds every answer
+    # 2 s, so probes overlap with the arrival of the others. success_threshold
+    # 100 keeps the breaker half-open to the end: every transfer let through
+    # is a probe.
+    start_server api http 200 --hold-ms 2000
+    write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"api\", \"hosts\": [\"127.0.0.1:$api_PORT\"],
+        \"reset_timeout\": 60, \"success_threshold\": 100, \"half_open_max_calls\": 2}]}"
+    "$FUSEBOX" open api --for 1ms >/dev/null
+    wait_for 5 breaker_is api retry_in_ms 0
+    local i pids=()
+    for i in $(seq 20); do
+        env LD_PRELOAD="$PRELOAD" curl -sS --max-time 30 -o /dev/null -w '%{http_code}\n' \
+            "http://127.0.0.1:$api_PORT/" > "$BATS_TEST_TMPDIR/curl$i.out" 2> "$BATS_TEST_TMPDIR/curl$i.err" 3>&- &
+        pids+=("$!")
+    done
+    local probed=0 rejected=0 rc
+    for i in $(seq 20); do
+        rc=0
+        wait "${pids[$((i - 1))]}" || rc=$?
+        case $rc in
+        0) [ "$(cat "$BATS_TEST_TMPDIR/curl$i.out")" = 200 ]
+           probed=$((probed + 1)) ;;
+        7) grep -q "circuit open: breaker 'api'" "$BATS_TEST_TMPDIR/curl$i.err"
+           rejected=$((rejected + 1)) ;;
+        *) echo "curl $i: exit $rc: $(cat "$BATS_TEST_TMPDIR/curl$i.err")"; false ;;
+        esac
+    done
+    echo "probed $probed rejected $rejected max_concurrent $(server_count api max_concurrent)"
+    [ $((probed + rejected)) -eq 20 ]
+    [ "$probed" -ge 2 ]
+    [ "$(server_count api max_concurrent)" -le 2 ]
+    [ "$(server_count api requests)" -eq "$probed" ]
+    [ "$(server_count api connections)" -eq "$probed" ]
+    [ "$(breaker_field api state)" = half_open ]
+    [ "$(breaker_field api successes)" -eq "$probed" ]
+    [ "$(breaker_field api rejected)" -eq "$rejected" ]
+}

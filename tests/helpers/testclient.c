@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -39,7 +40,7 @@ struct target {
 struct options {
     const char *host, *port, *unix_path;
     unsigned long count, threads, timeout_ms;
-    bool nonblock, udp, close_pending, getsockopt;
+    bool nonblock, udp, close_pending, getsockopt, loading;
 };
 
 /* One attempt: outcome (0, an errno value, or RES_*), its duration, and
@@ -272,6 +273,8 @@ static void usage(FILE *f)
           "                   ' so_error=NAME' (or ' so_error=0') to the line\n"
           "  --udp            SOCK_DGRAM instead of SOCK_STREAM\n"
           "  --unix PATH      connect to a Unix domain socket instead of HOST PORT\n"
+          "  --loading        afterwards print 'at_secure N' (getauxval(AT_SECURE)) and\n"
+          "                   'libfusebox mapped' or 'libfusebox not mapped'\n"
           "  -h, --help       show this help\n"
           "\n"
           "Exit status: 0 when the attempts ran (whatever their outcome), 1 when they could\n"
@@ -297,6 +300,7 @@ enum long_only {
     OPT_THREADS,
     OPT_CLOSE_PENDING,
     OPT_GETSOCKOPT,
+    OPT_LOADING,
 };
 
 /* Applies option c with argument arg to opt. Returns 0, or -1 if arg is bad. */
@@ -324,6 +328,9 @@ static int apply_option(int c, const char *arg)
     case OPT_GETSOCKOPT:
         opt.getsockopt = true;
         return 0;
+    case OPT_LOADING:
+        opt.loading = true;
+        return 0;
     }
     return -1;
 }
@@ -341,6 +348,7 @@ static int parse_args(int argc, char **argv)
         {"threads", required_argument, NULL, OPT_THREADS},
         {"close-pending", no_argument, NULL, OPT_CLOSE_PENDING},
         {"getsockopt", no_argument, NULL, OPT_GETSOCKOPT},
+        {"loading", no_argument, NULL, OPT_LOADING},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -380,6 +388,21 @@ static int parse_args(int argc, char **argv)
     return 0;
 }
 
+/* --loading: whether this process runs in secure-execution mode and whether
+ * a library named libfusebox* is mapped into it (however it got there). */
+static void report_loading(void)
+{
+    char line[4096];
+    bool mapped = false;
+    FILE *maps = fopen("/proc/self/maps", "r");
+    while (maps != NULL && !mapped && fgets(line, sizeof line, maps) != NULL)
+        mapped = strstr(line, "/libfusebox") != NULL;
+    if (maps != NULL)
+        fclose(maps);
+    printf("at_secure %lu\nlibfusebox %s\n", getauxval(AT_SECURE),
+           mapped ? "mapped" : "not mapped");
+}
+
 int main(int argc, char **argv)
 {
     int r = parse_args(argc, argv);
@@ -390,6 +413,8 @@ int main(int argc, char **argv)
         return r;
     if (opt.threads == 1) {
         run_attempts(NULL);
+        if (opt.loading)
+            report_loading();
         return EXIT_OK;
     }
     pthread_t tids[256];
@@ -403,5 +428,7 @@ int main(int argc, char **argv)
     }
     for (unsigned long i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+    if (opt.loading)
+        report_loading();
     return started == opt.threads ? EXIT_OK : EXIT_FAIL;
 }
