@@ -193,8 +193,17 @@ int cmd_explain(int argc, char **argv)
         const struct host_pattern *p = &r->patterns[chosen];
         printf("breaker: %s\n  by pattern \"%s\" (%s) at %s:%u:%u\n", r->breakers[p->breaker].name,
                p->text, kind_name(p), r->source, p->line, p->col);
-        print_state(state_option, r->breakers[p->breaker].name);
-        print_fallback(&r->breakers[p->breaker]);
+        const struct rule_breaker *b = &r->breakers[p->breaker];
+        char own[STATE_NAME_MAX];
+        if (b->per_host && t.port &&
+            rules_host_breaker_name(b->name, t.host, t.port, own, sizeof own)) {
+            printf("per host: this destination has its own breaker %s (at most %u hosts)\n", own,
+                   b->max_hosts);
+            print_state(state_option, own);
+        } else {
+            print_state(state_option, b->name);
+        }
+        print_fallback(b);
     }
     matcher_free(m);
     rules_free(r);

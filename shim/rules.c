@@ -1501,6 +1501,18 @@ struct rules *rules_load(const char *spec, char **errors)
     return r;
 }
 
+bool rules_host_breaker_name(const char *rule, const char *host, uint16_t port, char *out,
+                             size_t size)
+{
+    bool bare_v6 = host[0] != '[' && strchr(host, ':') != NULL;
+    int n = snprintf(out, size, bare_v6 ? "%s/[%s]:%u" : "%s/%s:%u", rule, host, (unsigned)port);
+    if (n <= 0 || (size_t)n >= size)
+        return false;
+    for (char *c = out + strlen(rule); *c; c++)
+        *c = (char)ascii_lower((unsigned char)*c);
+    return true;
+}
+
 void rules_free(struct rules *r)
 {
     if (r == NULL)

@@ -94,6 +94,12 @@ struct rules *rules_parse(const char *text, size_t len, const char *source, char
  * cannot be read yields the single line "PATH: cannot read: reason\n". */
 struct rules *rules_load(const char *spec, char **errors);
 
+/* Writes the name of a per_host rule's breaker for host (a name or address
+ * literal) and port: "RULE/host:port", the host in lower case, an IPv6
+ * literal in brackets. Returns false when it does not fit size bytes. */
+bool rules_host_breaker_name(const char *rule, const char *host, uint16_t port, char *out,
+                             size_t size);
+
 /* Frees r and everything it owns; r may be NULL. */
 void rules_free(struct rules *r);
 

@@ -314,21 +314,6 @@ static void announce(struct runtime *rt, struct state_slot *slot, const struct g
     tell(rt, slot, call, tr, wall_ms);
 }
 
-/* Writes "NAME/host:port" (host in lower case, an IPv6 literal in
- * brackets) to out; false when it does not fit a slot name. */
-static bool host_breaker_name(const char *rule, const char *host, uint16_t port,
-                              char out[STATE_NAME_MAX])
-{
-    bool bare_v6 = host[0] != '[' && strchr(host, ':') != NULL;
-    int n = snprintf(out, STATE_NAME_MAX, bare_v6 ? "%s/[%s]:%u" : "%s/%s:%u", rule, host,
-                     (unsigned)port);
-    if (n <= 0 || n >= (int)STATE_NAME_MAX)
-        return false;
-    for (char *c = out + strlen(rule); *c; c++)
-        *c = (char)ascii_lower((unsigned char)*c);
-    return true;
-}
-
 /* Returns the slot of host's own breaker under per_host rule b (whose slot
  * is parent) and sets call->host_slot and host_tag; NULL when there is none
  * to be had. Remembered per process; a remembered slot whose key changed
@@ -338,7 +323,7 @@ static struct state_slot *host_slot_of(struct runtime *rt, uint32_t b, struct st
 {
     const struct rule_breaker *rb = &rt->rules->breakers[b];
     char name[STATE_NAME_MAX];
-    if (!host_breaker_name(rb->name, host, port, name))
+    if (!rules_host_breaker_name(rb->name, host, port, name, sizeof name))
         return NULL;
     uint64_t key = state_name_hash(name);
     size_t at = key % RUNTIME_HOST_CACHE;

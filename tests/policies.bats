@@ -201,6 +201,9 @@ retry_is_within() {
     assert_output --partial "local/127.0.0.2:$live_PORT"
     run "$FUSEBOX" status --verify
     assert_success
+    run "$FUSEBOX" explain "127.0.0.1:$dead_PORT"
+    assert_output --partial "its own breaker local/127.0.0.1:$dead_PORT"
+    assert_output --partial "state: open"
 }
 
 @test "per_host max_hosts reuses the least recently used host's breaker" {
