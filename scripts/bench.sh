@@ -166,7 +166,7 @@ report() {
         [ "$ROUNDS" -le 10 ] || list="$ROUNDS pairs"
         printf '  %-34s %12.1f %-5s ratio %7.3f  %+11.1f   pairs: %s\n' "${NAMES[$label]}" \
             "$med" "$unit" "$ratio" "$delta" "$list"
-        printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$group" "${NAMES[$label]}" "$unit" "$ROUNDS" \
+        printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$group" "${NAMES[$label]//,/;}" "$unit" "$ROUNDS" \
             "$med" "$lo" "$hi" "$ratio" "$delta" "$list" >> "$OUT/results.csv"
     done
 }
@@ -325,7 +325,7 @@ if [ "$SMOKE" = 0 ]; then
         per=$(((many - few) / 2000))
         base=${base:-$per}
         printf '  %-34s %12d instr %+d\n' "${NAMES[$c]}" "$per" $((per - base))
-        echo "instructions,${NAMES[$c]},instr,1,$per,$per,$per,,$((per - base))," >> "$OUT/results.csv"
+        echo "instructions,${NAMES[$c]//,/;},instr,1,$per,$per,$per,,$((per - base))," >> "$OUT/results.csv"
     done
 fi
 
@@ -367,8 +367,8 @@ plain_total=$(total loop plain)
 fusebox_total=$(total loop fusebox)
 printf '  total: no shim %.2f s, fusebox %.2f s: %.1fx faster\n' "$(echo "$plain_total / 1000" | bc -l)" \
     "$(echo "$fusebox_total / 1000" | bc -l)" "$(echo "$plain_total / $fusebox_total" | bc -l)"
-echo "loop total,no shim,s,1,$(echo "$plain_total / 1000" | bc -l),,,,," >> "$OUT/results.csv"
-echo "loop total,fusebox (fail_max 3),s,1,$(echo "$fusebox_total / 1000" | bc -l),,,,," >> "$OUT/results.csv"
+echo "loop total,no shim,s,1,$(printf '%.3f' "$(echo "$plain_total / 1000" | bc -l)"),,,,," >> "$OUT/results.csv"
+echo "loop total,fusebox (fail_max 3),s,1,$(printf '%.3f' "$(echo "$fusebox_total / 1000" | bc -l)"),,,,," >> "$OUT/results.csv"
 series curl-loop loop plain fusebox
 plot curl-loop "curl --connect-timeout 1 to a host that never accepts" "ms per run (log)" log \
     plain fusebox
@@ -386,8 +386,8 @@ if [ "$SMOKE" = 0 ]; then
         t=$(instructions "$c" /bin/true)
         v=$(instructions "$c" curl --version)
         printf '  %-34s %12d instr (/bin/true) %12d instr (curl --version)\n' "${NAMES[$c]}" "$t" "$v"
-        echo "instructions /bin/true,${NAMES[$c]},instr,1,$t,$t,$t,,," >> "$OUT/results.csv"
-        echo "instructions curl --version,${NAMES[$c]},instr,1,$v,$v,$v,,," >> "$OUT/results.csv"
+        echo "instructions /bin/true,${NAMES[$c]//,/;},instr,1,$t,$t,$t,,," >> "$OUT/results.csv"
+        echo "instructions curl --version,${NAMES[$c]//,/;},instr,1,$v,$v,$v,,," >> "$OUT/results.csv"
     done
 fi
 
