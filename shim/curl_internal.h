@@ -38,6 +38,7 @@ struct runtime;
     X(CURLMcode, curl_multi_add_handle, (CURLM * multi, CURL * handle))                            \
     X(CURLMcode, curl_multi_remove_handle, (CURLM * multi, CURL * handle))                         \
     X(CURLMsg *, curl_multi_info_read, (CURLM * multi, int *left))                                 \
+    X(CURLMcode, curl_multi_cleanup, (CURLM * multi))                                              \
     X(CURLMcode, curl_multi_perform, (CURLM * multi, int *running))                                \
     X(CURLMcode, curl_multi_socket_action,                                                         \
       (CURLM * multi, curl_socket_t socket, int events, int *running))                             \
@@ -146,8 +147,9 @@ struct curl_guard {
 
 /* The guarded transfer of a handle added to a multi handle. */
 struct curl_multi_state {
-    bool active;   /* let through and not yet recorded */
-    bool rejected; /* failed on purpose: the refusing open-socket callback is installed */
+    bool active;       /* let through and not yet recorded */
+    bool rejected;     /* failed on purpose: the refusing open-socket callback is installed */
+    const void *multi; /* the multi handle it was added to */
     struct curl_guard guard;
 };
 
@@ -173,6 +175,10 @@ struct curl_record *curl_records_add(const void *handle);
 /* Removes handle's record, copying it to *out first; false when there was
  * none. */
 bool curl_records_remove(const void *handle, struct curl_record *out);
+
+/* Writes to out up to max handles whose transfer in multi is not settled
+ * yet; returns how many. Takes the lock itself. */
+size_t curl_records_in_multi(const void *multi, CURL **out, size_t max);
 
 /* True when there is no record at all (one relaxed load, no lock): the
  * hooks of a program that set no URL under rules skip the table. */

@@ -97,7 +97,7 @@ EXPORT CURLMcode curl_multi_add_handle(CURLM *multi, CURL *handle)
         return CURLM_INTERNAL_ERROR;
     struct runtime *rt;
     struct curl_options o;
-    struct curl_multi_state s = {.active = false};
+    struct curl_multi_state s = {.active = false, .multi = multi};
     if (curl_inside_libcurl || !(rt = runtime_get()) || !curl_options_of(handle, &o))
         return add(multi, handle);
     int saved = errno;
@@ -174,6 +174,24 @@ EXPORT CURLMcode curl_multi_remove_handle(CURLM *multi, CURL *handle)
     if (!curl_inside_libcurl)
         settle(handle, false, CURLE_OK);
     return remove(multi, handle);
+}
+
+/* A program may clean a multi handle up with transfers still in it (libcurl
+ * then lets go of them without curl_multi_remove_handle): they are settled
+ * first, so that no refusing callback or fallback stays on a handle that the
+ * program goes on using. */
+EXPORT CURLMcode curl_multi_cleanup(CURLM *multi)
+{
+    real_curl_multi_cleanup_fn cleanup = real(curl_multi_cleanup);
+    if (!cleanup)
+        return CURLM_INTERNAL_ERROR;
+    CURL *left[64];
+    size_t n;
+    while (!curl_inside_libcurl && atomic_load_explicit(&multi_pending, memory_order_relaxed) &&
+           (n = curl_records_in_multi(multi, left, sizeof left / sizeof left[0])) > 0)
+        for (size_t i = 0; i < n; i++)
+            settle(left[i], false, CURLE_OK);
+    return cleanup(multi);
 }
 
 /* True when the sockets a multi call opens belong to guarded transfers. */

@@ -94,3 +94,15 @@ bool curl_records_remove(const void *handle, struct curl_record *out)
     }
     return false;
 }
+
+size_t curl_records_in_multi(const void *multi, CURL **out, size_t max)
+{
+    size_t n = 0;
+    curl_records_lock();
+    for (size_t b = 0; b < BUCKETS && n < max; b++)
+        for (struct curl_record *r = buckets[b]; r && n < max; r = r->next)
+            if (r->multi.multi == multi && (r->multi.active || r->multi.rejected))
+                out[n++] = (CURL *)r->handle;
+    curl_records_unlock();
+    return n;
+}

@@ -288,6 +288,19 @@ exit=0"
     [ "$(breaker_field api fallbacks)" -eq 1 ]
 }
 
+@test "a multi handle cleaned up with its transfer still in it leaves no fallback on the easy handle" {
+    open_api_with_cache $'cached\n'
+    # The primary recovers while the handle waits; the same handle's next
+    # transfer, with the breaker closed, must reach it, not the fallback.
+    run shimmed "$BUILD/helpers/curl_options" cleanup-then-perform "http://127.0.0.1:$primary_PORT/" \
+        "'$FUSEBOX' close api >/dev/null"
+    assert_line "multi: status=200 bytes=7"
+    assert_line "easy: rc=0"
+    [ "$(server_count cache requests)" -eq 1 ]
+    [ "$(server_count primary requests)" -eq 3 ]
+    [ "$(breaker_field api fallbacks)" -eq 1 ]
+}
+
 @test "curl's own --connect-to list is kept: it applies again once the breaker closes" {
     require_preloadable curl
     open_api_with_cache $'cached\n'

@@ -13,7 +13,13 @@
  *                              interface and prints each result and error
  *                              buffer; never reads messages with
  *                              --no-info-read (removes the handles when all
- *                              are done) */
+ *                              are done)
+ *   curl_options cleanup-then-perform URL CMD
+ *                              runs URL with the multi interface, cleans the
+ *                              multi handle up without reading the message
+ *                              or removing the easy handle, runs CMD, then
+ *                              performs the same handle with the easy
+ *                              interface; prints each result */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,10 +174,37 @@ static int run_multi(int argc, char **argv)
     return 0;
 }
 
+static int run_cleanup_then_perform(const char *url, const char *command)
+{
+    CURLM *multi = curl_multi_init();
+    CURL *handle = curl_easy_init();
+    struct sink sink = {0, 0};
+    curl_easy_setopt(handle, CURLOPT_URL, url);
+    curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, count_body);
+    curl_easy_setopt(handle, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(handle, CURLOPT_TIMEOUT, 10L);
+    curl_multi_add_handle(multi, handle);
+    for (int running = 1; running;) {
+        curl_multi_perform(multi, &running);
+        if (running)
+            curl_multi_poll(multi, NULL, 0, 100, NULL);
+    }
+    long status = 0;
+    curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+    printf("multi: status=%ld bytes=%zu\n", status, sink.bytes);
+    curl_multi_cleanup(multi); /* the handle was never removed */
+    if (system(command) != 0)
+        printf("command failed\n");
+    printf("easy: rc=%d\n", (int)curl_easy_perform(handle));
+    curl_easy_cleanup(handle);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: curl_options options URL | churn N URL | multi URL...\n");
+        fprintf(stderr, "usage: curl_options options URL | churn N URL | multi URL... | "
+                        "cleanup-then-perform URL CMD\n");
         return 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -182,6 +215,8 @@ int main(int argc, char **argv)
         rc = run_churn(atol(argv[2]), argv[3]);
     else if (strcmp(argv[1], "multi") == 0)
         rc = run_multi(argc - 2, argv + 2);
+    else if (strcmp(argv[1], "cleanup-then-perform") == 0 && argc == 4)
+        rc = run_cleanup_then_perform(argv[2], argv[3]);
     curl_global_cleanup();
     return rc;
 }
