@@ -289,6 +289,7 @@ exit=0"
 }
 
 @test "a multi handle cleaned up with its transfer still in it leaves no fallback on the easy handle" {
+    require_preloadable curl
     open_api_with_cache $'cached\n'
     # The primary recovers while the handle waits; the same handle's next
     # transfer, with the breaker closed, must reach it, not the fallback.
