@@ -37,6 +37,9 @@ case ",$SANITIZE," in
 *,undefined,*) export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ;;
 esac
 export FUSEBOX_TEST_PRELOAD="$preload"
+# A test that hangs (a program that deadlocks under a sanitizer runtime) fails
+# after this long instead of holding the whole run up.
+export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-600}
 
 # Each bats suite runs in a private network namespace with only loopback up:
 # test traffic cannot leave the machine, and the kernel's TCP counters count
