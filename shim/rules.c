@@ -703,6 +703,20 @@ static void element_path(char out[PATH_SIZE], const char *path, size_t index)
     format_path(out, "%s[%zu]", path, index);
 }
 
+/* Records a problem with the member named key of the object at path: its
+ * key path ("path.key") is written only then, not for every member read. */
+__attribute__((format(printf, 5, 6))) static void report_member(struct parser *ps, struct spot at,
+                                                                const char *path, const char *key,
+                                                                const char *fmt, ...)
+{
+    char where[PATH_SIZE];
+    member_path(where, path, key);
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(ps, at, no_spot, where, fmt, ap);
+    va_end(ap);
+}
+
 /* Returns the key among allowed that is named s, or KEY_COUNT. */
 static enum key key_named(const char *s, uint64_t allowed)
 {
@@ -723,13 +737,15 @@ static void find_members(struct parser *ps, const cJSON *obj, const char *path, 
         members[k] = NULL;
     for (const cJSON *m = obj->child; m != NULL && !giving_up(ps); m = m->next) {
         enum key k = key_named(m->string, allowed);
+        if (k != KEY_COUNT && members[k] == NULL) {
+            members[k] = m;
+            continue;
+        }
         quote(quoted, sizeof quoted, m->string);
         if (k == KEY_COUNT)
             report(ps, key_of(m), path, "unknown key %s", quoted);
-        else if (members[k] != NULL)
-            report_repeat(ps, key_of(m), key_of(members[k]), path, "duplicate key %s", quoted);
         else
-            members[k] = m;
+            report_repeat(ps, key_of(m), key_of(members[k]), path, "duplicate key %s", quoted);
     }
     for (enum key k = 0; k < KEY_COUNT; k++)
         if ((required & KEY_BIT(k)) && members[k] == NULL)
@@ -742,11 +758,10 @@ static void read_count(struct parser *ps, const cJSON *node, const char *path, u
 {
     if (node == NULL)
         return;
-    char where[PATH_SIZE];
     double d = node->valuedouble;
-    member_path(where, path, node->string);
     if (json_type(node) != cJSON_Number || !(d >= 1 && d <= max) || d != (double)(uint32_t)d)
-        report(ps, value_of(node), where, "must be an integer from 1 to %u", max);
+        report_member(ps, value_of(node), path, node->string, "must be an integer from 1 to %u",
+                      max);
     else
         *out = (uint32_t)d;
 }
@@ -756,10 +771,8 @@ static void read_flag(struct parser *ps, const cJSON *node, const char *path, bo
 {
     if (node == NULL)
         return;
-    char where[PATH_SIZE];
-    member_path(where, path, node->string);
     if (json_type(node) != cJSON_True && json_type(node) != cJSON_False)
-        report(ps, value_of(node), where, "must be true or false");
+        report_member(ps, value_of(node), path, node->string, "must be true or false");
     else
         *out = json_type(node) == cJSON_True;
 }
@@ -782,12 +795,10 @@ static void read_seconds(struct parser *ps, const cJSON *node, const char *path,
 {
     if (node == NULL)
         return;
-    char where[PATH_SIZE];
     double d = node->valuedouble;
-    member_path(where, path, node->string);
     if (json_type(node) != cJSON_Number || !(d > 0 && d * 1000 <= max_ms))
-        report(ps, value_of(node), where,
-               "must be a number of seconds greater than 0 and at most %u", max_ms / 1000);
+        report_member(ps, value_of(node), path, node->string,
+                      "must be a number of seconds greater than 0 and at most %u", max_ms / 1000);
     else
         *ms = seconds_to_ms(d);
 }
@@ -798,11 +809,10 @@ static void read_number(struct parser *ps, const cJSON *node, const char *path, 
 {
     if (node == NULL)
         return;
-    char where[PATH_SIZE];
     double d = node->valuedouble;
-    member_path(where, path, node->string);
     if (json_type(node) != cJSON_Number || !(d >= min && d <= max))
-        report(ps, value_of(node), where, "must be a number from %g to %g", min, max);
+        report_member(ps, value_of(node), path, node->string, "must be a number from %g to %g", min,
+                      max);
     else
         *out = d;
 }
@@ -1033,15 +1043,18 @@ static void read_hosts(struct parser *ps, const cJSON *node, const char *path, u
         report(ps, value_of(node), where, "must not be empty");
     for (const cJSON *e = node->child; e != NULL && !giving_up(ps); e = e->next, i++) {
         struct host_pattern p;
-        element_path(element, where, i);
-        if (json_type(e) != cJSON_String) {
-            report(ps, value_of(e), element, "must be a host pattern (a string)");
-        } else if (!host_pattern_parse(e->valuestring, &p, why, sizeof why)) {
-            quote(quoted, sizeof quoted, e->valuestring);
-            report(ps, value_of(e), element, "%s: %s", quoted, why);
-        } else {
+        bool string = json_type(e) == cJSON_String;
+        if (string && host_pattern_parse(e->valuestring, &p, why, sizeof why)) {
             p.breaker = breaker;
             add_pattern(ps, &p, e);
+            continue;
+        }
+        element_path(element, where, i);
+        if (!string) {
+            report(ps, value_of(e), element, "must be a host pattern (a string)");
+        } else {
+            quote(quoted, sizeof quoted, e->valuestring);
+            report(ps, value_of(e), element, "%s: %s", quoted, why);
         }
     }
 }
@@ -1364,8 +1377,10 @@ static char *format_problems(struct parser *ps)
     return text;
 }
 
-/* Returns the rules made of what the parser read (moving its strings), or NULL on out of memory. */
-static struct rules *assemble_rules(struct parser *ps)
+/* Returns the rules made of what the parser read (moving its strings), or
+ * NULL on out of memory; with place, the line and column of each breaker and
+ * pattern too (one more pass over the text), else 0. */
+static struct rules *assemble_rules(struct parser *ps, bool place)
 {
     size_t nb = ps->breaker_count, np = ps->pattern_count;
     struct rules *r = calloc(1, sizeof *r);
@@ -1381,7 +1396,7 @@ static struct rules *assemble_rules(struct parser *ps)
         queries[i].node = ps->breakers[i].object;
     for (size_t i = 0; i < np; i++)
         queries[nb + i].node = ps->patterns[i].node;
-    if (!jsonpos_locate(ps->text, ps->len, ps->root, queries, nb + np)) {
+    if (place && !jsonpos_locate(ps->text, ps->len, ps->root, queries, nb + np)) {
         free(queries);
         rules_free(r);
         return NULL;
@@ -1418,7 +1433,8 @@ static void release_parser(struct parser *ps)
     free(ps->patterns);
 }
 
-struct rules *rules_parse(const char *text, size_t len, const char *source, char **errors)
+static struct rules *parse(const char *text, size_t len, const char *source, bool place,
+                           char **errors)
 {
     struct parser ps = {.text = text, .len = len, .source = source};
     struct rules *r = NULL;
@@ -1435,7 +1451,7 @@ struct rules *rules_parse(const char *text, size_t len, const char *source, char
     if (!ps.out_of_memory && ps.problem_count > 0)
         *errors = format_problems(&ps);
     else if (!ps.out_of_memory)
-        r = assemble_rules(&ps);
+        r = assemble_rules(&ps, place);
     if (root != NULL)
         cjson.delete(root);
     release_parser(&ps);
@@ -1444,6 +1460,11 @@ struct rules *rules_parse(const char *text, size_t len, const char *source, char
         errno = ENOMEM;
     }
     return r;
+}
+
+struct rules *rules_parse(const char *text, size_t len, const char *source, char **errors)
+{
+    return parse(text, len, source, true, errors);
 }
 
 /* Reads the regular file at path (at most RULES_MAX_FILE_SIZE bytes) into a
@@ -1486,19 +1507,29 @@ failed:
     return NULL;
 }
 
-struct rules *rules_load(const char *spec, char **errors)
+static struct rules *load(const char *spec, bool place, char **errors)
 {
     const char *first = spec + strspn(spec, " \t\r\n");
     size_t len;
     *errors = NULL;
     if (*first == '{')
-        return rules_parse(spec, strlen(spec), RULES_INLINE_SOURCE, errors);
+        return parse(spec, strlen(spec), RULES_INLINE_SOURCE, place, errors);
     char *text = read_rules_file(spec, &len, errors);
     if (text == NULL)
         return NULL;
-    struct rules *r = rules_parse(text, len, spec, errors);
+    struct rules *r = parse(text, len, spec, place, errors);
     free(text);
     return r;
+}
+
+struct rules *rules_load(const char *spec, char **errors)
+{
+    return load(spec, true, errors);
+}
+
+struct rules *rules_load_unplaced(const char *spec, char **errors)
+{
+    return load(spec, false, errors);
 }
 
 bool rules_host_breaker_name(const char *rule, const char *host, uint16_t port, char *out,

@@ -94,6 +94,11 @@ struct rules *rules_parse(const char *text, size_t len, const char *source, char
  * cannot be read yields the single line "PATH: cannot read: reason\n". */
 struct rules *rules_load(const char *spec, char **errors);
 
+/* rules_load without the line and column of breakers and patterns (left 0),
+ * which only fusebox explain shows: a pass over the text less, for the shim,
+ * which loads the rules in every process. */
+struct rules *rules_load_unplaced(const char *spec, char **errors);
+
 /* Writes the name of a per_host rule's breaker for host (a name or address
  * literal) and port: "RULE/host:port", the host in lower case, an IPv6
  * literal in brackets. Returns false when it does not fit size bytes. */

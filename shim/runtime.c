@@ -109,7 +109,7 @@ static struct runtime *runtime_build(void)
     if (!state_path)
         return NULL;
     char *errors = NULL;
-    struct rules *rules = rules_load(spec, &errors);
+    struct rules *rules = rules_load_unplaced(spec, &errors);
     if (!rules) {
         report_bad_rules(errors);
         free(state_path);

@@ -320,6 +320,25 @@ static void rate_keys_inherit_from_defaults(void)
     rules_free(r);
 }
 
+static void unplaced_rules_are_the_same_without_positions(void)
+{
+    char *errors = NULL;
+    const char *json = "{\"version\":1,\"breakers\":[{\"name\":\"a\",\"hosts\":[\"a.example\","
+                       "\"10.0.0.0/8\"],\"fail_max\":2}]}";
+    struct rules *placed = rules_load(json, &errors),
+                 *unplaced = rules_load_unplaced(json, &errors);
+    if (CHECK(placed && unplaced)) {
+        CHECK_INT(unplaced->pattern_count, placed->pattern_count);
+        CHECK_STR(unplaced->breakers[0].name, "a");
+        CHECK_INT(unplaced->breakers[0].config.fail_max, 2);
+        CHECK_STR(unplaced->patterns[1].text, "10.0.0.0/8");
+        CHECK_INT(placed->patterns[1].line, 1);
+        CHECK_INT(unplaced->patterns[1].line, 0);
+    }
+    rules_free(placed);
+    rules_free(unplaced);
+}
+
 static void per_host_names_are_reserved(void)
 {
     CHECK_REJECTED("{\"version\":1,\"breakers\":[{\"name\":\"api\",\"hosts\":[\"*\"],"
@@ -1262,6 +1281,7 @@ int main(void)
     RUN(rate_backoff_and_host_keys);
     RUN(rate_keys_inherit_from_defaults);
     RUN(per_host_names_are_reserved);
+    RUN(unplaced_rules_are_the_same_without_positions);
     RUN(reset_timeout_fractions_round_up);
     RUN(failure_mask_is_failure_on_minus_exclude);
     RUN(limits_are_inclusive);
