@@ -273,6 +273,21 @@ static bool half_open_wait_over(const struct breaker_slot *s, const struct break
     return began != UINT64_MAX && now_ms - began >= c->half_open_max_wait_ms;
 }
 
+/* Starts a new half-open episode from the state seen in v (*seen its word),
+ * with this call as its one probe: one CAS. Returns false when another
+ * process changed the word first (*seen then holds the new word). */
+static bool try_probe_episode(struct breaker_slot *s, uint64_t *seen, const struct breaker_view *v,
+                              uint64_t now_ms, enum transition_cause cause, uint32_t count,
+                              struct breaker_transition *tr)
+{
+    struct breaker_view next = {BREAKER_HALF_OPEN, (uint8_t)(v->epoch + 1), 1, 0, now_ms};
+    if (!swap_word(s, seen, &next))
+        return false;
+    note_half_open_start(s, next.epoch, now_ms);
+    note_transition(tr, v->state, BREAKER_HALF_OPEN, cause, OUTCOME_SUCCESS, count);
+    return true;
+}
+
 static struct breaker_ticket ticket(enum breaker_verdict verdict, uint8_t epoch)
 {
     return (struct breaker_ticket){.verdict = (uint8_t)verdict, .epoch = epoch};
@@ -300,13 +315,9 @@ struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breake
         case BREAKER_FLEET_OPEN:
             if (!open_time_is_over(&v, c, now_ms))
                 return reject(s);
-            next = (struct breaker_view){BREAKER_HALF_OPEN, (uint8_t)(v.epoch + 1), 1, 0, now_ms};
-            if (swap_word(s, &seen, &next)) {
-                note_half_open_start(s, next.epoch, now_ms);
-                note_transition(tr, v.state, BREAKER_HALF_OPEN, CAUSE_TIMEOUT_ELAPSED,
-                                OUTCOME_SUCCESS, 0);
+            if (try_probe_episode(s, &seen, &v, now_ms, CAUSE_TIMEOUT_ELAPSED, 0, tr)) {
                 *transitioned = true;
-                return ticket(VERDICT_PROBE, next.epoch);
+                return ticket(VERDICT_PROBE, (uint8_t)(v.epoch + 1));
             }
             break;
         case BREAKER_HALF_OPEN:
@@ -323,14 +334,10 @@ struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breake
                 if (swap_word(s, &seen, &next))
                     return ticket(VERDICT_PROBE, next.epoch);
             } else if (probes_presumed_lost(s, &v, c, now_ms)) {
-                next =
-                    (struct breaker_view){BREAKER_HALF_OPEN, (uint8_t)(v.epoch + 1), 1, 0, now_ms};
-                if (swap_word(s, &seen, &next)) {
-                    note_half_open_start(s, next.epoch, now_ms);
-                    note_transition(tr, BREAKER_HALF_OPEN, BREAKER_HALF_OPEN, CAUSE_PROBE_LOST,
-                                    OUTCOME_SUCCESS, v.probes_in_flight);
+                if (try_probe_episode(s, &seen, &v, now_ms, CAUSE_PROBE_LOST, v.probes_in_flight,
+                                      tr)) {
                     *transitioned = true;
-                    return ticket(VERDICT_PROBE, next.epoch);
+                    return ticket(VERDICT_PROBE, (uint8_t)(v.epoch + 1));
                 }
             } else {
                 return reject(s);

@@ -1213,22 +1213,31 @@ static int compare_breaker_names(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Reports that breaker b's name clashes with first's, as BEFORE, the quoted
+ * name, AFTER. */
+static void report_name_clash(struct parser *ps, const struct pending_breaker *b,
+                              const struct pending_breaker *first, const char *before,
+                              const char *after)
+{
+    char path[PATH_SIZE], where[PATH_SIZE], quoted[QUOTED_SIZE];
+    element_path(path, "breakers", b->index);
+    member_path(where, path, "name");
+    quote(quoted, sizeof quoted, b->breaker.name);
+    report_repeat(ps, value_of(b->name), value_of(first->name), where, "%s%s%s", before, quoted,
+                  after);
+}
+
 /* Reports each breaker named[j] (j > i; named sorted by name) whose name
  * lies in the space of named[i]'s per-host breakers, "NAME/...". */
 static void check_host_space(struct parser *ps, struct pending_breaker **named, size_t n, size_t i)
 {
     const char *rule = named[i]->breaker.name;
     size_t len = strlen(rule);
-    for (size_t j = i + 1; j < n && strncmp(named[j]->breaker.name, rule, len) == 0; j++) {
-        if (named[j]->breaker.name[len] != '/')
-            continue;
-        char path[PATH_SIZE], where[PATH_SIZE], quoted[QUOTED_SIZE];
-        element_path(path, "breakers", named[j]->index);
-        member_path(where, path, "name");
-        quote(quoted, sizeof quoted, named[j]->breaker.name);
-        report_repeat(ps, value_of(named[j]->name), value_of(named[i]->name), where,
-                      "%s is a name of the per-host breakers of \"%s\" (per_host)", quoted, rule);
-    }
+    char after[RULES_MAX_NAME_LEN + 48];
+    snprintf(after, sizeof after, " is a name of the per-host breakers of \"%s\" (per_host)", rule);
+    for (size_t j = i + 1; j < n && strncmp(named[j]->breaker.name, rule, len) == 0; j++)
+        if (named[j]->breaker.name[len] == '/')
+            report_name_clash(ps, named[j], named[i], "", after);
 }
 
 /* Reports each breaker whose name an earlier breaker has, or that a per_host
@@ -1253,12 +1262,7 @@ static void check_unique_names(struct parser *ps)
             first = i;
             continue;
         }
-        char path[PATH_SIZE], where[PATH_SIZE], quoted[QUOTED_SIZE];
-        element_path(path, "breakers", named[i]->index);
-        member_path(where, path, "name");
-        quote(quoted, sizeof quoted, named[i]->breaker.name);
-        report_repeat(ps, value_of(named[i]->name), value_of(named[first]->name), where,
-                      "duplicate breaker name %s", quoted);
+        report_name_clash(ps, named[i], named[first], "duplicate breaker name ", "");
     }
     free(named);
 }

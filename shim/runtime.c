@@ -95,8 +95,7 @@ static void runtime_free(struct runtime *rt)
     free(rt->state_path);
     free((void *)rt->slots);
     free((void *)rt->last_success_ms);
-    free((void *)rt->host_keys);
-    free((void *)rt->host_slots);
+    free(rt->host_cache);
     free(rt);
 }
 
@@ -116,6 +115,9 @@ static struct runtime *runtime_build(void)
         return NULL;
     }
     struct runtime *rt = calloc(1, sizeof *rt);
+    bool per_host = false;
+    for (size_t b = 0; b < rules->breaker_count; b++)
+        per_host |= rules->breakers[b].per_host;
     if (rt) {
         rt->rules = rules;
         rt->state_path = state_path;
@@ -123,14 +125,11 @@ static struct runtime *runtime_build(void)
         size_t n = rules->breaker_count ? rules->breaker_count : 1;
         rt->slots = calloc(n, sizeof *rt->slots);
         rt->last_success_ms = calloc(n, sizeof *rt->last_success_ms);
-        for (size_t b = 0; b < rules->breaker_count && !rt->host_keys; b++)
-            if (rules->breakers[b].per_host) {
-                rt->host_keys = calloc(RUNTIME_HOST_CACHE, sizeof *rt->host_keys);
-                rt->host_slots = calloc(RUNTIME_HOST_CACHE, sizeof *rt->host_slots);
-            }
+        if (per_host)
+            rt->host_cache = calloc(RUNTIME_HOST_CACHE, sizeof *rt->host_cache);
     }
     if (!rt || !rt->matcher || !rt->slots || !rt->last_success_ms ||
-        (rt->host_keys != NULL) != (rt->host_slots != NULL)) {
+        (per_host && !rt->host_cache)) {
         if (!rt) {
             rules_free(rules);
             free(state_path);
@@ -326,9 +325,9 @@ static struct state_slot *host_slot_of(struct runtime *rt, uint32_t b, struct st
     if (!rules_host_breaker_name(rb->name, host, port, name, sizeof name))
         return NULL;
     uint64_t key = state_name_hash(name);
-    size_t at = key % RUNTIME_HOST_CACHE;
-    uint32_t cached = atomic_load_explicit(&rt->host_slots[at], memory_order_acquire);
-    if (cached != 0 && atomic_load_explicit(&rt->host_keys[at], memory_order_acquire) == key &&
+    struct host_cache_entry *e = &rt->host_cache[key % RUNTIME_HOST_CACHE];
+    uint32_t cached = atomic_load_explicit(&e->slot, memory_order_acquire);
+    if (cached != 0 && atomic_load_explicit(&e->key, memory_order_acquire) == key &&
         atomic_load_explicit(&rt->state->slots[cached - 1].key, memory_order_acquire) == key) {
         call->host_slot = cached;
         call->host_tag = state_slot_tag(key);
@@ -345,9 +344,10 @@ static struct state_slot *host_slot_of(struct runtime *rt, uint32_t b, struct st
     atomic_store_explicit(&slot->breaker.fail_max, rb->config.fail_max, memory_order_relaxed);
     call->host_slot = (uint32_t)(slot - rt->state->slots) + 1;
     call->host_tag = state_slot_tag(key);
-    atomic_store_explicit(&rt->host_slots[at], 0, memory_order_relaxed);
-    atomic_store_explicit(&rt->host_keys[at], key, memory_order_relaxed);
-    atomic_store_explicit(&rt->host_slots[at], call->host_slot, memory_order_release);
+    /* Two threads may write one entry at once: a mixed pair is harmless, since
+     * a hit also needs the slot's own key to be key. */
+    atomic_store_explicit(&e->key, key, memory_order_relaxed);
+    atomic_store_explicit(&e->slot, call->host_slot, memory_order_release);
     return slot;
 }
 
@@ -383,7 +383,7 @@ bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16
         errno = saved;
         return true;
     }
-    if (host && rt->rules->breakers[b].per_host && rt->host_keys) {
+    if (host && rt->rules->breakers[b].per_host) { /* then host_cache exists */
         struct state_slot *own = host_slot_of(rt, b, slot, host, port, call);
         if (own) {
             slot = own;

@@ -24,11 +24,16 @@ struct runtime {
     bool has_addresses; /* the rules have address (or "*") patterns */
     char *state_path;
     struct state *state;
-    _Atomic int state_status;          /* enum in runtime.c */
-    _Atomic uintptr_t *slots;          /* per breaker: its state_slot, 0 unknown, 1 unavailable */
-    _Atomic uint64_t *last_success_ms; /* per breaker: latest success in this process */
-    _Atomic uint64_t *host_keys;       /* per_host rules: cache of host breakers' keys … */
-    _Atomic uint32_t *host_slots;      /* … and their 1 + slot index (RUNTIME_HOST_CACHE) */
+    _Atomic int state_status;            /* enum in runtime.c */
+    _Atomic uintptr_t *slots;            /* per breaker: its state_slot, 0 unknown, 1 unavailable */
+    _Atomic uint64_t *last_success_ms;   /* per breaker: latest success in this process */
+    struct host_cache_entry *host_cache; /* with per_host rules: RUNTIME_HOST_CACHE entries */
+};
+
+/* A host breaker this process found: its key and 1 + its slot index. */
+struct host_cache_entry {
+    _Atomic uint64_t key;
+    _Atomic uint32_t slot;
 };
 
 #define RUNTIME_HOST_CACHE 256
