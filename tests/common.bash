@@ -75,6 +75,18 @@ server_count() {
     fi
 }
 
+# server_saw NAME FIELD N: the server's counter FIELD is exactly N once it has
+# caught up: it counts a connection when it accepts it, which may come after
+# the client that made it has exited.
+server_saw() {
+    wait_for 5 server_count_reached "$1" "$2" "$3"
+    [ "$(server_count "$1" "$2")" -eq "$3" ]
+}
+
+server_count_reached() {
+    [ "$(server_count "$1" "$2")" -ge "$3" ]
+}
+
 # write_rules JSON: writes a rules file and exports FUSEBOX_RULES.
 write_rules() {
     printf '%s\n' "$1" > "$BATS_TEST_TMPDIR/rules.json"

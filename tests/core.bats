@@ -133,7 +133,7 @@ PY
     assert_output --partial ok
     [ "$(breaker_field dead state)" = closed ]
     [ "$(breaker_field dead consecutive_failures)" -eq 0 ]
-    [ "$(server_count back connections)" -eq 1 ]
+    server_saw back connections 1
 }
 
 @test "a class outside failure_on resets the consecutive count; exclude never counts" {

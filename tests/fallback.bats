@@ -206,7 +206,7 @@ exit=0"
     assert_success
     assert_line --index 0 --regexp '^ok '
     assert_line --index 1 --regexp '^ok '
-    [ "$(server_count cache connections)" -eq 4 ]
+    server_saw cache connections 4
     [ "$(breaker_field api fallbacks)" -eq 4 ]
     [ "$(breaker_field api failures)" -eq 2 ]
     [ "$(breaker_field cache successes)" -eq 4 ]
@@ -220,7 +220,7 @@ exit=0"
     assert_success
     assert_line --index 0 --regexp '^ECONNREFUSED '
     assert_line --index 1 --regexp '^ok '
-    [ "$(server_count cache connections)" -eq 1 ]
+    server_saw cache connections 1
     [ "$(breaker_field api fallbacks)" -eq 1 ]
 }
 
@@ -232,7 +232,7 @@ exit=0"
     run shimmed "$TESTCLIENT" connect 127.0.0.1 "$primary_PORT" --count 2
     assert_line --index 0 --regexp '^ECONNREFUSED '
     assert_line --index 1 --regexp '^ok '
-    [ "$(server_count cache connections)" -eq 1 ]
+    server_saw cache connections 1
     [ "$(breaker_field api fallbacks)" -eq 1 ]
     [ "$(breaker_field api rejected)" -eq 0 ]
 }

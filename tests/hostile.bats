@@ -143,7 +143,7 @@ secure_runs() {
     [ ! -s "$BATS_TEST_TMPDIR/capable.err" ]
     [ ! -e "$SECURE_DIR/state/secure.state" ]
     # two secure connects reached the server, the control's did not
-    [ "$(server_count up connections)" -eq 2 ]
+    server_saw up connections 2
 }
 
 # ---- planted links and other users' files ----------------------------------
@@ -209,7 +209,7 @@ sticky_dir() {
     assert_success
     [ "$(grep -c '^ok ' <<<"$output")" -eq 2 ]
     [ "$stderr" = "fusebox: state file $FUSEBOX_STATE: owned by another user; everything passes through" ]
-    [ "$(server_count up connections)" -eq 2 ]
+    server_saw up connections 2
     local c
     for c in status "status --json" events "events --json" metrics "open x" "close x" \
         "disable x" "enable x" "reset x" "reset --all" "reset --all --recreate" fsck; do

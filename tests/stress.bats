@@ -112,7 +112,7 @@ assert b["state"] == "closed", b' "$output"
     [ "$probed" -ge 2 ]
     [ "$(server_count api max_concurrent)" -le 2 ]
     [ "$(server_count api requests)" -eq "$probed" ]
-    [ "$(server_count api connections)" -eq "$probed" ]
+    server_saw api connections "$probed"
     [ "$(breaker_field api state)" = half_open ]
     [ "$(breaker_field api successes)" -eq "$probed" ]
     [ "$(breaker_field api rejected)" -eq "$rejected" ]
