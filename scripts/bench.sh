@@ -389,6 +389,17 @@ if [ "$SMOKE" = 0 ]; then
         echo "instructions /bin/true,${NAMES[$c]//,/;},instr,1,$t,$t,$t,,," >> "$OUT/results.csv"
         echo "instructions curl --version,${NAMES[$c]//,/;},instr,1,$v,$v,$v,,," >> "$OUT/results.csv"
     done
+    echo "   user-space instructions of one rules parse (callgrind: fusebox check, less its run on"
+    echo "   an empty rules file)"
+    python3 scripts/rules-scale.py --write "$work/scale.json" 10000 10
+    echo '{"version": 1, "breakers": []}' > "$work/none.json"
+    none=$(instructions plain "$BUILD/fusebox" check "$work/none.json")
+    for c in "ten:10 breakers, 20 patterns" "scale:10 000 breakers, 100 000 patterns"; do
+        name=${c#*:}
+        n=$(($(instructions plain "$BUILD/fusebox" check "$work/${c%%:*}.json") - none))
+        printf '  %-34s %12d instr\n' "$name" "$n"
+        echo "instructions rules parse,${name//,/;},instr,1,$n,$n,$n,,," >> "$OUT/results.csv"
+    done
 fi
 
 # --- 4. and 5. transfers, against nginx --------------------------------------

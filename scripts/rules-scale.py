@@ -6,7 +6,9 @@ ports). Reports wall time and peak RSS (getrusage via GNU time) for
 shim making one connect, each next to the same run with a one-breaker rules
 file. Asserts nothing: the figures go into the README.
 
-usage: BUILD=build python3 scripts/rules-scale.py [BREAKERS [PATTERNS_PER_BREAKER]]"""
+usage: BUILD=build python3 scripts/rules-scale.py [BREAKERS [PATTERNS_PER_BREAKER]]
+       python3 scripts/rules-scale.py --write FILE [BREAKERS [PATTERNS_PER_BREAKER]]
+         (only writes the rules file: make bench counts its parse in instructions)"""
 import json
 import os
 import subprocess
@@ -43,8 +45,16 @@ def measure(argv, env):
 
 
 def main():
-    breakers = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
-    per = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    args = sys.argv[1:]
+    write_to = None
+    if args[:1] == ["--write"] and len(args) > 1:
+        write_to, args = args[1], args[2:]
+    breakers = int(args[0]) if args else 10000
+    per = int(args[1]) if len(args) > 1 else 10
+    if write_to:
+        with open(write_to, "w") as f:
+            json.dump(rules(breakers, per), f)
+        return
     tmp = tempfile.mkdtemp(prefix="fusebox-scale-")
     small, big = os.path.join(tmp, "small.json"), os.path.join(tmp, "big.json")
     with open(small, "w") as f:

@@ -49,6 +49,24 @@ wait_for() {
     done
 }
 
+# now_ms: the wall clock in milliseconds.
+now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
+
+# remaining_is MS FULL SINCE: MS, the time left of an opening of FULL ms that
+# began after SINCE (now_ms taken before the call that opened it), is what it
+# must be however loaded the machine: at most FULL, and at least FULL less
+# the time since SINCE (10 ms for rounding and the two clocks).
+remaining_is() {
+    local ms=$1 full=$2 since=$3
+    [ "$ms" != null ] && [ "$ms" -le "$full" ] && [ "$ms" -ge $((full - ($(now_ms) - since) - 10)) ] || {
+        echo "remaining $ms ms: not within $full ms less the $(($(now_ms) - since)) ms since the call" >&2
+        return 1
+    }
+}
+
+# retry_is NAME FULL SINCE: remaining_is for the breaker's retry_in_ms.
+retry_is() { remaining_is "$(breaker_field "$1" retry_in_ms)" "$2" "$3"; }
+
 # start_server NAME MODE [ARGS...]: starts a testserver on 127.0.0.1 (unless
 # ARGS say otherwise); sets NAME_PORT and remembers the server's pid.
 # Its counters are in $BATS_TEST_TMPDIR/NAME.count.
@@ -60,7 +78,7 @@ start_server() {
     "$TESTSERVER" "$@" --port-file "$dir/$name.port" --count-file "$dir/$name.count" \
         --max-seconds 300 3>&- &
     SERVER_PIDS+=("$!")
-    wait_for 10 test -s "$dir/$name.port"
+    wait_for 30 test -s "$dir/$name.port"
     printf -v "${name}_PORT" '%s' "$(cat "$dir/$name.port")"
 }
 
@@ -79,7 +97,7 @@ server_count() {
 # caught up: it counts a connection when it accepts it, which may come after
 # the client that made it has exited.
 server_saw() {
-    wait_for 5 server_count_reached "$1" "$2" "$3"
+    wait_for 30 server_count_reached "$1" "$2" "$3"
     [ "$(server_count "$1" "$2")" -eq "$3" ]
 }
 

@@ -59,29 +59,24 @@ count_connects() {
 @test "connect timeouts trip the breaker; then python fails fast with ConnectionRefusedError" {
     start_server hole blackhole
     rules_for hole "127.0.0.1:$hole_PORT" '"fail_max": 3, "reset_timeout": 60'
-    run shimmed python3 - "$hole_PORT" <<'PY'
-import socket, sys, time
+    count_connects shimmed python3 - "$hole_PORT" <<'PY'
+import socket, sys
 port = int(sys.argv[1])
 for i in range(8):
-    start = time.perf_counter()
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        result = "connected"
+        print("connected")
     except socket.timeout:
-        result = "timeout"
+        print("timeout")
     except ConnectionRefusedError:
-        result = "refused"
-    print(result, int((time.perf_counter() - start) * 1e6))
+        print("refused")
 PY
     assert_success
-    echo "$output"
+    # Refused, not timed out: the rejected connects did not wait, and only
+    # the three real ones reached the kernel.
     [ "$(grep -c '^timeout' <<<"$output")" -eq 3 ]
     [ "$(grep -c '^refused' <<<"$output")" -eq 5 ]
-    # Rejected connects fail at once (measured, printed above); 50 ms is only
-    # a bound far from the 500 ms timeout, not a performance claim.
-    while read -r result us; do
-        [ "$result" != refused ] || [ "$us" -lt 50000 ]
-    done <<<"$output"
+    [ "$CONNECTS" -eq 3 ]
     [ "$(breaker_field hole state)" = open ]
     [ "$(breaker_field hole failures)" -eq 3 ]
     [ "$(breaker_field hole rejected)" -eq 5 ]
@@ -92,7 +87,7 @@ PY
     rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 1, "reset_timeout": 3'
     run shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT"
     [ "$(breaker_field dead state)" = open ]
-    wait_for 10 breaker_is dead retry_in_ms 0
+    wait_for 30 breaker_is dead retry_in_ms 0
     count_connects bash -c '
         for i in $(seq 20); do
             LD_PRELOAD="$1" "$2" connect 127.0.0.1 "$3" &
@@ -110,7 +105,7 @@ PY
     rules_for hole "127.0.0.1:$hole_PORT" '"fail_max": 1, "reset_timeout": 1, "half_open_max_calls": 2'
     run shimmed "$TESTCLIENT" connect 127.0.0.1 "$hole_PORT" --timeout-ms 200
     [ "$(breaker_field hole state)" = open ]
-    wait_for 10 breaker_is hole retry_in_ms 0
+    wait_for 30 breaker_is hole retry_in_ms 0
     count_connects bash -c '
         for i in $(seq 20); do
             LD_PRELOAD="$1" "$2" connect 127.0.0.1 "$3" --nonblock --timeout-ms 800 &
@@ -128,7 +123,7 @@ PY
     kill "${SERVER_PIDS[0]}"
     wait "${SERVER_PIDS[0]}" || true
     start_server back accept --port "$dead_PORT"
-    wait_for 10 breaker_is dead retry_in_ms 0
+    wait_for 30 breaker_is dead retry_in_ms 0
     run shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT"
     assert_output --partial ok
     [ "$(breaker_field dead state)" = closed ]

@@ -69,12 +69,10 @@ curl_runs() {
     breakers "{\"name\": \"api\", \"hosts\": [\"127.0.0.1:$api_PORT\"], \"fail_max\": 2, \"reset_timeout\": 60}"
     curl_runs 2 "http://127.0.0.1:$api_PORT/"
     [ "$(breaker_field api state)" = open ]
-    local started=$SECONDS
     run env LD_PRELOAD="$PRELOAD" curl -S --retry 3 --retry-delay 2 -o /dev/null "http://127.0.0.1:$api_PORT/"
     [ "$status" -eq 7 ]
     refute_output --partial 'Will retry'
     assert_output --partial "curl: (7) circuit open: breaker 'api'"
-    [ $((SECONDS - started)) -lt 2 ]
     [ "$(server_count api requests)" -eq 2 ]
     [ "$(breaker_field api rejected)" -eq 1 ]
 }

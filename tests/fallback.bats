@@ -62,7 +62,7 @@ switch_mode() {
     echo "${*:2}" >"$dir/$1.mode"
     rm -f "$dir/$1.ack"
     kill -USR1 "$(cat "$dir/$1.pid")"
-    wait_for 10 grep -qx "${*:2}" "$dir/$1.ack"
+    wait_for 30 grep -qx "${*:2}" "$dir/$1.ack"
 }
 
 # start_switchable NAME MODE...: start_server with a mode file, ack and pid file.
@@ -130,7 +130,7 @@ with open(sys.argv[1] + ".tmp", "w") as f:
 import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 server.serve_forever()' "$dir/$1.port" &
     SERVER_PIDS+=("$!")
-    wait_for 10 test -s "$dir/$1.port"
+    wait_for 30 test -s "$dir/$1.port"
     printf -v "${1}_PORT" '%s' "$(cat "$dir/$1.port")"
 }
 
@@ -165,7 +165,7 @@ exit=0"
         shimmed curl -s --max-time 10 -o /dev/null "http://127.0.0.1:$primary_PORT/" || true
         [ "$(server_count primary requests)" -ge 2 ]
     }
-    wait_for 10 probe_reached_primary
+    wait_for 30 probe_reached_primary
     [ "$(server_count primary requests)" -eq 2 ]
     [ "$(breaker_field api failures)" -eq 2 ]
     switch_mode primary http 200
@@ -173,7 +173,7 @@ exit=0"
         shimmed curl -s --max-time 10 -o /dev/null "http://127.0.0.1:$primary_PORT/" || true
         breaker_is api state closed
     }
-    wait_for 10 closed_again
+    wait_for 30 closed_again
     local cache_before primary_before
     cache_before=$(server_count cache requests)
     primary_before=$(server_count primary requests)
@@ -336,7 +336,7 @@ mirror"
     } >"$dir/nginx.conf"
     nginx -p "$dir/nginx" -c "$dir/nginx.conf" 2>"$dir/nginx.err" &
     SERVER_PIDS+=("$!")
-    wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$port/"
+    wait_for 30 curl -s -o /dev/null "http://127.0.0.1:$port/"
     sed -e "s|127.0.0.1:8080|127.0.0.1:$primary_PORT|; s|127.0.0.1:8081|127.0.0.1:$port|; s|\[::1\]:8081|[::1]:$port|" \
         "$BATS_TEST_DIRNAME/../rules/fallback.json" >"$dir/rules.json"
     export FUSEBOX_RULES="$dir/rules.json"

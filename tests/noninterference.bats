@@ -30,7 +30,7 @@ with open(sys.argv[2] + ".tmp", "w") as f:
 os.rename(sys.argv[2] + ".tmp", sys.argv[2])
 server.serve_forever()' "$dir" "$BATS_TEST_TMPDIR/$name.port" 3>&- &
     SERVER_PIDS+=("$!")
-    wait_for 20 test -s "$BATS_TEST_TMPDIR/$name.port"
+    wait_for 30 test -s "$BATS_TEST_TMPDIR/$name.port"
     printf -v "${name}_PORT" '%s' "$(cat "$BATS_TEST_TMPDIR/$name.port")"
 }
 
@@ -127,7 +127,7 @@ if (mode === 'server') {
 JS
     node "$BATS_TEST_TMPDIR/thousand.js" server "$BATS_TEST_TMPDIR/node.port" 3>&- &
     SERVER_PIDS+=("$!")
-    wait_for 20 test -s "$BATS_TEST_TMPDIR/node.port"
+    wait_for 30 test -s "$BATS_TEST_TMPDIR/node.port"
     local port
     port=$(cat "$BATS_TEST_TMPDIR/node.port")
     run timeout 120 node "$BATS_TEST_TMPDIR/thousand.js" client "$port" 1000

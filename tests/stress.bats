@@ -42,12 +42,12 @@ PY
     env LD_PRELOAD="$PRELOAD" "$TESTCLIENT" connect 127.0.0.1 "$hole_PORT" --nonblock \
         --timeout-ms 30000 3>&- &
     holder=$!
-    wait_for 5 breaker_is b state half_open
+    wait_for 30 breaker_is b state half_open
     run shimmed "$TESTCLIENT" connect 127.0.0.1 "$up_PORT"
     assert_output --partial ECONNREFUSED
     kill -9 "$holder"
     wait "$holder" || true
-    wait_for 5 bash -c "LD_PRELOAD='$PRELOAD' '$TESTCLIENT' connect 127.0.0.1 '$up_PORT' | grep -q '^ok'"
+    wait_for 30 bash -c "LD_PRELOAD='$PRELOAD' '$TESTCLIENT' connect 127.0.0.1 '$up_PORT' | grep -q '^ok'"
     [ "$(breaker_field b state)" = closed ]
 }
 
@@ -68,7 +68,7 @@ PY
         wait "${pids[@]}" 2>/dev/null || true
     done
     # Only healthy traffic from now on: the breaker must end up closed.
-    wait_for 10 bash -c "LD_PRELOAD='$PRELOAD' '$TESTCLIENT' connect 127.0.0.1 '$up_PORT' --count 5 >/dev/null; '$FUSEBOX' status --json | grep -q '\"state\": \"closed\"'"
+    wait_for 30 bash -c "LD_PRELOAD='$PRELOAD' '$TESTCLIENT' connect 127.0.0.1 '$up_PORT' --count 5 >/dev/null; '$FUSEBOX' status --json | grep -q '\"state\": \"closed\"'"
     run "$FUSEBOX" status --json
     python3 -c '
 import json, sys
@@ -88,7 +88,7 @@ assert b["state"] == "closed", b' "$output"
     write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"api\", \"hosts\": [\"127.0.0.1:$api_PORT\"],
         \"reset_timeout\": 60, \"success_threshold\": 100, \"half_open_max_calls\": 2}]}"
     "$FUSEBOX" open api --for 1ms >/dev/null
-    wait_for 5 breaker_is api retry_in_ms 0
+    wait_for 30 breaker_is api retry_in_ms 0
     local i pids=()
     for i in $(seq 20); do
         env LD_PRELOAD="$PRELOAD" curl -sS --max-time 30 -o /dev/null -w '%{http_code}\n' \
