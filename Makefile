@@ -8,20 +8,28 @@ comma    := ,
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS   ?= -O2 -g -flto=auto
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) -Ishim
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS)
 LDFLAGS  ?=
 ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS    += -fsanitize=$(SANITIZE)
 endif
 
-COMMON := outcome log breaker state rules jsonpos match fallback
-SHIM   := $(COMMON) libc names fdtrack runtime hook_connect hook_fallback hook_fd hook_io hook_resolve \
-          curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
-CLI    := $(COMMON) cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force \
-          cli_reset cli_check cli_explain cli_serve cli_fsck cli_sync cli_fleet_view fleet
+# Rooms by layer (see docs/hacking.md). Each room compiles with the include
+# paths of the rooms below it only, so an arrow pointing up does not build.
+CORE    := outcome log refusal breaker state rules pattern jsonpos match fallback
+PRELOAD := libc names fdtrack runtime pending hook_connect hook_fallback hook_fd hook_io hook_resolve
+CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
+CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \
+           cli_check cli_explain cli_serve cli_fsck cli_sync cli_fleet_view fleet state_check
+INC_core         := -Ishim/core
+INC_preload      := $(INC_core) -Ishim/preload
+INC_preload/curl := $(INC_preload) -Ishim/preload/curl
+INC_cli          := $(INC_core) -Ishim/cli
 
-obj = $(patsubst %,$(BUILD)/obj/%.o,$(1))
+obj = $(patsubst %,$(BUILD)/obj/$(1)/%.o,$(2))
+SHIM_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,$(PRELOAD)) $(call obj,preload/curl,$(CURL))
+CLI_OBJS  := $(call obj,core,$(CORE)) $(call obj,cli,$(CLI))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 HELPERS    := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
@@ -34,21 +42,26 @@ $(BUILD)/flags: FORCE
 	@echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' > $@
 FORCE:
 
-$(BUILD)/obj/%.o: shim/%.c $(BUILD)/flags
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+# $(BUILD)/obj/ROOM/NAME.o from shim/ROOM/NAME.c, with ROOM's include paths.
+define room_rule
+$$(BUILD)/obj/$(1)/%.o: shim/$(1)/%.c $$(BUILD)/flags
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_CFLAGS) $$(INC_$(1)) -MMD -MP -c $$< -o $$@
+endef
+$(foreach room,core preload preload/curl cli,$(eval $(call room_rule,$(room))))
 
-$(BUILD)/libfusebox.so: $(call obj,$(SHIM)) shim/libfusebox.map
-	$(CC) -shared -o $@ $(call obj,$(SHIM)) -Wl,--version-script=shim/libfusebox.map \
+$(BUILD)/libfusebox.so: $(SHIM_OBJS) shim/preload/libfusebox.map
+	$(CC) -shared -o $@ $(SHIM_OBJS) -Wl,--version-script=shim/preload/libfusebox.map \
 	    -Wl,-Bsymbolic -Wl,--as-needed $(LDFLAGS) -pthread
 
-$(BUILD)/fusebox: $(call obj,$(CLI))
+$(BUILD)/fusebox: $(CLI_OBJS)
 	$(CC) -o $@ $^ $(LDFLAGS) -lmicrohttpd -lhiredis
 
-UNIT := $(COMMON) names fdtrack fleet
-$(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(call obj,$(UNIT)) $(BUILD)/flags
+# Unit tests see core, the library's pure modules and the fleet logic.
+UNIT_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,names fdtrack) $(call obj,cli,fleet state_check)
+$(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(UNIT_OBJS) $(BUILD)/flags
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(call obj,$(UNIT)) $(LDFLAGS) -pthread
+	$(CC) $(ALL_CFLAGS) $(INC_preload) -Ishim/cli -Itests/unit -o $@ $< $(UNIT_OBJS) $(LDFLAGS) -pthread
 
 $(BUILD)/helpers/%: tests/helpers/%.c $(BUILD)/flags
 	@mkdir -p $(@D)
@@ -66,12 +79,12 @@ deps:
 # `make fuzz FUZZ_SECONDS=N`. New inputs go to $(BUILD)/fuzz/corpus, a crash
 # to $(BUILD)/fuzz/crash-*; tests/fuzz/corpus holds the committed seeds.
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS := rules jsonpos match outcome log breaker fallback
-$(BUILD)/fuzz/fuzz_rules: tests/fuzz/fuzz_rules.c $(patsubst %,shim/%.c,$(FUZZ_SRCS)) shim/*.h
+FUZZ_SRCS := $(patsubst %,shim/core/%.c,rules pattern refusal jsonpos match outcome log breaker fallback)
+$(BUILD)/fuzz/fuzz_rules: tests/fuzz/fuzz_rules.c $(FUZZ_SRCS) shim/core/*.h
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
-	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Ishim \
-	    -o $@ $< $(patsubst %,shim/%.c,$(FUZZ_SRCS)) -ldl -pthread
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(INC_core) \
+	    -o $@ $< $(FUZZ_SRCS) -ldl -pthread
 
 .PHONY: fuzz
 fuzz: $(BUILD)/fuzz/fuzz_rules
@@ -118,9 +131,9 @@ uninstall:
 	-rmdir $(DESTDIR)$(PREFIX)/lib/fusebox
 
 format:
-	clang-format -i shim/*.c shim/*.h tests/unit/*.c tests/unit/*.h tests/helpers/*.c tests/fuzz/*.c
+	clang-format -i $(wildcard shim/*/*.[ch] shim/*/*/*.[ch]) tests/unit/*.c tests/unit/*.h tests/helpers/*.c tests/fuzz/*.c
 
 clean:
 	rm -rf $(BUILD)
 
--include $(wildcard $(BUILD)/obj/*.d)
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d)

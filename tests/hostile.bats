@@ -51,7 +51,7 @@ make_shared_dir() {
 #     and a file-capability copy (cap_net_bind_service+ep, run by nobody)
 #     have the shim mapped and still connect: FUSEBOX_RULES, FUSEBOX_STATE
 #     and FUSEBOX_LOG=debug are all ignored (no state file appears, nothing
-#     is logged), which is shim/runtime.c's getauxval(AT_SECURE) check.
+#     is logged), which is shim/preload/runtime.c's getauxval(AT_SECURE) check.
 # /etc/ld.so.preload would be machine-wide and is not used. A sanitizer build
 # cannot be tested this way: its runtime sits in LD_PRELOAD with a slash,
 # which the loader drops, and the instrumented shim cannot load without it.

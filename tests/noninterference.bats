@@ -231,7 +231,7 @@ require_strace() {
     # The one the design needs: the outcome of a pending connect is read
     # when the program reads SO_ERROR, and SO_ERROR 0 means either
     # "connected" or "still in progress"; one getpeername tells which
-    # (shim/hook_connect.c, kernel_verdict). Nothing else is added.
+    # (shim/preload/pending.c, kernel_verdict). Nothing else is added.
     [ "$ruled" = $'close 1\nconnect 1\ngetpeername 1\ngetsockopt 1\npoll 1\nsocket 1\nwrite 1' ]
     [ "$(breaker_field up successes)" -eq 301 ]
 }

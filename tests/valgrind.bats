@@ -24,7 +24,7 @@ setup() {
 # errors make it 1) and the log must show no leak through the shim. Leaks of
 # the programs themselves (python3 keeps its interned objects to the end)
 # are theirs, not errors here; any shim frame in a leak record is (the full
-# source paths that --fullpath-after= prints name shim/*.c).
+# source paths that --fullpath-after= prints name shim/ROOM/*.c).
 # Sets output (the program's stdout) and VGLOG.
 memcheck() {
     local expected=$1
@@ -33,7 +33,7 @@ memcheck() {
     run --separate-stderr env LD_PRELOAD="$PRELOAD" valgrind -q --error-exitcode=1 \
         --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=none \
         --fullpath-after= --log-file="$VGLOG" "$@"
-    if [ "$status" -ne "$expected" ] || grep -Eq 'libfusebox|/shim/[a-z_]+\.[ch]:' "$VGLOG"; then
+    if [ "$status" -ne "$expected" ] || grep -Eq 'libfusebox|/shim/([a-z]+/)*[a-z_]+\.[ch]:' "$VGLOG"; then
         echo "exit $status (expected $expected); memcheck said:"
         cat "$VGLOG"
         return 1

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "state.h"
+#include "state_check.h"
 #include "unit.h"
 
 static char dir[] = "/tmp/fusebox-test-state-XXXXXX";

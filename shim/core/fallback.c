@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "pattern.h"
 #include "refusal.h"
-#include "rules.h"
 
 bool fallback_address_parse(const char *text, struct fallback_address *out, char *why,
                             size_t why_size)

@@ -7,10 +7,9 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "export.h"
 #include "curl_internal.h"
 #include "runtime.h"
-
-#define EXPORT __attribute__((visibility("default")))
 
 __thread unsigned curl_inside_libcurl;
 

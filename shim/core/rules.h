@@ -3,7 +3,10 @@
  * Reads version 1 of the format (DESIGN.md §3, rules/schema.json). Every problem is
  * reported as "SOURCE:LINE:COL: message" with the key path in the message. cJSON is
  * loaded with dlopen on first use, so nothing that links this module needs libcjson
- * to start; it knows nothing of sockets or shared memory. */
+ * to start; it knows nothing of sockets or shared memory.
+ *
+ * Calls that libfusebox.so interposes: read and close, on the rules file it
+ * opened itself, which their hooks pass straight to libc (an untracked fd). */
 #ifndef FUSEBOX_RULES_H
 #define FUSEBOX_RULES_H
 
@@ -13,33 +16,12 @@
 
 #include "breaker.h"
 #include "fallback.h"
+#include "pattern.h"
 
 #define RULES_INLINE_SOURCE "FUSEBOX_RULES" /* SOURCE of inline JSON in error lines */
 #define RULES_MAX_FILE_SIZE (64u << 20)
 #define RULES_MAX_PROBLEMS 100 /* problems reported before giving up */
 #define RULES_MAX_NAME_LEN 100 /* breaker name */
-#define HOST_NAME_MAX_LEN 253  /* without the trailing dot */
-#define HOST_LABEL_MAX_LEN 63
-
-enum pattern_kind {
-    PATTERN_EXACT,    /* "api.example.com": that name */
-    PATTERN_WILDCARD, /* "*.example.com": strict subdomains of the suffix */
-    PATTERN_ADDRESS,  /* "10.1.2.3", "10.1.2.0/24", "::1", "[fe80::/10]": a CIDR */
-    PATTERN_ANY,      /* "*": every destination, name or address */
-};
-
-struct host_pattern {
-    enum pattern_kind kind;
-    uint32_t breaker;   /* index into rules.breakers */
-    uint16_t port;      /* 0 = any port */
-    uint8_t family;     /* ADDRESS: AF_INET or AF_INET6 (a v4-mapped IPv6 pattern is AF_INET) */
-    uint8_t prefix_len; /* ADDRESS: 0..32 or 0..128 */
-    uint8_t addr[16];   /* ADDRESS: network address, host bits clear (4 bytes for AF_INET) */
-    char *name;         /* EXACT: the name; WILDCARD: the suffix without "*."; in normal form */
-    char *text;         /* the pattern as written */
-    uint32_t line, col; /* where it was written (0 when not from a file) */
-};
-
 #define DEFAULT_MAX_HOSTS 64u
 #define STATE_MAX_HOSTS 1024u /* per_host breakers of one rule at most */
 
@@ -73,12 +55,6 @@ struct rules {
     char *source; /* the path, or RULES_INLINE_SOURCE */
 };
 
-/* Host names are compared in normal form: ASCII lower case, no trailing dot. */
-static inline unsigned char ascii_lower(unsigned char c)
-{
-    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
 /* Parses text (len bytes, need not be NUL-terminated; NULL only when len is 0)
  * named source in error lines. Returns the rules (free with rules_free), or NULL
  * with *errors set to a malloc'd string of one "SOURCE:LINE:COL: message\n" line
@@ -107,15 +83,5 @@ bool rules_host_breaker_name(const char *rule, const char *host, uint16_t port, 
 
 /* Frees r and everything it owns; r may be NULL. */
 void rules_free(struct rules *r);
-
-/* Parses one host pattern (a NUL-terminated string) into *p, setting kind,
- * port, the address fields, name and text (both malloc'd; free with
- * host_pattern_clear) and zeroing the rest. Returns false, with the reason in
- * why (why_size bytes, e.g. "host bits set beyond /24") and *p owning nothing,
- * when text is not a valid pattern or on out of memory ("out of memory"). */
-bool host_pattern_parse(const char *text, struct host_pattern *p, char *why, size_t why_size);
-
-/* Frees what host_pattern_parse allocated in *p and sets those fields to NULL. */
-void host_pattern_clear(struct host_pattern *p);
 
 #endif

@@ -6,13 +6,11 @@
 #include <netdb.h>
 #include <string.h>
 
-#include "curl.h"
+#include "export.h"
 #include "hooks.h"
 #include "libc.h"
 #include "names.h"
 #include "runtime.h"
-
-#define EXPORT __attribute__((visibility("default")))
 
 /* Fills c with the host-name candidates of name; false when no rule names
  * it (or there are no rules). */
@@ -53,7 +51,7 @@ static bool lookup_rejected(struct runtime *rt, const struct name_candidates *c,
  * transfer's, which counts it once. */
 static void dns_failed(struct runtime *rt, const struct name_candidates *c, uint16_t port)
 {
-    if (curl_guarded_transfer_running())
+    if (atomic_load_explicit(&runtime_guarded_transfers, memory_order_relaxed))
         return;
     int b = breaker_for(rt, c, port);
     if (b >= 0)

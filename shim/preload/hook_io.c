@@ -7,11 +7,10 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include "export.h"
 #include "fdtrack.h"
-#include "hooks.h"
+#include "pending.h"
 #include "libc.h"
-
-#define EXPORT __attribute__((visibility("default")))
 
 /* Passes rc (and errno) through, settling fd's pending connect on the way. */
 static inline ssize_t after_io(int fd, ssize_t rc)

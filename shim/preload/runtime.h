@@ -107,6 +107,12 @@ void runtime_fallback(struct runtime *rt, const struct guarded_call *rejected, u
  * hooks, however many sockets it opens. */
 extern __thread unsigned runtime_transfer_depth __attribute__((tls_model("initial-exec")));
 
+/* Process-wide: libcurl transfers guarded by a breaker now in progress. While
+ * non-zero, a failure on another thread (the threaded resolver's
+ * getaddrinfo) is the transfer's, recorded by the curl hooks, not a second
+ * call. Read with one relaxed load. */
+extern _Atomic unsigned runtime_guarded_transfers;
+
 /* The runtime already built, or NULL; never builds it (for paths such as
  * close() that must not start work). */
 struct runtime *runtime_peek(void);

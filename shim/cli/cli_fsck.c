@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "state_check.h"
 
 static const char fsck_usage[] =
     "usage: fusebox fsck [-s STATE]\n"

@@ -2,7 +2,11 @@
  *
  * Written with one write(2) and no stdio, so a message never takes a lock
  * that the host program may hold. The level comes from FUSEBOX_LOG (set by
- * the caller with log_set_level); the default is warn. */
+ * the caller with log_set_level); the default is warn.
+ *
+ * Calls that libfusebox.so interposes: write (fd 2), and socket, connect,
+ * send and close for syslog (AF_UNIX): each passes its hook's first test
+ * (an untracked fd, a non-INET socket) straight to libc. */
 #ifndef FUSEBOX_LOG_H
 #define FUSEBOX_LOG_H
 

@@ -12,10 +12,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include "export.h"
 #include "curl_internal.h"
 #include "runtime.h"
-
-#define EXPORT __attribute__((visibility("default")))
 
 /* Transfers added with a verdict and not yet settled: all of them, and the
  * guarded (let through) ones, whose sockets connect() must leave alone. */

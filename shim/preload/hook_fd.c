@@ -8,11 +8,10 @@
 #include <linux/close_range.h>
 #include <unistd.h>
 
+#include "export.h"
 #include "fdtrack.h"
-#include "hooks.h"
+#include "pending.h"
 #include "libc.h"
-
-#define EXPORT __attribute__((visibility("default")))
 
 EXPORT int socket(int domain, int type, int protocol)
 {

@@ -22,6 +22,7 @@ enum { STATE_UNOPENED, STATE_OPENING, STATE_READY, STATE_FAILED };
 #define SLOT_UNAVAILABLE ((uintptr_t)1)
 
 __thread unsigned runtime_transfer_depth;
+_Atomic unsigned runtime_guarded_transfers;
 static _Atomic int build_status = BUILD_NONE;
 static __thread bool building_here;
 #define BUILD_WAIT_ROUNDS 20000 /* of 50 us: one second at most */

@@ -7,6 +7,7 @@
 
 #include "fallback.h"
 #include "hooks.h"
+#include "pending.h"
 #include "libc.h"
 #include "runtime.h"
 

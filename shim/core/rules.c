@@ -16,10 +16,10 @@
 
 #include "jsonpos.h"
 #include "outcome.h"
+#include "refusal.h"
 
-#define PATH_SIZE 96   /* a key path: "breakers[123].failure_on[45]" */
-#define QUOTED_SIZE 84 /* a quoted string in a message, cut short when longer */
-#define WHY_SIZE 128   /* a reason from host_pattern_parse */
+#define PATH_SIZE 96 /* a key path: "breakers[123].failure_on[45]" */
+#define WHY_SIZE 128 /* a reason from host_pattern_parse */
 
 /* ---- cJSON, loaded on first use ---- */
 
@@ -77,30 +77,6 @@ static void *grow_for_one(void *array, size_t count, size_t *cap, size_t size)
     return grown;
 }
 
-/* Writes s to out (size bytes, at least 16) in double quotes, escaping quotes
- * and backslashes and writing bytes outside printable ASCII as \xHH; cuts it
- * short with "..." when too long. */
-static void quote(char *out, size_t size, const char *s)
-{
-    size_t n = 0;
-    out[n++] = '"';
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (n + sizeof "\\xHH...\"" > size) {
-            n += (size_t)snprintf(out + n, size - n, "...");
-            break;
-        }
-        if (c == '"' || c == '\\')
-            n += (size_t)snprintf(out + n, size - n, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            n += (size_t)snprintf(out + n, size - n, "\\x%02x", c);
-        else
-            out[n++] = (char)c;
-    }
-    out[n++] = '"';
-    out[n] = '\0';
-}
-
 /* Formats "source: message\n" into a malloc'd string; NULL on out of memory. */
 __attribute__((format(printf, 2, 3))) static char *single_error(const char *source, const char *fmt,
                                                                 ...)
@@ -116,245 +92,6 @@ __attribute__((format(printf, 2, 3))) static char *single_error(const char *sour
         line = NULL;
     free(message);
     return line;
-}
-
-/* ---- host patterns ---- */
-
-__attribute__((format(printf, 3, 4))) static bool fail(char *why, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, size, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
-static bool is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static bool is_host_char(char c)
-{
-    unsigned char l = ascii_lower((unsigned char)c);
-    return (l >= 'a' && l <= 'z') || is_digit(c) || c == '-' || c == '_' || c == '.';
-}
-
-/* Parses len bytes of decimal digits as an unsigned number of at most max;
- * returns false when they are not that. */
-static bool parse_decimal(const char *s, size_t len, unsigned max, unsigned *out)
-{
-    unsigned value = 0;
-    if (len == 0 || len > 5)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        if (!is_digit(s[i]))
-            return false;
-        value = 10 * value + (unsigned)(s[i] - '0');
-    }
-    *out = value;
-    return value <= max;
-}
-
-static bool parse_port(const char *s, size_t len, uint16_t *port, char *why, size_t size)
-{
-    unsigned value;
-    if (!parse_decimal(s, len, 65535, &value) || value == 0)
-        return fail(why, size, "port must be an integer from 1 to 65535");
-    *port = (uint16_t)value;
-    return true;
-}
-
-/* The host part of a pattern, once its port is split off. */
-struct host_part {
-    const char *start;
-    size_t len;
-    bool bracketed; /* "[...]": an IPv6 address or CIDR */
-};
-
-/* Splits text into its host part and port (0 when none): "[v6]:port",
- * "host:port" with a single colon, else all of text (a bare IPv6 has no port). */
-static bool split_port(const char *text, struct host_part *host, uint16_t *port, char *why,
-                       size_t size)
-{
-    size_t len = strlen(text);
-    *port = 0;
-    if (text[0] == '[') {
-        const char *close = strchr(text, ']');
-        if (close == NULL)
-            return fail(why, size, "missing ']'");
-        *host = (struct host_part){text + 1, (size_t)(close - text - 1), true};
-        if (close[1] == '\0')
-            return true;
-        if (close[1] != ':')
-            return fail(why, size, "only \":port\" may follow ']'");
-        return parse_port(close + 2, strlen(close + 2), port, why, size);
-    }
-    const char *colon = strchr(text, ':');
-    *host = (struct host_part){text, len, false};
-    if (colon == NULL || strchr(colon + 1, ':') != NULL)
-        return true;
-    host->len = (size_t)(colon - text);
-    return parse_port(colon + 1, strlen(colon + 1), port, why, size);
-}
-
-/* Returns true when the bits of addr (bytes long) past the first prefix_len are all clear. */
-static bool host_bits_clear(const uint8_t *addr, unsigned bytes, unsigned prefix_len)
-{
-    for (unsigned bit = prefix_len; bit < 8 * bytes; bit++)
-        if (addr[bit / 8] & (0x80u >> (bit % 8)))
-            return false;
-    return true;
-}
-
-/* Turns an AF_INET6 ::ffff:0:0/96 (or longer) pattern into the IPv4 one it stands for. */
-static void unmap_ipv4(struct host_pattern *p)
-{
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (p->family != AF_INET6 || p->prefix_len < 96 || memcmp(p->addr, mapped, 12) != 0)
-        return;
-    p->family = AF_INET;
-    p->prefix_len -= 96;
-    memmove(p->addr, p->addr + 12, 4);
-    memset(p->addr + 4, 0, 12);
-}
-
-/* Parses "address" or "address/prefix" of family (len bytes) into p. */
-static bool parse_cidr(const char *s, size_t len, int family, struct host_pattern *p, char *why,
-                       size_t size)
-{
-    const char *family_name = family == AF_INET ? "IPv4" : "IPv6";
-    unsigned max_prefix = family == AF_INET ? 32 : 128, prefix_len = max_prefix;
-    const char *slash = memchr(s, '/', len);
-    size_t addr_len = slash != NULL ? (size_t)(slash - s) : len;
-    char addr_text[INET6_ADDRSTRLEN];
-    if (addr_len >= sizeof addr_text)
-        return fail(why, size, "not a valid %s address", family_name);
-    memcpy(addr_text, s, addr_len);
-    addr_text[addr_len] = '\0';
-    if (inet_pton(family, addr_text, p->addr) != 1)
-        return fail(why, size, "not a valid %s address", family_name);
-    if (slash != NULL && !parse_decimal(slash + 1, len - addr_len - 1, max_prefix, &prefix_len))
-        return fail(why, size, "prefix length must be an integer from 0 to %u", max_prefix);
-    if (!host_bits_clear(p->addr, max_prefix / 8, prefix_len))
-        return fail(why, size, "host bits set beyond /%u", prefix_len);
-    p->kind = PATTERN_ADDRESS;
-    p->family = (uint8_t)family;
-    p->prefix_len = (uint8_t)prefix_len;
-    unmap_ipv4(p);
-    return true;
-}
-
-/* Returns true when the last label of name (len bytes, no trailing dot) is all digits. */
-static bool last_label_is_numeric(const char *name, size_t len)
-{
-    size_t i = len;
-    while (i > 0 && is_digit(name[i - 1]))
-        i--;
-    return i < len && (i == 0 || name[i - 1] == '.');
-}
-
-/* Checks that s (*len bytes, one trailing dot allowed) is a host name, and
- * takes the trailing dot off *len. Returns false with the reason in why when
- * it is not one. */
-static bool check_host_name(const char *s, size_t *name_len, char *why, size_t size)
-{
-    size_t len = *name_len;
-    if (len > 0 && s[len - 1] == '.')
-        len--;
-    *name_len = len;
-    if (len == 0)
-        return fail(why, size, "empty host name");
-    if (len > HOST_NAME_MAX_LEN)
-        return fail(why, size, "host name longer than %d characters", HOST_NAME_MAX_LEN);
-    size_t label_len = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i == len || s[i] == '.') {
-            if (label_len == 0)
-                return fail(why, size, "empty label in host name");
-            if (label_len > HOST_LABEL_MAX_LEN)
-                return fail(why, size, "label longer than %d characters", HOST_LABEL_MAX_LEN);
-            label_len = 0;
-        } else if (!is_host_char(s[i])) {
-            char c[QUOTED_SIZE];
-            quote(c, sizeof c, (char[]){s[i], '\0'});
-            return fail(why, size, "invalid character %s in host name", c);
-        } else {
-            label_len++;
-        }
-    }
-    if (last_label_is_numeric(s, len))
-        return fail(why, size,
-                    "not an IPv4 address, and a host name cannot end in a numeric label");
-    return true;
-}
-
-/* Parses a host name (kind EXACT) or wildcard suffix (kind WILDCARD) into p->name. */
-static bool parse_name(const char *s, size_t len, enum pattern_kind kind, struct host_pattern *p,
-                       char *why, size_t size)
-{
-    if (!check_host_name(s, &len, why, size))
-        return false;
-    p->name = malloc(len + 1);
-    if (p->name == NULL)
-        return fail(why, size, "out of memory");
-    for (size_t i = 0; i < len; i++)
-        p->name[i] = (char)ascii_lower((unsigned char)s[i]);
-    p->name[len] = '\0';
-    p->kind = kind;
-    return true;
-}
-
-/* Returns true when s (len bytes) has a '/', or digits and dots only: meant as IPv4. */
-static bool looks_like_ipv4(const char *s, size_t len)
-{
-    bool digits = false;
-    if (memchr(s, '/', len) != NULL)
-        return true;
-    for (size_t i = 0; i < len; i++) {
-        if (!is_digit(s[i]) && s[i] != '.')
-            return false;
-        digits = digits || is_digit(s[i]);
-    }
-    return digits;
-}
-
-/* Parses the host part of a pattern into p. */
-static bool parse_host_part(struct host_part h, struct host_pattern *p, char *why, size_t size)
-{
-    if (h.bracketed || memchr(h.start, ':', h.len) != NULL)
-        return parse_cidr(h.start, h.len, AF_INET6, p, why, size);
-    if (h.len == 1 && h.start[0] == '*') {
-        p->kind = PATTERN_ANY;
-        return true;
-    }
-    if (h.len >= 2 && h.start[0] == '*' && h.start[1] == '.')
-        return parse_name(h.start + 2, h.len - 2, PATTERN_WILDCARD, p, why, size);
-    if (looks_like_ipv4(h.start, h.len))
-        return parse_cidr(h.start, h.len, AF_INET, p, why, size);
-    return parse_name(h.start, h.len, PATTERN_EXACT, p, why, size);
-}
-
-bool host_pattern_parse(const char *text, struct host_pattern *p, char *why, size_t why_size)
-{
-    struct host_part host = {NULL, 0, false};
-    memset(p, 0, sizeof *p);
-    if (!split_port(text, &host, &p->port, why, why_size) ||
-        !parse_host_part(host, p, why, why_size))
-        return false;
-    p->text = strdup(text);
-    if (p->text == NULL) {
-        host_pattern_clear(p);
-        return fail(why, why_size, "out of memory");
-    }
-    return true;
-}
-
-void host_pattern_clear(struct host_pattern *p)
-{
-    free(p->name);
-    free(p->text);
-    p->name = p->text = NULL;
 }
 
 /* ---- problems ---- */
@@ -732,7 +469,7 @@ static enum key key_named(const char *s, uint64_t allowed)
 static void find_members(struct parser *ps, const cJSON *obj, const char *path, uint64_t allowed,
                          uint64_t required, const cJSON *members[KEY_COUNT])
 {
-    char quoted[QUOTED_SIZE];
+    char quoted[REFUSAL_QUOTED_SIZE];
     for (enum key k = 0; k < KEY_COUNT; k++)
         members[k] = NULL;
     for (const cJSON *m = obj->child; m != NULL && !giving_up(ps); m = m->next) {
@@ -741,7 +478,7 @@ static void find_members(struct parser *ps, const cJSON *obj, const char *path, 
             members[k] = m;
             continue;
         }
-        quote(quoted, sizeof quoted, m->string);
+        refusal_quote(quoted, sizeof quoted, m->string);
         if (k == KEY_COUNT)
             report(ps, key_of(m), path, "unknown key %s", quoted);
         else
@@ -907,7 +644,7 @@ static void read_classes(struct parser *ps, const cJSON *node, const char *path,
 {
     if (node == NULL)
         return;
-    char where[PATH_SIZE], element[PATH_SIZE], quoted[QUOTED_SIZE], known[160];
+    char where[PATH_SIZE], element[PATH_SIZE], quoted[REFUSAL_QUOTED_SIZE], known[160];
     const cJSON *first[CLASS_COUNT] = {NULL};
     uint32_t classes = 0;
     size_t i = 0;
@@ -923,10 +660,10 @@ static void read_classes(struct parser *ps, const cJSON *node, const char *path,
             report(ps, value_of(e), element, "must be a class name (a string)");
         } else if (c < 0) {
             class_names(known, sizeof known);
-            quote(quoted, sizeof quoted, e->valuestring);
+            refusal_quote(quoted, sizeof quoted, e->valuestring);
             report(ps, value_of(e), element, "unknown class %s (classes: %s)", quoted, known);
         } else if (classes & CLASS_BIT(c)) {
-            quote(quoted, sizeof quoted, e->valuestring);
+            refusal_quote(quoted, sizeof quoted, e->valuestring);
             report_repeat(ps, value_of(e), value_of(first[c]), element, "duplicate class %s",
                           quoted);
         } else {
@@ -989,7 +726,7 @@ static bool is_breaker_name(const char *s)
     if (len == 0 || len > RULES_MAX_NAME_LEN)
         return false;
     for (; *s != '\0'; s++)
-        if (!is_host_char(*s) && *s != ':' && *s != '/')
+        if (!pattern_is_host_char(*s) && *s != ':' && *s != '/')
             return false;
     return true;
 }
@@ -1032,7 +769,7 @@ static void read_hosts(struct parser *ps, const cJSON *node, const char *path, u
 {
     if (node == NULL)
         return;
-    char where[PATH_SIZE], element[PATH_SIZE], quoted[QUOTED_SIZE], why[WHY_SIZE];
+    char where[PATH_SIZE], element[PATH_SIZE], quoted[REFUSAL_QUOTED_SIZE], why[WHY_SIZE];
     size_t i = 0;
     member_path(where, path, node->string);
     if (json_type(node) != cJSON_Array) {
@@ -1053,7 +790,7 @@ static void read_hosts(struct parser *ps, const cJSON *node, const char *path, u
         if (!string) {
             report(ps, value_of(e), element, "must be a host pattern (a string)");
         } else {
-            quote(quoted, sizeof quoted, e->valuestring);
+            refusal_quote(quoted, sizeof quoted, e->valuestring);
             report(ps, value_of(e), element, "%s: %s", quoted, why);
         }
     }
@@ -1065,13 +802,13 @@ static bool read_fallback_address(struct parser *ps, const cJSON *e, const char 
                                   const cJSON *const *earlier, const struct fallback_address *seen,
                                   size_t n, struct fallback_address *out)
 {
-    char quoted[QUOTED_SIZE], why[2 * WHY_SIZE];
+    char quoted[REFUSAL_QUOTED_SIZE], why[2 * WHY_SIZE];
     if (json_type(e) != cJSON_String) {
         report(ps, value_of(e), element,
                "must be an address such as \"127.0.0.1:8081\" (a string)");
         return false;
     }
-    quote(quoted, sizeof quoted, e->valuestring);
+    refusal_quote(quoted, sizeof quoted, e->valuestring);
     if (!fallback_address_parse(e->valuestring, out, why, sizeof why)) {
         report(ps, value_of(e), element, "%s: %s", quoted, why);
         return false;
@@ -1219,10 +956,10 @@ static void report_name_clash(struct parser *ps, const struct pending_breaker *b
                               const struct pending_breaker *first, const char *before,
                               const char *after)
 {
-    char path[PATH_SIZE], where[PATH_SIZE], quoted[QUOTED_SIZE];
+    char path[PATH_SIZE], where[PATH_SIZE], quoted[REFUSAL_QUOTED_SIZE];
     element_path(path, "breakers", b->index);
     member_path(where, path, "name");
-    quote(quoted, sizeof quoted, b->breaker.name);
+    refusal_quote(quoted, sizeof quoted, b->breaker.name);
     report_repeat(ps, value_of(b->name), value_of(first->name), where, "%s%s%s", before, quoted,
                   after);
 }

@@ -1,12 +1,16 @@
-/* state.h — the shared state file: its layout, creating it safely, checking
- * it, mapping it, finding breaker slots by name, and the ring of events.
+/* state.h — the shared state file: its layout, creating it safely, refusing
+ * a foreign or malformed one at open, mapping it, finding breaker slots by
+ * name, and the ring of events. (fsck's full checker is cli/state_check.)
  *
  * Every process of a user maps the same file MAP_SHARED. The layout is fixed
  * (tests/unit/test_state.c pins it): a 4 KiB header, STATE_SLOTS slots of
  * 512 bytes, then STATE_EVENTS events of 64 bytes. A slot is claimed by one
  * compare-and-swap of its key (the name's hash) and never given back while
  * the file lives, so a process that starts never resets a slot that exists.
- * All fields that processes share are atomics. */
+ * All fields that processes share are atomics.
+ *
+ * Calls that libfusebox.so interposes: close, on files it opened itself,
+ * which its hook passes straight to libc (an untracked fd). */
 #ifndef FUSEBOX_STATE_H
 #define FUSEBOX_STATE_H
 
@@ -152,34 +156,6 @@ bool state_read_event(const struct state *st, uint64_t n, struct event_record *o
 
 /* Returns the number of events appended so far. */
 uint64_t state_events_appended(const struct state *st);
-
-/* What a check counted: named breakers, and complete events in the ring. */
-struct state_census {
-    size_t breakers, events;
-};
-
-/* Takes one problem found by a check, as one line without a newline
- * ("slot 12 'payments': state word has impossible state 7"). */
-typedef void state_problem_fn(void *ctx, const char *problem);
-
-/* Checks every invariant of the layout in len bytes at data (a mapping of a
- * state file, which processes may be changing meanwhile): the header; each
- * slot (a free slot is all zero; a named slot's key is its name's hash, its
- * name is NUL-terminated and NUL-padded, it is reachable on its probe path
- * and named once, its state word decodes to a known state with probe fields
- * only in half-open, its policy and counters are within bounds); each event
- * (sits at its index, numbered below events_appended, names a claimed slot,
- * known states, cause and class). Calls problem once per problem found;
- * returns how many, and fills *census. */
-size_t state_check(const void *data, size_t len, state_problem_fn *problem, void *ctx,
-                   struct state_census *census);
-
-/* Checks the file at path as state_open would judge it (exists, not a
- * symlink, a regular file, owned by the effective user, not group- or
- * world-writable) and then its contents with state_check. Never follows a
- * symlink, never blocks on a FIFO, never writes. Same results as state_check. */
-size_t state_check_file(const char *path, state_problem_fn *problem, void *ctx,
-                        struct state_census *census);
 
 /* Replaces what is at path (a state file of any layout, garbage, a symlink,
  * a FIFO, or nothing) with a fresh state file: made under a temporary name

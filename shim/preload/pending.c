@@ -1,62 +1,14 @@
-/* connect(): the data path of fusebox. An AF_INET/AF_INET6 stream connect to
- * a ruled destination asks its breaker first; an open breaker fails it with
- * ECONNREFUSED and no syscall, or sends it to the breaker's fallback
- * (hook_fallback.c). The outcome is recorded from the return, or,
- * for a non-blocking connect, later (see pending_*). Everything else goes
- * straight to libc. */
-#include <arpa/inet.h>
+/* Connects whose outcome is not known at their return, and the connect that
+ * starts them: a pending non-blocking connect is settled from SO_ERROR, a
+ * repeated connect, the first read or write, or the socket's end. */
+#include "pending.h"
+
 #include <errno.h>
-#include <netinet/in.h>
-#include <string.h>
+#include <sys/socket.h>
 
 #include "fdtrack.h"
-#include "hooks.h"
 #include "libc.h"
 #include "runtime.h"
-
-bool destination_of(const struct sockaddr *sa, socklen_t len, struct destination *d)
-{
-    if (!sa || len < sizeof(sa_family_t))
-        return false;
-    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        d->family = AF_INET;
-        d->port = ntohs(in->sin_port);
-        memcpy(d->addr, &in->sin_addr, 4);
-        return true;
-    }
-    if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        d->port = ntohs(in6->sin6_port);
-        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-            d->family = AF_INET;
-            memcpy(d->addr, in6->sin6_addr.s6_addr + 12, 4);
-        } else {
-            d->family = AF_INET6;
-            memcpy(d->addr, &in6->sin6_addr, 16);
-        }
-        return true;
-    }
-    return false;
-}
-
-/* True when fd is a stream socket; asks the kernel only for fds that
- * socket() did not tell us about. Leaves errno alone. */
-static bool is_stream_socket(int fd)
-{
-    enum fd_kind kind = fdtrack_kind(fd);
-    if (kind == FD_UNKNOWN) {
-        int saved = errno, type = 0;
-        socklen_t len = sizeof type;
-        if (libc_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
-            type = -1;
-        errno = saved;
-        kind = type == SOCK_STREAM ? FD_INET_STREAM : FD_OTHER;
-        if (type >= 0)
-            fdtrack_set_kind(fd, kind);
-    }
-    return kind == FD_INET_STREAM;
-}
 
 static void report(const struct guarded_call *call, enum outcome_class outcome)
 {
@@ -120,10 +72,7 @@ void pending_settle_ending(int fd)
         settle_taken(fd, &call);
 }
 
-/* A connect() on a socket whose earlier connect is still pending: its
- * result settles that attempt (EISCONN: it connected; EALREADY: still in
- * progress; an error: it failed). */
-static int repeated_connect(int fd, const struct sockaddr *addr, socklen_t len)
+int pending_connect_again(int fd, const struct sockaddr *addr, socklen_t len)
 {
     int rc = libc_connect(fd, addr, len);
     int err = errno;
@@ -137,31 +86,6 @@ static int repeated_connect(int fd, const struct sockaddr *addr, socklen_t len)
     }
     errno = err;
     return rc;
-}
-
-__attribute__((visibility("default"))) int connect(int fd, const struct sockaddr *addr,
-                                                   socklen_t len)
-{
-    if (fdtrack_is_pending(fd))
-        return repeated_connect(fd, addr, len);
-    struct destination d;
-    struct runtime *rt;
-    int b;
-    if (runtime_transfer_depth || !destination_of(addr, len, &d) || !(rt = runtime_get()) ||
-        (b = runtime_match_address(rt, d.family, d.addr, d.port)) < 0 || !is_stream_socket(fd))
-        return libc_connect(fd, addr, len);
-
-    struct guarded_call call;
-    char host[INET6_ADDRSTRLEN];
-    bool per_host =
-        rt->rules->breakers[b].per_host && inet_ntop(d.family, d.addr, host, sizeof host) != NULL;
-    if (!runtime_begin_host(rt, (uint32_t)b, per_host ? host : NULL, d.port, &call)) {
-        if (rt->rules->breakers[b].fallback_count)
-            return fallback_connect(rt, &call, fd, addr->sa_family);
-        errno = ECONNREFUSED;
-        return -1;
-    }
-    return guarded_connect(rt, fd, addr, len, &call);
 }
 
 int guarded_connect(struct runtime *rt, int fd, const struct sockaddr *addr, socklen_t len,

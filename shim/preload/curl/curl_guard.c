@@ -11,13 +11,6 @@
 #include "runtime.h"
 #include "state.h"
 
-static _Atomic unsigned guarded_running;
-
-bool curl_guarded_transfer_running(void)
-{
-    return atomic_load_explicit(&guarded_running, memory_order_relaxed) != 0;
-}
-
 /* The origin of the transfer: its URL (a CURLU when set, as libcurl
  * prefers it), with CURLOPT_PORT applied. */
 static bool origin_of(const struct curl_options *o, struct curl_target *t)
@@ -131,7 +124,7 @@ enum curl_verdict curl_guard_begin(struct runtime *rt, const struct curl_options
         note_rejection(g, &g->via_call, &proxy);
         verdict = CURL_REJECTED;
     } else if (g->origin >= 0 || g->via >= 0 || g->connect_to) {
-        atomic_fetch_add_explicit(&guarded_running, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&runtime_guarded_transfers, 1, memory_order_relaxed);
         verdict = CURL_ALLOWED;
     }
     errno = saved;
@@ -235,7 +228,7 @@ static void record(const struct curl_guard *g, enum outcome_class origin, enum o
         runtime_end_after(rt, &g->origin_call, origin, rest_ms);
     if (rt && g->via >= 0)
         runtime_end(rt, &g->via_call, via);
-    atomic_fetch_sub_explicit(&guarded_running, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&runtime_guarded_transfers, 1, memory_order_relaxed);
 }
 
 void curl_guard_end(const struct curl_guard *g, CURL *handle, CURLcode rc)

@@ -21,7 +21,6 @@
 #include <stdint.h>
 
 #include "breaker.h"
-#include "curl.h"
 
 struct runtime;
 
@@ -194,7 +193,7 @@ enum curl_verdict {
 
 /* Finds the breakers of a transfer of a handle with options o (the origin
  * of its URL, and the proxy it goes through) and asks them; fills *g. A
- * transfer counts in curl_guarded_transfer_running from an allowed verdict
+ * transfer counts in runtime_guarded_transfers from an allowed verdict
  * until it is ended. Leaves errno alone. */
 enum curl_verdict curl_guard_begin(struct runtime *rt, const struct curl_options *o,
                                    struct curl_guard *g);
