@@ -17,7 +17,7 @@ endif
 
 # Rooms by layer (see docs/hacking.md). Each room compiles with the include
 # paths of the rooms below it only, so an arrow pointing up does not build.
-CORE    := outcome log refusal breaker state rules pattern jsonpos match fallback
+CORE    := outcome log refusal breaker state rules rules_read pattern jsonpos match fallback
 PRELOAD := libc names fdtrack runtime pending hook_connect hook_fallback hook_fd hook_io hook_resolve
 CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
 CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \
@@ -79,7 +79,7 @@ deps:
 # `make fuzz FUZZ_SECONDS=N`. New inputs go to $(BUILD)/fuzz/corpus, a crash
 # to $(BUILD)/fuzz/crash-*; tests/fuzz/corpus holds the committed seeds.
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS := $(patsubst %,shim/core/%.c,rules pattern refusal jsonpos match outcome log breaker fallback)
+FUZZ_SRCS := $(patsubst %,shim/core/%.c,rules rules_read pattern refusal jsonpos match outcome log breaker fallback)
 $(BUILD)/fuzz/fuzz_rules: tests/fuzz/fuzz_rules.c $(FUZZ_SRCS) shim/core/*.h
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
