@@ -94,17 +94,6 @@ struct breaker_ticket {
     uint8_t epoch;   /* episode of the state word when decided */
 };
 
-/* A call in flight: the breaker guarding it (an index into the process's
- * rules, and the slot of its host's own breaker under a per_host rule), the
- * ticket it was given and when it began (CLOCK_MONOTONIC ms). */
-struct guarded_call {
-    uint32_t breaker;
-    uint32_t host_slot; /* per-host breaker: 1 + its state slot index; 0: the rule's own */
-    struct breaker_ticket ticket;
-    uint32_t host_tag; /* per-host breaker: state_slot_tag of its key when decided */
-    uint64_t started_ms;
-};
-
 /* Why a transition happened, for the event ring. */
 enum transition_cause {
     CAUSE_FAILURES,        /* fail_max consecutive failures (count, class) */

@@ -1,4 +1,5 @@
 #include "log.h"
+#include "keep_errno.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -35,7 +36,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 {
     if (!log_enabled(level))
         return;
-    int saved = errno;
+    KEEP_ERRNO();
     char line[512] = "fusebox: ";
     size_t prefix = strlen(line);
     va_list ap;
@@ -48,7 +49,6 @@ void log_msg(enum log_level level, const char *fmt, ...)
     line[len++] = '\n';
     ssize_t unused = write(STDERR_FILENO, line, len);
     (void)unused;
-    errno = saved;
 }
 
 bool log_set_syslog(const char *setting)
@@ -74,7 +74,7 @@ void log_syslog(const char *message)
     enum { FACILITY_USER = 1, SEVERITY_INFO = 6 };
     if (!log_syslog_enabled())
         return;
-    int saved = errno;
+    KEEP_ERRNO();
     char datagram[640];
     int len = snprintf(datagram, sizeof datagram, "<%d>fusebox[%d]: %s",
                        FACILITY_USER * 8 + SEVERITY_INFO, (int)getpid(), message);
@@ -88,5 +88,4 @@ void log_syslog(const char *message)
     }
     if (fd >= 0)
         close(fd);
-    errno = saved;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "keep_errno.h"
 #include "refusal.h"
 
 _Static_assert(sizeof(struct state_header) == STATE_HEADER_SIZE, "header size");
@@ -84,11 +85,10 @@ static int create_file(const char *path, int (*publish)(const char *tmp, const c
         munmap(map, STATE_FILE_SIZE);
         rc = publish(tmp, path);
     }
-    int saved = errno;
+    KEEP_ERRNO();
     if (rc != 0 || publish != rename)
         unlink(tmp);
     close(fd);
-    errno = saved;
     return rc;
 }
 
@@ -133,10 +133,9 @@ struct state *state_open(const char *path, bool create, char *err, size_t errlen
 {
     int fd = open_existing(path, create);
     if (fd < 0) {
-        int saved = errno;
+        KEEP_ERRNO();
         refuse(err, errlen, "state file %s: %s", path,
-               saved == ELOOP ? "is a symbolic link" : strerror(saved));
-        errno = saved;
+               errno == ELOOP ? "is a symbolic link" : strerror(errno));
         return NULL;
     }
     struct stat sb;
@@ -398,7 +397,7 @@ bool state_slot_name(const struct state_slot *slot, char *buf)
 void state_append_event(struct state *st, const struct state_slot *slot,
                         const struct breaker_transition *tr, uint64_t wall_ms)
 {
-    int saved = errno;
+    KEEP_ERRNO();
     uint64_t n = atomic_fetch_add_explicit(&st->header->events_appended, 1, memory_order_relaxed);
     struct state_event *ev = &st->events[n % STATE_EVENTS];
     uint64_t comm[2] = {0, 0};
@@ -417,7 +416,6 @@ void state_append_event(struct state *st, const struct state_slot *slot,
     atomic_store_explicit(&ev->comm[0], comm[0], memory_order_release);
     atomic_store_explicit(&ev->comm[1], comm[1], memory_order_release);
     atomic_store_explicit(&ev->seq, 2 * n + 2, memory_order_release);
-    errno = saved;
 }
 
 uint64_t state_events_appended(const struct state *st)

@@ -102,12 +102,6 @@ bool fdtrack_take_pending(int fd, struct guarded_call *out)
            take(e, KIND_MASK, out);
 }
 
-bool fdtrack_forget(int fd, struct guarded_call *out)
-{
-    struct fd_entry *e = entry(fd);
-    return e && take(e, 0, out);
-}
-
 int fdtrack_highest_known(void)
 {
     return atomic_load_explicit(&highest_known_fd, memory_order_relaxed);

@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "breaker.h"
+#include "runtime.h"
 
 #define FDTRACK_MAX 65536
 
@@ -35,9 +35,6 @@ bool fdtrack_is_pending(int fd);
 /* Takes fd's pending connect, if any, leaving its kind; returns false when
  * there was none. Exactly one taker wins a race. */
 bool fdtrack_take_pending(int fd, struct guarded_call *out);
-
-/* Takes the pending connect, if any, and forgets fd altogether (close). */
-bool fdtrack_forget(int fd, struct guarded_call *out);
 
 /* Returns the highest fd ever given a kind or a pending connect (-1: none):
  * past it there is nothing to forget. */

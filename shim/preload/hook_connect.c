@@ -12,6 +12,7 @@
 #include "export.h"
 #include "fdtrack.h"
 #include "hooks.h"
+#include "keep_errno.h"
 #include "libc.h"
 #include "pending.h"
 #include "runtime.h"
@@ -48,11 +49,11 @@ static bool is_stream_socket(int fd)
 {
     enum fd_kind kind = fdtrack_kind(fd);
     if (kind == FD_UNKNOWN) {
-        int saved = errno, type = 0;
+        KEEP_ERRNO();
+        int type = 0;
         socklen_t len = sizeof type;
         if (libc_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
             type = -1;
-        errno = saved;
         kind = type == SOCK_STREAM ? FD_INET_STREAM : FD_OTHER;
         if (type >= 0)
             fdtrack_set_kind(fd, kind);
@@ -73,10 +74,10 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
     struct guarded_call call;
     char host[INET6_ADDRSTRLEN];
-    bool per_host =
-        rt->rules->breakers[b].per_host && inet_ntop(d.family, d.addr, host, sizeof host) != NULL;
+    const struct rule_breaker *rule = runtime_breaker(rt, (uint32_t)b);
+    bool per_host = rule->per_host && inet_ntop(d.family, d.addr, host, sizeof host) != NULL;
     if (!runtime_begin_host(rt, (uint32_t)b, per_host ? host : NULL, d.port, &call)) {
-        if (rt->rules->breakers[b].fallback_count)
+        if (rule->fallback_count)
             return fallback_connect(rt, &call, fd, addr->sa_family);
         errno = ECONNREFUSED;
         return -1;

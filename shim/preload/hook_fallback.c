@@ -7,6 +7,7 @@
 
 #include "fallback.h"
 #include "hooks.h"
+#include "keep_errno.h"
 #include "pending.h"
 #include "libc.h"
 #include "runtime.h"
@@ -15,11 +16,11 @@
  * Leaves errno alone. */
 static bool v6_only(int fd)
 {
-    int saved = errno, on = 0;
+    KEEP_ERRNO();
+    int on = 0;
     socklen_t len = sizeof on;
     if (libc_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, &len) != 0)
         on = 0;
-    errno = saved;
     return on != 0;
 }
 
@@ -27,7 +28,7 @@ int fallback_connect(struct runtime *rt, const struct guarded_call *rejected, in
                      int socket_family)
 {
     uint32_t b = rejected->breaker;
-    const struct rule_breaker *rb = &rt->rules->breakers[b];
+    const struct rule_breaker *rb = runtime_breaker(rt, b);
     int v6only = -1, rc = -1, err = ECONNREFUSED, saved = errno;
     bool reached = false;
     for (uint32_t i = 0; i < rb->fallback_count; i++) {

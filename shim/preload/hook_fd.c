@@ -10,6 +10,7 @@
 
 #include "export.h"
 #include "fdtrack.h"
+#include "keep_errno.h"
 #include "pending.h"
 #include "libc.h"
 
@@ -17,12 +18,11 @@ EXPORT int socket(int domain, int type, int protocol)
 {
     int fd = libc_socket(domain, type, protocol);
     if (fd >= 0) {
-        int saved = errno;
+        KEEP_ERRNO();
         pending_settle_ending(fd); /* an attempt whose close we never saw */
         bool inet_stream = (domain == AF_INET || domain == AF_INET6) &&
                            (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM;
         fdtrack_set_kind(fd, inet_stream ? FD_INET_STREAM : FD_OTHER);
-        errno = saved;
     }
     return fd;
 }
@@ -43,10 +43,10 @@ EXPORT int close(int fd)
 EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
     if (!(flags & CLOSE_RANGE_CLOEXEC)) {
-        int saved = errno, high = fdtrack_highest_known();
+        KEEP_ERRNO();
+        int high = fdtrack_highest_known();
         for (unsigned fd = first; high >= 0 && fd <= (unsigned)high && fd <= last; fd++)
             before_close((int)fd);
-        errno = saved;
     }
     return libc_close_range(first, last, flags);
 }
@@ -61,10 +61,9 @@ static void before_dup_over(int oldfd, int newfd)
 static int after_dup_over(int rc, int oldfd)
 {
     if (rc >= 0 && rc != oldfd) {
-        int saved = errno;
+        KEEP_ERRNO();
         enum fd_kind kind = fdtrack_kind(oldfd);
         fdtrack_set_kind(rc, kind);
-        errno = saved;
     }
     return rc;
 }

@@ -8,6 +8,7 @@
 
 #include "export.h"
 #include "hooks.h"
+#include "keep_errno.h"
 #include "libc.h"
 #include "names.h"
 #include "runtime.h"
@@ -16,11 +17,8 @@
  * it (or there are no rules). */
 static bool ruled_name(struct runtime **rt, const char *name, struct name_candidates *c)
 {
-    if (!name || !*name || !(*rt = runtime_get()) || !(*rt)->has_names)
-        return false;
-    c->count = (uint32_t)match_name_candidates((*rt)->matcher, name, strlen(name), c->ids,
-                                               NAMES_CANDIDATES);
-    return c->count > 0;
+    return name && *name && (*rt = runtime_get()) && runtime_has_names(*rt) &&
+           runtime_name_candidates(*rt, name, c) > 0;
 }
 
 static void remember(const struct sockaddr *sa, socklen_t len, const struct name_candidates *c)
@@ -30,18 +28,10 @@ static void remember(const struct sockaddr *sa, socklen_t len, const struct name
         names_record(d.family, d.addr, c);
 }
 
-/* Returns the breaker that candidates c give for port (0: port-less
- * patterns only), or -1. */
-static int breaker_for(struct runtime *rt, const struct name_candidates *c, uint16_t port)
-{
-    int p = match_pick_port(rt->matcher, c->ids, c->count, port);
-    return p < 0 ? -1 : (int)rt->rules->patterns[p].breaker;
-}
-
 /* True when the lookup of a ruled name must fail at once (fail_dns, open). */
 static bool lookup_rejected(struct runtime *rt, const struct name_candidates *c, uint16_t port)
 {
-    int b = breaker_for(rt, c, port);
+    int b = runtime_match_candidates(rt, c, port);
     return b >= 0 && runtime_rejects_lookup(rt, (uint32_t)b);
 }
 
@@ -53,7 +43,7 @@ static void dns_failed(struct runtime *rt, const struct name_candidates *c, uint
 {
     if (atomic_load_explicit(&runtime_guarded_transfers, memory_order_relaxed))
         return;
-    int b = breaker_for(rt, c, port);
+    int b = runtime_match_candidates(rt, c, port);
     if (b >= 0)
         runtime_note(rt, (uint32_t)b, CLASS_DNS);
 }
@@ -81,7 +71,7 @@ EXPORT int getaddrinfo(const char *node, const char *service, const struct addri
         return EAI_SYSTEM;
     }
     int rc = libc_getaddrinfo(node, service, hints, res);
-    int saved = errno;
+    KEEP_ERRNO();
     if (ruled && rc == 0) {
         for (const struct addrinfo *ai = *res; ai; ai = ai->ai_next)
             remember(ai->ai_addr, ai->ai_addrlen, &c);
@@ -89,7 +79,6 @@ EXPORT int getaddrinfo(const char *node, const char *service, const struct addri
                (rc == EAI_NONAME || rc == EAI_AGAIN || rc == EAI_FAIL || rc == EAI_NODATA)) {
         dns_failed(rt, &c, numeric_port(service));
     }
-    errno = saved;
     return rc;
 }
 
@@ -97,7 +86,7 @@ EXPORT int getaddrinfo(const char *node, const char *service, const struct addri
 static void resolved(struct runtime *rt, const struct name_candidates *c, const struct hostent *he,
                      int herr)
 {
-    int saved = errno;
+    KEEP_ERRNO();
     if (he && (he->h_addrtype == AF_INET || he->h_addrtype == AF_INET6)) {
         for (char **a = he->h_addr_list; *a; a++) {
             struct sockaddr_storage ss = {.ss_family = (sa_family_t)he->h_addrtype};
@@ -112,7 +101,6 @@ static void resolved(struct runtime *rt, const struct name_candidates *c, const 
     } else if (!he && (herr == HOST_NOT_FOUND || herr == TRY_AGAIN || herr == NO_RECOVERY)) {
         dns_failed(rt, c, 0);
     }
-    errno = saved;
 }
 
 /* Starts a gethostbyname-family lookup of name: sets *ruled (and *rt, *c

@@ -7,9 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "breaker.h"
-
-struct runtime;
+#include "runtime.h"
 
 struct destination {
     int family;    /* AF_INET (also for v4-mapped IPv6) or AF_INET6 */

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "fdtrack.h"
+#include "keep_errno.h"
 #include "libc.h"
 #include "runtime.h"
 
@@ -30,19 +31,17 @@ static int kernel_verdict(int fd, int so_error)
 
 void pending_settle_io(int fd, int err)
 {
-    int saved = errno;
+    KEEP_ERRNO();
     enum outcome_class outcome = err ? outcome_class_of_errno(err) : OUTCOME_SUCCESS;
     struct guarded_call call;
     if (outcome != OUTCOME_IGNORED && fdtrack_take_pending(fd, &call))
         report(&call, outcome);
-    errno = saved;
 }
 
 void pending_settle_so_error(int fd, int so_error)
 {
-    int saved = errno;
+    KEEP_ERRNO();
     bool connecting = so_error == 0 && kernel_verdict(fd, 0) < 0;
-    errno = saved;
     if (!connecting)
         pending_settle_io(fd, so_error);
 }
@@ -51,7 +50,8 @@ void pending_settle_so_error(int fd, int so_error)
  * kernel says of the socket now. */
 static void settle_taken(int fd, const struct guarded_call *call)
 {
-    int saved = errno, so_error = 0;
+    KEEP_ERRNO();
+    int so_error = 0;
     socklen_t len = sizeof so_error;
     if (libc_getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0)
         so_error = 0;
@@ -62,7 +62,6 @@ static void settle_taken(int fd, const struct guarded_call *call)
                       ? OUTCOME_IGNORED
                       : CLASS_TIMEOUT;
     report(call, (enum outcome_class)verdict);
-    errno = saved;
 }
 
 void pending_settle_ending(int fd)

@@ -8,9 +8,7 @@
 
 #include <sys/socket.h>
 
-#include "breaker.h"
-
-struct runtime;
+#include "runtime.h"
 
 /* Connects fd to addr as a call that runtime_begin let through with *call
  * (a bypass ticket: nothing is recorded): its outcome is recorded from the

@@ -12,9 +12,32 @@
 
 #include "clock.h"
 #include "fdtrack.h"
+#include "keep_errno.h"
 #include "log.h"
+#include "match.h"
 #include "names.h"
 #include "state.h"
+
+struct runtime {
+    struct rules *rules;
+    struct matcher *matcher;
+    bool has_names;     /* the rules have host-name patterns */
+    bool has_addresses; /* the rules have address (or "*") patterns */
+    char *state_path;
+    struct state *state;
+    _Atomic int state_status;            /* enum in runtime.c */
+    _Atomic uintptr_t *slots;            /* per breaker: its state_slot, 0 unknown, 1 unavailable */
+    _Atomic uint64_t *last_success_ms;   /* per breaker: latest success in this process */
+    struct host_cache_entry *host_cache; /* with per_host rules: RUNTIME_HOST_CACHE entries */
+};
+
+/* A host breaker this process found: its key and 1 + its slot index. */
+struct host_cache_entry {
+    _Atomic uint64_t key;
+    _Atomic uint32_t slot;
+};
+
+#define RUNTIME_HOST_CACHE 256
 
 enum { BUILD_NONE, BUILD_RUNNING, BUILD_DONE };
 enum { STATE_UNOPENED, STATE_OPENING, STATE_READY, STATE_FAILED };
@@ -199,7 +222,7 @@ struct runtime *runtime_get(void)
     int status = atomic_load_explicit(&build_status, memory_order_acquire);
     if (__builtin_expect(status == BUILD_DONE, 1))
         return atomic_load_explicit(&built, memory_order_relaxed);
-    int saved = errno;
+    KEEP_ERRNO();
     struct runtime *rt = NULL;
     if (status == BUILD_NONE &&
         atomic_compare_exchange_strong_explicit(&build_status, &status, BUILD_RUNNING,
@@ -212,7 +235,6 @@ struct runtime *runtime_get(void)
     } else if (finished_elsewhere(&build_status, BUILD_RUNNING)) {
         rt = atomic_load_explicit(&built, memory_order_relaxed);
     }
-    errno = saved;
     return rt;
 }
 
@@ -264,25 +286,51 @@ static struct state_slot *slot_of(struct runtime *rt, uint32_t b)
     return slot;
 }
 
+/* The breaker of pattern p, or -1 when p is (no pattern). */
+static int breaker_of(const struct runtime *rt, int p)
+{
+    return p < 0 ? -1 : (int)rt->rules->patterns[p].breaker;
+}
+
+int runtime_match_candidates(const struct runtime *rt, const struct name_candidates *c,
+                             uint16_t port)
+{
+    return breaker_of(rt, match_pick_port(rt->matcher, c->ids, c->count, port));
+}
+
 int runtime_match_address(const struct runtime *rt, int family, const void *addr, uint16_t port)
 {
     struct name_candidates names[4];
     size_t n = rt->has_names ? names_lookup(family, addr, names, 4) : 0;
     for (size_t i = 0; i < n; i++) {
-        int p = match_pick_port(rt->matcher, names[i].ids, names[i].count, port);
-        if (p >= 0)
-            return (int)rt->rules->patterns[p].breaker;
+        int b = runtime_match_candidates(rt, &names[i], port);
+        if (b >= 0)
+            return b;
     }
-    if (!rt->has_addresses)
-        return -1;
-    int p = match_address(rt->matcher, family, addr, port);
-    return p < 0 ? -1 : (int)rt->rules->patterns[p].breaker;
+    return rt->has_addresses ? breaker_of(rt, match_address(rt->matcher, family, addr, port)) : -1;
 }
 
 int runtime_match_host(const struct runtime *rt, const char *host, uint16_t port)
 {
-    int p = match_host(rt->matcher, host, port);
-    return p < 0 ? -1 : (int)rt->rules->patterns[p].breaker;
+    return breaker_of(rt, match_host(rt->matcher, host, port));
+}
+
+bool runtime_has_names(const struct runtime *rt)
+{
+    return rt->has_names;
+}
+
+uint32_t runtime_name_candidates(const struct runtime *rt, const char *name,
+                                 struct name_candidates *c)
+{
+    c->count =
+        (uint32_t)match_name_candidates(rt->matcher, name, strlen(name), c->ids, NAMES_CANDIDATES);
+    return c->count;
+}
+
+const struct rule_breaker *runtime_breaker(const struct runtime *rt, uint32_t b)
+{
+    return &rt->rules->breakers[b];
 }
 
 /* Appends an event of the breaker deciding call, at wall_ms, to the event
@@ -374,14 +422,13 @@ const char *runtime_breaker_name(struct runtime *rt, const struct guarded_call *
 bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16_t port,
                         struct guarded_call *call)
 {
-    int saved = errno;
+    KEEP_ERRNO();
     struct state_slot *slot = slot_of(rt, b);
     call->breaker = b;
     call->host_slot = call->host_tag = 0;
     call->started_ms = clock_now_ms();
     if (!slot) {
         call->ticket = (struct breaker_ticket){.verdict = VERDICT_BYPASS};
-        errno = saved;
         return true;
     }
     if (host && rt->rules->breakers[b].per_host) { /* then host_cache exists */
@@ -406,7 +453,6 @@ bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16
                  "state file %s: breaker '%s' is in an impossible state; it passes "
                  "everything through (see fusebox fsck)",
                  rt->state_path, rt->rules->breakers[b].name);
-    errno = saved;
     return call->ticket.verdict != VERDICT_REJECT;
 }
 
@@ -443,11 +489,10 @@ void runtime_end_after(struct runtime *rt, const struct guarded_call *call,
 {
     if (call->ticket.verdict != VERDICT_ALLOW && call->ticket.verdict != VERDICT_PROBE)
         return;
-    int saved = errno;
+    KEEP_ERRNO();
     struct state_slot *slot = call_slot(rt, call);
     if (slot)
         record(rt, slot, call, outcome, retry_after_ms);
-    errno = saved;
 }
 
 void runtime_end(struct runtime *rt, const struct guarded_call *call, enum outcome_class outcome)
@@ -457,7 +502,7 @@ void runtime_end(struct runtime *rt, const struct guarded_call *call, enum outco
 
 void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome)
 {
-    int saved = errno;
+    KEEP_ERRNO();
     struct state_slot *slot = slot_of(rt, b);
     if (slot) {
         struct breaker_view v = breaker_view(&slot->breaker);
@@ -469,7 +514,6 @@ void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome)
         if (v.state == BREAKER_CLOSED)
             record(rt, slot, &call, outcome, 0);
     }
-    errno = saved;
 }
 
 uint64_t runtime_retry_in_ms(struct runtime *rt, const struct guarded_call *call)
@@ -487,10 +531,9 @@ bool runtime_rejects_lookup(struct runtime *rt, uint32_t b)
     const struct breaker_config *c = &rt->rules->breakers[b].config;
     if (!c->fail_dns || rt->rules->breakers[b].fallback_count) /* the connect goes on */
         return false;
-    int saved = errno;
+    KEEP_ERRNO();
     struct state_slot *slot = slot_of(rt, b);
     bool rejects = slot && breaker_rejects_now(&slot->breaker, c, clock_now_ms());
-    errno = saved;
     return rejects;
 }
 
@@ -501,10 +544,9 @@ bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t sinc
 
 void runtime_fallback(struct runtime *rt, const struct guarded_call *rejected, uint32_t address)
 {
-    int saved = errno;
+    KEEP_ERRNO();
     struct state_slot *slot = call_slot(rt, rejected);
     struct breaker_transition tr;
     if (slot && breaker_count_fallback(&slot->breaker, address, &tr))
         tell(rt, slot, rejected, &tr, clock_wall_ms());
-    errno = saved;
 }

@@ -12,31 +12,21 @@
 #include <stdint.h>
 
 #include "breaker.h"
-#include "match.h"
+#include "names.h"
 #include "rules.h"
 
-struct state;
+struct runtime; /* private to runtime.c */
 
-struct runtime {
-    struct rules *rules;
-    struct matcher *matcher;
-    bool has_names;     /* the rules have host-name patterns */
-    bool has_addresses; /* the rules have address (or "*") patterns */
-    char *state_path;
-    struct state *state;
-    _Atomic int state_status;            /* enum in runtime.c */
-    _Atomic uintptr_t *slots;            /* per breaker: its state_slot, 0 unknown, 1 unavailable */
-    _Atomic uint64_t *last_success_ms;   /* per breaker: latest success in this process */
-    struct host_cache_entry *host_cache; /* with per_host rules: RUNTIME_HOST_CACHE entries */
+/* A call in flight: the breaker guarding it (an index into the process's
+ * rules, and the slot of its host's own breaker under a per_host rule), the
+ * ticket it was given and when it began (CLOCK_MONOTONIC ms). */
+struct guarded_call {
+    uint32_t breaker;
+    uint32_t host_slot; /* per-host breaker: 1 + its state slot index; 0: the rule's own */
+    struct breaker_ticket ticket;
+    uint32_t host_tag; /* per-host breaker: state_slot_tag of its key when decided */
+    uint64_t started_ms;
 };
-
-/* A host breaker this process found: its key and 1 + its slot index. */
-struct host_cache_entry {
-    _Atomic uint64_t key;
-    _Atomic uint32_t slot;
-};
-
-#define RUNTIME_HOST_CACHE 256
 
 /* Returns the runtime, building it on first use; NULL when calls must pass
  * through untouched (FUSEBOX_DISABLE, secure execution, no or bad rules).
@@ -52,6 +42,22 @@ int runtime_match_address(const struct runtime *rt, int family, const void *addr
 
 /* Returns the breaker for a host name (or literal) and port, or -1. */
 int runtime_match_host(const struct runtime *rt, const char *host, uint16_t port);
+
+/* True when the rules have host-name patterns (a resolver hook has work). */
+bool runtime_has_names(const struct runtime *rt);
+
+/* Fills c with the host-name patterns that could match name (at most
+ * NAMES_CANDIDATES); returns how many. */
+uint32_t runtime_name_candidates(const struct runtime *rt, const char *name,
+                                 struct name_candidates *c);
+
+/* Returns the breaker that candidates c give for port (0: port-less patterns
+ * only), or -1. */
+int runtime_match_candidates(const struct runtime *rt, const struct name_candidates *c,
+                             uint16_t port);
+
+/* The rule of breaker b (b < the rules' breaker count). */
+const struct rule_breaker *runtime_breaker(const struct runtime *rt, uint32_t b);
 
 /* Asks breaker b whether a call may go ahead; fills *call. Returns false when
  * the call must fail at once (open). A breaker without a usable slot lets

@@ -9,6 +9,7 @@
 
 #include "export.h"
 #include "curl_internal.h"
+#include "keep_errno.h"
 #include "runtime.h"
 
 __thread unsigned curl_inside_libcurl;
@@ -105,7 +106,7 @@ static void note(CURL *handle, CURLoption option, union option_value v)
 {
     if (!noted(option) || !runtime_get())
         return;
-    int saved = errno;
+    KEEP_ERRNO();
     struct curl_target t = {.host = ""};
     if (option == CURLOPT_URL)
         curl_target_of_url(v.pointer, &t);
@@ -117,14 +118,13 @@ static void note(CURL *handle, CURLoption option, union option_value v)
     if (r)
         store(&r->options, option, v, &t);
     curl_records_unlock();
-    errno = saved;
 }
 
 typedef void (*any_function)(void);
 
 EXPORT CURLcode curl_easy_setopt(CURL *handle, CURLoption option, ...)
 {
-    real_curl_easy_setopt_fn set = real(curl_easy_setopt);
+    real_curl_easy_setopt_fn set = curl_real(curl_easy_setopt);
     if (!set)
         return CURLE_FAILED_INIT;
     va_list ap;
@@ -155,7 +155,7 @@ EXPORT CURLcode curl_easy_setopt(CURL *handle, CURLoption option, ...)
 
 EXPORT CURLcode curl_easy_perform(CURL *handle)
 {
-    real_curl_easy_perform_fn perform = real(curl_easy_perform);
+    real_curl_easy_perform_fn perform = curl_real(curl_easy_perform);
     if (!perform)
         return CURLE_FAILED_INIT;
     struct runtime *rt;
@@ -185,11 +185,11 @@ EXPORT CURLcode curl_easy_perform(CURL *handle)
 
 EXPORT CURL *curl_easy_duphandle(CURL *handle)
 {
-    real_curl_easy_duphandle_fn duplicate = real(curl_easy_duphandle);
+    real_curl_easy_duphandle_fn duplicate = curl_real(curl_easy_duphandle);
     CURL *copy = duplicate ? duplicate(handle) : NULL;
     if (!copy || curl_records_empty())
         return copy;
-    int saved = errno;
+    KEEP_ERRNO();
     bool refusing = false, falling_back = false;
     curl_opensocket_callback own = NULL;
     struct curl_slist *own_connect_to = NULL;
@@ -209,45 +209,42 @@ EXPORT CURL *curl_easy_duphandle(CURL *handle)
         own_connect_to = from->options.connect_to;
     }
     curl_records_unlock();
-    real_curl_easy_setopt_fn set = real(curl_easy_setopt);
+    real_curl_easy_setopt_fn set = curl_real(curl_easy_setopt);
     if (refusing && set) {
         set(copy, CURLOPT_OPENSOCKETFUNCTION, own);
         set(copy, CURLOPT_FRESH_CONNECT, fresh_connect);
     }
     if (falling_back && set) /* the copy must not keep the shim's entry, freed at the end */
         set(copy, CURLOPT_CONNECT_TO, own_connect_to);
-    errno = saved;
     return copy;
 }
 
 EXPORT void curl_easy_reset(CURL *handle)
 {
-    real_curl_easy_reset_fn reset = real(curl_easy_reset);
+    real_curl_easy_reset_fn reset = curl_real(curl_easy_reset);
     if (reset)
         reset(handle);
     if (curl_records_empty())
         return;
-    int saved = errno;
+    KEEP_ERRNO();
     curl_records_lock();
     struct curl_record *r = curl_records_find(handle);
     if (r)
         memset(&r->options, 0, sizeof r->options);
     curl_records_unlock();
-    errno = saved;
 }
 
 EXPORT void curl_easy_cleanup(CURL *handle)
 {
-    real_curl_easy_cleanup_fn cleanup = real(curl_easy_cleanup);
+    real_curl_easy_cleanup_fn cleanup = curl_real(curl_easy_cleanup);
     if (!curl_records_empty()) {
-        int saved = errno;
+        KEEP_ERRNO();
         struct curl_record gone;
         curl_records_lock();
         bool had = curl_records_remove(handle, &gone);
         curl_records_unlock();
         if (had)
             curl_multi_forget(&gone.multi, handle);
-        errno = saved;
     }
     if (!cleanup)
         return;

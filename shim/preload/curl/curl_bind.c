@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "curl_internal.h"
+#include "keep_errno.h"
 #include "log.h"
 
 struct curl_reals curl_reals;
@@ -31,7 +32,7 @@ static void *from_loaded_libcurl(const char *name)
 
 void *curl_bind(const char *name, _Atomic(void *) *slot)
 {
-    int saved = errno;
+    KEEP_ERRNO();
     void *sym = dlsym(RTLD_NEXT, name);
     if (!sym)
         sym = from_loaded_libcurl(name);
@@ -39,6 +40,5 @@ void *curl_bind(const char *name, _Atomic(void *) *slot)
         atomic_store_explicit(slot, sym, memory_order_relaxed);
     else
         log_once(LOG_WARN, "cannot find libcurl's %s; libcurl calls fail", name);
-    errno = saved;
     return sym;
 }

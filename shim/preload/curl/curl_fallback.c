@@ -9,6 +9,7 @@
 
 #include "curl_internal.h"
 #include "fallback.h"
+#include "keep_errno.h"
 #include "runtime.h"
 
 /* "host:port:" (at most CURL_HOST_MAX + 6) + "[v6]:port" + NUL */
@@ -34,10 +35,10 @@ static struct curl_slist *entry_for(const struct curl_target *origin,
 bool curl_fallback_begin(struct runtime *rt, const struct curl_options *o,
                          const struct curl_target *origin, struct curl_guard *g)
 {
-    const struct rule_breaker *rb = &rt->rules->breakers[g->origin];
+    const struct rule_breaker *rb = runtime_breaker(rt, g->origin);
     if (g->proxied || rb->fallback_count == 0)
         return false;
-    int saved = errno;
+    KEEP_ERRNO();
     bool found = false;
     for (uint32_t i = 0; i < rb->fallback_count && !found; i++) {
         const struct fallback_address *a = &rb->fallbacks[i];
@@ -58,29 +59,26 @@ bool curl_fallback_begin(struct runtime *rt, const struct curl_options *o,
         g->origin_call = call;
         found = true;
     }
-    errno = saved;
     return found;
 }
 
 void curl_fallback_install(CURL *handle, const struct curl_guard *g)
 {
-    real_curl_easy_setopt_fn set = real(curl_easy_setopt);
+    real_curl_easy_setopt_fn set = curl_real(curl_easy_setopt);
     if (!g->connect_to || !set)
         return;
-    int saved = errno;
+    KEEP_ERRNO();
     set(handle, CURLOPT_CONNECT_TO, g->connect_to);
-    errno = saved;
 }
 
 void curl_fallback_end(CURL *handle, struct curl_guard *g, const struct curl_options *o)
 {
     if (!g->connect_to)
         return;
-    int saved = errno;
-    real_curl_easy_setopt_fn set = real(curl_easy_setopt);
+    KEEP_ERRNO();
+    real_curl_easy_setopt_fn set = curl_real(curl_easy_setopt);
     if (handle && set)
         set(handle, CURLOPT_CONNECT_TO, o->connect_to);
     free(g->connect_to);
     g->connect_to = NULL;
-    errno = saved;
 }

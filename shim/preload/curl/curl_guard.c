@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "curl_internal.h"
+#include "keep_errno.h"
 #include "runtime.h"
 #include "state.h"
 
@@ -99,7 +100,7 @@ static void note_rejection(struct curl_guard *g, const struct guarded_call *call
 enum curl_verdict curl_guard_begin(struct runtime *rt, const struct curl_options *o,
                                    struct curl_guard *g)
 {
-    int saved = errno;
+    KEEP_ERRNO();
     struct curl_target origin, proxy;
     enum curl_verdict verdict = CURL_UNGUARDED;
     g->origin = g->via = g->rejected_by = g->fell_back = -1;
@@ -127,14 +128,13 @@ enum curl_verdict curl_guard_begin(struct runtime *rt, const struct curl_options
         atomic_fetch_add_explicit(&runtime_guarded_transfers, 1, memory_order_relaxed);
         verdict = CURL_ALLOWED;
     }
-    errno = saved;
     return verdict;
 }
 
 /* A long from curl_easy_getinfo, 0 when unavailable. */
 static long info_long(CURL *handle, CURLINFO info)
 {
-    real_curl_easy_getinfo_fn get = real(curl_easy_getinfo);
+    real_curl_easy_getinfo_fn get = curl_real(curl_easy_getinfo);
     long value = 0;
     if (!get || get(handle, info, &value) != CURLE_OK)
         return 0;
@@ -144,7 +144,7 @@ static long info_long(CURL *handle, CURLINFO info)
 /* True when the transfer spoke HTTP (its status is an HTTP status). */
 static bool spoke_http(CURL *handle)
 {
-    real_curl_easy_getinfo_fn get = real(curl_easy_getinfo);
+    real_curl_easy_getinfo_fn get = curl_real(curl_easy_getinfo);
     char *scheme = NULL;
     if (!get || get(handle, CURLINFO_SCHEME, &scheme) != CURLE_OK || !scheme)
         return false;
@@ -212,7 +212,7 @@ static bool proxy_failed(CURLcode rc, long connect_status)
  * HTTP date, as libcurl parsed it), in ms; 0 when none. */
 static uint32_t retry_after_ms(CURL *handle, long status)
 {
-    real_curl_easy_getinfo_fn get = real(curl_easy_getinfo);
+    real_curl_easy_getinfo_fn get = curl_real(curl_easy_getinfo);
     curl_off_t seconds = 0;
     if ((status != 429 && status != 503) || !get ||
         get(handle, CURLINFO_RETRY_AFTER, &seconds) != CURLE_OK || seconds <= 0)
@@ -233,7 +233,7 @@ static void record(const struct curl_guard *g, enum outcome_class origin, enum o
 
 void curl_guard_end(const struct curl_guard *g, CURL *handle, CURLcode rc)
 {
-    int saved = errno;
+    KEEP_ERRNO();
     long connect_status = g->proxied ? info_long(handle, CURLINFO_HTTP_CONNECTCODE) : 0;
     long status = 0;
     enum outcome_class origin, via;
@@ -252,17 +252,15 @@ void curl_guard_end(const struct curl_guard *g, CURL *handle, CURLcode rc)
         via = origin == OUTCOME_IGNORED ? OUTCOME_IGNORED : OUTCOME_SUCCESS;
     }
     record(g, origin, via, retry_after_ms(handle, status));
-    errno = saved;
 }
 
 void curl_guard_end_unread(const struct curl_guard *g, CURL *handle)
 {
-    int saved = errno;
+    KEEP_ERRNO();
     long status = spoke_http(handle) ? info_long(handle, CURLINFO_RESPONSE_CODE) : 0;
     enum outcome_class origin = status > 0 ? class_of_status(status) : OUTCOME_IGNORED;
     record(g, origin, origin == OUTCOME_IGNORED ? OUTCOME_IGNORED : OUTCOME_SUCCESS,
            retry_after_ms(handle, status));
-    errno = saved;
 }
 
 void curl_guard_explain(const struct curl_guard *g, char *errorbuffer)
@@ -270,11 +268,10 @@ void curl_guard_explain(const struct curl_guard *g, char *errorbuffer)
     struct runtime *rt = runtime_peek();
     if (!errorbuffer || !rt || g->rejected_by < 0)
         return;
-    int saved = errno;
+    KEEP_ERRNO();
     uint64_t ms = runtime_retry_in_ms(rt, &g->rejected_call);
     char name[STATE_NAME_MAX];
     snprintf(errorbuffer, CURL_ERROR_SIZE, "circuit open: breaker '%s' (%s), retry in %llus",
              runtime_breaker_name(rt, &g->rejected_call, name), g->rejected_target,
              (unsigned long long)((ms + 999) / 1000));
-    errno = saved;
 }

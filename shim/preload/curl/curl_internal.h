@@ -20,7 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "breaker.h"
+#include "runtime.h"
 
 struct runtime;
 
@@ -73,8 +73,8 @@ static inline void *curl_real_of(const char *name, _Atomic(void *) *slot)
     return __builtin_expect(f != 0, 1) ? f : curl_bind(name, slot);
 }
 
-/* real(name): libcurl's function name, typed, or NULL when not found. */
-#define real(name) ((real_##name##_fn)curl_real_of(#name, &curl_reals.name))
+/* curl_real(name): libcurl's function name, typed, or NULL when not found. */
+#define curl_real(name) ((real_##name##_fn)curl_real_of(#name, &curl_reals.name))
 
 /* Per thread: non-zero while the hooks run libcurl's own curl_easy_perform
  * or curl_easy_cleanup, whose internal calls to the multi functions come

@@ -14,6 +14,7 @@
 
 #include "export.h"
 #include "curl_internal.h"
+#include "keep_errno.h"
 #include "runtime.h"
 
 /* Transfers added with a verdict and not yet settled: all of them, and the
@@ -32,7 +33,7 @@ static curl_socket_t refuse_socket(void *data, curlsocktype purpose, struct curl
  * removing, puts back the program's own callback and fresh-connect value. */
 static void set_refusing(CURL *handle, bool refuse, const struct curl_options *own)
 {
-    real_curl_easy_setopt_fn set = real(curl_easy_setopt);
+    real_curl_easy_setopt_fn set = curl_real(curl_easy_setopt);
     if (!set)
         return;
     set(handle, CURLOPT_OPENSOCKETFUNCTION, refuse ? refuse_socket : own->opensocket);
@@ -59,6 +60,29 @@ static bool keep_state(CURL *handle, const struct curl_multi_state *s)
     }
     curl_records_unlock();
     return r != NULL;
+}
+
+/* Decides handle's transfer and keeps its state (s) for the multi handle,
+ * or undoes what it set when the state cannot be kept. Leaves errno alone. */
+static enum curl_verdict start(CURL *handle, struct runtime *rt, const struct curl_options *o,
+                               struct curl_multi_state *s)
+{
+    KEEP_ERRNO();
+    enum curl_verdict verdict = curl_guard_begin(rt, o, &s->guard);
+    s->active = verdict == CURL_ALLOWED;
+    s->rejected = verdict == CURL_REJECTED;
+    if (s->rejected)
+        set_refusing(handle, true, o);
+    if (verdict != CURL_UNGUARDED && !keep_state(handle, s)) {
+        if (s->rejected)
+            set_refusing(handle, false, o);
+        if (s->active)
+            curl_guard_end_unread(&s->guard, handle);
+        curl_fallback_end(NULL, &s->guard, o);
+    } else if (s->active) {
+        curl_fallback_install(handle, &s->guard);
+    }
+    return verdict;
 }
 
 /* Takes handle's multi state out of its record (with the options it needs
@@ -91,7 +115,7 @@ void curl_multi_forget(const struct curl_multi_state *s, CURL *handle)
 
 EXPORT CURLMcode curl_multi_add_handle(CURLM *multi, CURL *handle)
 {
-    real_curl_multi_add_handle_fn add = real(curl_multi_add_handle);
+    real_curl_multi_add_handle_fn add = curl_real(curl_multi_add_handle);
     if (!add)
         return CURLM_INTERNAL_ERROR;
     struct runtime *rt;
@@ -99,25 +123,10 @@ EXPORT CURLMcode curl_multi_add_handle(CURLM *multi, CURL *handle)
     struct curl_multi_state s = {.active = false, .multi = multi};
     if (curl_inside_libcurl || !(rt = runtime_get()) || !curl_options_of(handle, &o))
         return add(multi, handle);
-    int saved = errno;
-    enum curl_verdict verdict = curl_guard_begin(rt, &o, &s.guard);
-    s.active = verdict == CURL_ALLOWED;
-    s.rejected = verdict == CURL_REJECTED;
-    if (s.rejected)
-        set_refusing(handle, true, &o);
-    if (verdict != CURL_UNGUARDED && !keep_state(handle, &s)) {
-        if (s.rejected)
-            set_refusing(handle, false, &o);
-        if (s.active)
-            curl_guard_end_unread(&s.guard, handle);
-        curl_fallback_end(NULL, &s.guard, &o);
-    } else if (s.active) {
-        curl_fallback_install(handle, &s.guard);
-    }
-    errno = saved;
+    enum curl_verdict verdict = start(handle, rt, &o, &s);
     CURLMcode rc = add(multi, handle);
     if (rc != CURLM_OK && verdict != CURL_UNGUARDED) {
-        saved = errno;
+        KEEP_ERRNO();
         if (take_state(handle, &s, &o)) {
             if (s.rejected)
                 set_refusing(handle, false, &o);
@@ -125,7 +134,6 @@ EXPORT CURLMcode curl_multi_add_handle(CURLM *multi, CURL *handle)
                 curl_guard_end(&s.guard, handle, CURLE_FAILED_INIT);
             curl_fallback_end(handle, &s.guard, &o);
         }
-        errno = saved;
     }
     return rc;
 }
@@ -139,7 +147,7 @@ static void settle(CURL *handle, bool read, CURLcode rc)
     struct curl_options o;
     if (!take_state(handle, &s, &o))
         return;
-    int saved = errno;
+    KEEP_ERRNO();
     if (s.rejected) {
         set_refusing(handle, false, &o);
         bool failed = read ? rc == CURLE_COULDNT_CONNECT : o.errorbuffer && o.errorbuffer[0];
@@ -151,12 +159,11 @@ static void settle(CURL *handle, bool read, CURLcode rc)
     else if (s.active)
         curl_guard_end_unread(&s.guard, handle);
     curl_fallback_end(handle, &s.guard, &o);
-    errno = saved;
 }
 
 EXPORT CURLMsg *curl_multi_info_read(CURLM *multi, int *left)
 {
-    real_curl_multi_info_read_fn read = real(curl_multi_info_read);
+    real_curl_multi_info_read_fn read = curl_real(curl_multi_info_read);
     if (!read)
         return NULL;
     CURLMsg *m = read(multi, left);
@@ -167,7 +174,7 @@ EXPORT CURLMsg *curl_multi_info_read(CURLM *multi, int *left)
 
 EXPORT CURLMcode curl_multi_remove_handle(CURLM *multi, CURL *handle)
 {
-    real_curl_multi_remove_handle_fn remove = real(curl_multi_remove_handle);
+    real_curl_multi_remove_handle_fn remove = curl_real(curl_multi_remove_handle);
     if (!remove)
         return CURLM_INTERNAL_ERROR;
     if (!curl_inside_libcurl)
@@ -181,7 +188,7 @@ EXPORT CURLMcode curl_multi_remove_handle(CURLM *multi, CURL *handle)
  * program goes on using. */
 EXPORT CURLMcode curl_multi_cleanup(CURLM *multi)
 {
-    real_curl_multi_cleanup_fn cleanup = real(curl_multi_cleanup);
+    real_curl_multi_cleanup_fn cleanup = curl_real(curl_multi_cleanup);
     if (!cleanup)
         return CURLM_INTERNAL_ERROR;
     CURL *left[64];
@@ -201,7 +208,7 @@ static bool guarding(void)
 
 EXPORT CURLMcode curl_multi_perform(CURLM *multi, int *running)
 {
-    real_curl_multi_perform_fn perform = real(curl_multi_perform);
+    real_curl_multi_perform_fn perform = curl_real(curl_multi_perform);
     if (!perform)
         return CURLM_INTERNAL_ERROR;
     unsigned depth = guarding();
@@ -214,7 +221,7 @@ EXPORT CURLMcode curl_multi_perform(CURLM *multi, int *running)
 EXPORT CURLMcode curl_multi_socket_action(CURLM *multi, curl_socket_t socket, int events,
                                           int *running)
 {
-    real_curl_multi_socket_action_fn action = real(curl_multi_socket_action);
+    real_curl_multi_socket_action_fn action = curl_real(curl_multi_socket_action);
     if (!action)
         return CURLM_INTERNAL_ERROR;
     unsigned depth = guarding();

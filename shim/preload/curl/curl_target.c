@@ -24,8 +24,8 @@ static bool copy_lowered(char *dst, size_t size, const char *src, bool is_host)
  * missing or does not fit. */
 static bool url_part(CURLU *u, CURLUPart part, unsigned flags, char *dst, size_t size, bool is_host)
 {
-    real_curl_url_get_fn get = real(curl_url_get);
-    real_curl_free_fn release = real(curl_free);
+    real_curl_url_get_fn get = curl_real(curl_url_get);
+    real_curl_free_fn release = curl_real(curl_free);
     char *text = NULL;
     if (!get || !release || get(u, part, &text, flags) != CURLUE_OK || !text)
         return false;
@@ -55,12 +55,12 @@ bool curl_target_of_curlu(CURLU *url, struct curl_target *t)
 }
 
 /* Parses text into a new CURLU with flags; NULL when it is no URL. The
- * caller frees it with real(curl_url_cleanup). */
+ * caller frees it with curl_real(curl_url_cleanup). */
 static CURLU *parsed(const char *text, unsigned flags)
 {
-    real_curl_url_fn create = real(curl_url);
-    real_curl_url_set_fn set = real(curl_url_set);
-    real_curl_url_cleanup_fn cleanup = real(curl_url_cleanup);
+    real_curl_url_fn create = curl_real(curl_url);
+    real_curl_url_set_fn set = curl_real(curl_url_set);
+    real_curl_url_cleanup_fn cleanup = curl_real(curl_url_cleanup);
     if (!text || !create || !set || !cleanup)
         return NULL;
     CURLU *u = create();
@@ -76,7 +76,7 @@ bool curl_target_of_url(const char *url, struct curl_target *t)
     CURLU *u = parsed(url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME);
     bool ok = curl_target_of_curlu(u, t);
     if (u)
-        real(curl_url_cleanup)(u);
+        curl_real(curl_url_cleanup)(u);
     return ok;
 }
 
@@ -108,7 +108,7 @@ bool curl_target_of_proxy(const char *proxy, struct curl_target *t)
         t->port = (uint16_t)n;
     }
     if (u)
-        real(curl_url_cleanup)(u);
+        curl_real(curl_url_cleanup)(u);
     if (!ok)
         t->host[0] = '\0';
     return ok;
