@@ -148,10 +148,8 @@ static void example_file(void)
 {
     char *errors = NULL;
     const char *path = path_near_this_file("../../rules/example.json");
-    if (access(path, R_OK) != 0) {
-        unit_skip("rules/example.json not found from this build directory");
+    if (!CHECK_CTX(access(path, R_OK) == 0, "%s: %s", path, strerror(errno)))
         return;
-    }
     struct rules *r = rules_load(path, &errors);
     if (!CHECK(r != NULL)) {
         unit_diag("#   %s", errors != NULL ? errors : "(no errors)\n");
@@ -179,10 +177,8 @@ static void every_example_file_is_valid(void)
         char relative[128], *errors = NULL;
         snprintf(relative, sizeof relative, "../../rules/%s", files[i]);
         const char *path = path_near_this_file(relative);
-        if (access(path, R_OK) != 0) {
-            unit_skip("rules/ not found from this build directory");
-            return;
-        }
+        if (!CHECK_CTX(access(path, R_OK) == 0, "%s: %s", path, strerror(errno)))
+            continue;
         struct rules *r = rules_load(path, &errors);
         CHECK_CTX(r != NULL, "%s: %s", files[i], errors != NULL ? errors : "");
         rules_free(r);

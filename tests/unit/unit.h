@@ -3,9 +3,9 @@
  * A test is a `static void name(void)` that uses the CHECK macros; main()
  * runs each with RUN(name) and ends with `return unit_done();`. Each RUN
  * prints "ok N - name" or "not ok N - name" followed by one
- * "# file:line: expr" line per failed check; unit_skip(reason) inside a test
- * turns its line into "ok N - name # SKIP reason". unit_done() prints the
- * plan "1..N" and returns the exit status: 1 if any test failed, else 0. */
+ * "# file:line: expr" line per failed check. There is no skip: a test whose
+ * input is missing fails. unit_done() prints the plan "1..N" and returns the
+ * exit status: 1 if any test failed, else 0. */
 #ifndef FUSEBOX_UNIT_H
 #define FUSEBOX_UNIT_H
 
@@ -17,7 +17,6 @@
 static struct {
     int run, failed;
     bool current_failed;
-    const char *skip_reason;
     char diagnostics[8192];
     size_t diagnostics_len;
 } unit;
@@ -73,25 +72,16 @@ static inline bool unit_check_str(const char *got, const char *want, const char 
     return ok;
 }
 
-static inline void unit_skip(const char *reason)
-{
-    unit.skip_reason = reason;
-}
-
 static inline void unit_run(const char *name, void (*test)(void))
 {
     unit.current_failed = false;
-    unit.skip_reason = NULL;
     unit.diagnostics_len = 0;
     unit.diagnostics[0] = '\0';
     test();
     unit.run++;
     if (unit.current_failed)
         unit.failed++;
-    printf("%sok %d - %s", unit.current_failed ? "not " : "", unit.run, name);
-    if (unit.skip_reason != NULL && !unit.current_failed)
-        printf(" # SKIP %s", unit.skip_reason);
-    printf("\n%s", unit.diagnostics);
+    printf("%sok %d - %s\n%s", unit.current_failed ? "not " : "", unit.run, name, unit.diagnostics);
     fflush(stdout);
 }
 
