@@ -4,7 +4,7 @@
 # open breaker fails the call with the client's usual "connection refused"
 # behaviour (and no connect reaches the kernel), and a healthy server is
 # reached exactly as without the shim. curl, curl --parallel and git are in
-# curl.bats; the README's matrix lists every row.
+# curl.bats; docs/how-it-works.md's matrix lists every row.
 
 load common
 
