@@ -84,9 +84,13 @@ PY
 
 @test "half-open: 20 processes at once against a host still down, exactly one probe reaches it" {
     start_server dead refuse
-    rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 1, "reset_timeout": 3'
+    # reset_timeout 60: however slowly the 20 processes start, the probe's
+    # failure keeps the breaker open for all of them; `open --for 1ms` makes it
+    # due for a probe at once
+    rules_for dead "127.0.0.1:$dead_PORT" '"fail_max": 1, "reset_timeout": 60'
     run shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT"
     [ "$(breaker_field dead state)" = open ]
+    "$FUSEBOX" open dead --for 1ms
     wait_for 30 breaker_is dead retry_in_ms 0
     count_connects bash -c '
         for i in $(seq 20); do
@@ -102,13 +106,16 @@ PY
 
 @test "half-open: probes in flight are bounded by half_open_max_calls across processes" {
     start_server hole blackhole
-    rules_for hole "127.0.0.1:$hole_PORT" '"fail_max": 1, "reset_timeout": 1, "half_open_max_calls": 2'
+    # reset_timeout 60 and probes that wait 10 s: both probes are still in
+    # flight, and their places held, however slowly the 20 processes start
+    rules_for hole "127.0.0.1:$hole_PORT" '"fail_max": 1, "reset_timeout": 60, "half_open_max_calls": 2'
     run shimmed "$TESTCLIENT" connect 127.0.0.1 "$hole_PORT" --timeout-ms 200
     [ "$(breaker_field hole state)" = open ]
+    "$FUSEBOX" open hole --for 1ms
     wait_for 30 breaker_is hole retry_in_ms 0
     count_connects bash -c '
         for i in $(seq 20); do
-            LD_PRELOAD="$1" "$2" connect 127.0.0.1 "$3" --nonblock --timeout-ms 800 &
+            LD_PRELOAD="$1" "$2" connect 127.0.0.1 "$3" --nonblock --timeout-ms 10000 &
         done
         wait' _ "$PRELOAD" "$TESTCLIENT" "$hole_PORT"
     [ "$CONNECTS" -eq 2 ]

@@ -153,7 +153,9 @@ exit=0"
     require_preloadable curl
     start_switchable primary http 503
     start_server cache http 200 --body $'from the cache\n'
-    api_with_fallback "$primary_PORT" "\"127.0.0.1:$cache_PORT\"" '"fail_max": 1, "reset_timeout": 0.3'
+    # reset_timeout 5: the fetch right after the trip comes well inside it,
+    # however loaded the machine
+    api_with_fallback "$primary_PORT" "\"127.0.0.1:$cache_PORT\"" '"fail_max": 1, "reset_timeout": 5'
     trip "$primary_PORT" 1
     run fetch curl "http://127.0.0.1:$primary_PORT/"
     assert_output "from the cache

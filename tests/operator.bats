@@ -26,7 +26,7 @@ rules_for() {
 @test "fusebox open --for: once the time is up the next call probes, and success closes" {
     start_server up accept
     rules_for payments "127.0.0.1:$up_PORT"
-    "$FUSEBOX" open payments --for 300ms
+    "$FUSEBOX" open payments --for 3s # the next connect comes well inside it
     run shimmed "$TESTCLIENT" connect 127.0.0.1 "$up_PORT"
     assert_output --partial ECONNREFUSED
     wait_for 30 breaker_is payments retry_in_ms 0
