@@ -3,12 +3,19 @@ SANITIZE ?=
 # A sanitized build lives apart, so it never mixes objects with the plain one.
 BUILD    ?= build$(if $(SANITIZE),/sanitize-$(subst $(comma),-,$(SANITIZE)))
 PREFIX   ?= /usr/local
+# The library goes to $(LIBDIR)/fusebox/; fusebox run also looks in
+# ../lib/$(MULTIARCH)/fusebox/ beside itself (the Debian package's place).
+LIBDIR   ?= $(PREFIX)/lib
+MULTIARCH ?= $(shell $(CC) -print-multiarch 2>/dev/null)
+# The release: fusebox --version and the Debian package (make deb).
+VERSION  := 0.1.0
 CC       ?= cc
 comma    := ,
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS   ?= -O2 -g -flto=auto
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS)
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) \
+              -DFUSEBOX_VERSION=\"$(VERSION)\" -DFUSEBOX_MULTIARCH=\"$(MULTIARCH)\"
 LDFLAGS  ?=
 ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -21,7 +28,8 @@ CORE    := outcome log refusal breaker state rules rules_read pattern jsonpos ma
 PRELOAD := libc names fdtrack runtime pending hook_connect hook_fallback hook_fd hook_io hook_resolve
 CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
 CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \
-           cli_check cli_explain cli_serve cli_fsck cli_sync cli_fleet_view fleet state_check
+           cli_check cli_explain cli_serve cli_fsck cli_sync cli_fleet_view cli_dropin cli_status_all \
+           fleet state_check
 INC_core         := -Ishim/core
 INC_preload      := $(INC_core) -Ishim/preload
 INC_preload/curl := $(INC_preload) -Ishim/preload/curl
@@ -118,8 +126,8 @@ bench-smoke: deps
 	@BUILD=$(abspath $(BUILD)) bash scripts/bench.sh --smoke
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib/fusebox $(DESTDIR)$(PREFIX)/bin
-	install -m 0644 $(BUILD)/libfusebox.so $(DESTDIR)$(PREFIX)/lib/fusebox/libfusebox.so
+	install -d $(DESTDIR)$(LIBDIR)/fusebox $(DESTDIR)$(PREFIX)/bin
+	install -m 0644 $(BUILD)/libfusebox.so $(DESTDIR)$(LIBDIR)/fusebox/libfusebox.so
 	install -m 0755 $(BUILD)/fusebox $(DESTDIR)$(PREFIX)/bin/fusebox
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0644 scripts/fusebox-completion.bash \

@@ -147,12 +147,12 @@ static const char *refusal(const struct stat *sb)
     if (!S_ISREG(sb->st_mode))
         return "not a regular file";
     bool shared = (sb->st_mode & 022) && state_group_shared(sb);
-    if (sb->st_uid != geteuid() && !shared)
-        return "owned by another user";
     if ((sb->st_mode & 022) && !shared)
         return (sb->st_mode & 07777) == 0660
                    ? "writable by group or others (a shared file's group must be " STATE_GROUP ")"
                    : "writable by group or others";
+    if (sb->st_uid != geteuid() && !shared)
+        return "owned by another user";
     if ((size_t)sb->st_size != STATE_FILE_SIZE)
         return "wrong size (another layout version?)";
     return NULL;
