@@ -41,7 +41,7 @@ CLI_OBJS  := $(call obj,core,$(CORE)) $(call obj,cli,$(CLI))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 HELPERS    := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all deps test unit bats demo bench bench-smoke install uninstall clean format
+.PHONY: all deps test unit bats demo bench bench-smoke install uninstall clean format man deb
 all: $(BUILD)/libfusebox.so $(BUILD)/fusebox
 
 # Rebuild everything when the flags change (e.g. SANITIZE=...).
@@ -125,18 +125,40 @@ bench-smoke: deps
 	@$(MAKE) --no-print-directory all $(HELPERS)
 	@BUILD=$(abspath $(BUILD)) bash scripts/bench.sh --smoke
 
-install: all
+# The man pages: docs/man/*.md, with sections of README.md and docs/ pulled
+# in (scripts/man.py), through pandoc; a page that man or groff warns about
+# (as lintian checks it) fails the build.
+MAN_PAGES := $(BUILD)/man/fusebox.1 $(BUILD)/man/fusebox-rules.5
+$(BUILD)/man/%: docs/man/%.md scripts/man.py README.md docs/install.md Makefile
+	@mkdir -p $(@D)
+	python3 scripts/man.py $< $(VERSION) > $@.md
+	pandoc --standalone --from markdown --to man -o $@.tmp $@.md
+	@warnings=$$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z $@.tmp 2>&1 >/dev/null); \
+	    if [ -n "$$warnings" ]; then echo "$$warnings" >&2; rm -f $@.tmp; exit 1; fi
+	@rm $@.md && mv $@.tmp $@
+man: $(MAN_PAGES)
+
+# The Debian package, build/deb/fusebox_$(VERSION)_ARCH.deb (scripts/build-deb.sh).
+deb: deps
+	@VERSION=$(VERSION) bash scripts/build-deb.sh
+
+install: all $(MAN_PAGES)
 	install -d $(DESTDIR)$(LIBDIR)/fusebox $(DESTDIR)$(PREFIX)/bin
 	install -m 0644 $(BUILD)/libfusebox.so $(DESTDIR)$(LIBDIR)/fusebox/libfusebox.so
 	install -m 0755 $(BUILD)/fusebox $(DESTDIR)$(PREFIX)/bin/fusebox
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0644 scripts/fusebox-completion.bash \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/fusebox
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	gzip -9n < $(BUILD)/man/fusebox.1 > $(DESTDIR)$(PREFIX)/share/man/man1/fusebox.1.gz
+	gzip -9n < $(BUILD)/man/fusebox-rules.5 > $(DESTDIR)$(PREFIX)/share/man/man5/fusebox-rules.5.gz
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/fusebox/libfusebox.so $(DESTDIR)$(PREFIX)/bin/fusebox \
-	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/fusebox
-	-rmdir $(DESTDIR)$(PREFIX)/lib/fusebox
+	rm -f $(DESTDIR)$(LIBDIR)/fusebox/libfusebox.so $(DESTDIR)$(PREFIX)/bin/fusebox \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/fusebox \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/fusebox.1.gz \
+	    $(DESTDIR)$(PREFIX)/share/man/man5/fusebox-rules.5.gz
+	-rmdir $(DESTDIR)$(LIBDIR)/fusebox
 
 format:
 	clang-format -i $(wildcard shim/*/*.[ch] shim/*/*/*.[ch]) tests/unit/*.c tests/unit/*.h tests/helpers/*.c tests/fuzz/*.c
