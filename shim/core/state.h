@@ -2,7 +2,8 @@
  * a foreign or malformed one at open, mapping it, finding breaker slots by
  * name, and the ring of events. (fsck's full checker is cli/state_check.)
  *
- * Every process of a user maps the same file MAP_SHARED. The layout is fixed
+ * Every process of a user (or of the group STATE_GROUP, for a file it
+ * shares) maps the same file MAP_SHARED. The layout is fixed
  * (tests/unit/test_state.c pins it): a 4 KiB header, STATE_SLOTS slots of
  * 512 bytes, then STATE_EVENTS events of 64 bytes. A slot is claimed by one
  * compare-and-swap of its key (the name's hash) and never given back while
