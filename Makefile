@@ -3,12 +3,19 @@ SANITIZE ?=
 # A sanitized build lives apart, so it never mixes objects with the plain one.
 BUILD    ?= build$(if $(SANITIZE),/sanitize-$(subst $(comma),-,$(SANITIZE)))
 PREFIX   ?= /usr/local
+# The library goes to $(LIBDIR)/fusebox/; fusebox run also looks in
+# ../lib/$(MULTIARCH)/fusebox/ beside itself (the Debian package's place).
+LIBDIR   ?= $(PREFIX)/lib
+MULTIARCH ?= $(shell $(CC) -print-multiarch 2>/dev/null)
+# The release: fusebox --version and the Debian package (make deb).
+VERSION  := 0.1.0
 CC       ?= cc
 comma    := ,
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS   ?= -O2 -g -flto=auto
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS)
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) \
+              -DFUSEBOX_VERSION=\"$(VERSION)\" -DFUSEBOX_MULTIARCH=\"$(MULTIARCH)\"
 LDFLAGS  ?=
 ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -21,7 +28,8 @@ CORE    := outcome log refusal breaker state rules rules_read pattern jsonpos ma
 PRELOAD := libc names fdtrack runtime pending hook_connect hook_fallback hook_fd hook_io hook_resolve
 CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
 CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \
-           cli_check cli_explain cli_serve cli_fsck cli_sync cli_fleet_view fleet state_check
+           cli_check cli_explain cli_serve cli_fsck cli_sync cli_fleet_view cli_dropin cli_status_all \
+           fleet state_check
 INC_core         := -Ishim/core
 INC_preload      := $(INC_core) -Ishim/preload
 INC_preload/curl := $(INC_preload) -Ishim/preload/curl
@@ -33,7 +41,7 @@ CLI_OBJS  := $(call obj,core,$(CORE)) $(call obj,cli,$(CLI))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 HELPERS    := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all deps test unit bats demo bench bench-smoke install uninstall clean format
+.PHONY: all deps test unit bats demo bench bench-smoke install uninstall clean format man deb
 all: $(BUILD)/libfusebox.so $(BUILD)/fusebox
 
 # Rebuild everything when the flags change (e.g. SANITIZE=...).
@@ -117,18 +125,40 @@ bench-smoke: deps
 	@$(MAKE) --no-print-directory all $(HELPERS)
 	@BUILD=$(abspath $(BUILD)) bash scripts/bench.sh --smoke
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/lib/fusebox $(DESTDIR)$(PREFIX)/bin
-	install -m 0644 $(BUILD)/libfusebox.so $(DESTDIR)$(PREFIX)/lib/fusebox/libfusebox.so
+# The man pages: docs/man/*.md, with sections of README.md and docs/ pulled
+# in (scripts/man.py), through pandoc; a page that man or groff warns about
+# (as lintian checks it) fails the build.
+MAN_PAGES := $(BUILD)/man/fusebox.1 $(BUILD)/man/fusebox-rules.5
+$(BUILD)/man/%: docs/man/%.md scripts/man.py README.md docs/install.md Makefile
+	@mkdir -p $(@D)
+	python3 scripts/man.py $< $(VERSION) > $@.md
+	pandoc --standalone --from markdown --to man -o $@.tmp $@.md
+	@warnings=$$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z $@.tmp 2>&1 >/dev/null); \
+	    if [ -n "$$warnings" ]; then echo "$$warnings" >&2; rm -f $@.tmp; exit 1; fi
+	@rm $@.md && mv $@.tmp $@
+man: $(MAN_PAGES)
+
+# The Debian package, build/deb/fusebox_$(VERSION)_ARCH.deb (scripts/build-deb.sh).
+deb: deps
+	@VERSION=$(VERSION) bash scripts/build-deb.sh
+
+install: all $(MAN_PAGES)
+	install -d $(DESTDIR)$(LIBDIR)/fusebox $(DESTDIR)$(PREFIX)/bin
+	install -m 0644 $(BUILD)/libfusebox.so $(DESTDIR)$(LIBDIR)/fusebox/libfusebox.so
 	install -m 0755 $(BUILD)/fusebox $(DESTDIR)$(PREFIX)/bin/fusebox
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0644 scripts/fusebox-completion.bash \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/fusebox
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	gzip -9n < $(BUILD)/man/fusebox.1 > $(DESTDIR)$(PREFIX)/share/man/man1/fusebox.1.gz
+	gzip -9n < $(BUILD)/man/fusebox-rules.5 > $(DESTDIR)$(PREFIX)/share/man/man5/fusebox-rules.5.gz
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/fusebox/libfusebox.so $(DESTDIR)$(PREFIX)/bin/fusebox \
-	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/fusebox
-	-rmdir $(DESTDIR)$(PREFIX)/lib/fusebox
+	rm -f $(DESTDIR)$(LIBDIR)/fusebox/libfusebox.so $(DESTDIR)$(PREFIX)/bin/fusebox \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/fusebox \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/fusebox.1.gz \
+	    $(DESTDIR)$(PREFIX)/share/man/man5/fusebox-rules.5.gz
+	-rmdir $(DESTDIR)$(LIBDIR)/fusebox
 
 format:
 	clang-format -i $(wildcard shim/*/*.[ch] shim/*/*/*.[ch]) tests/unit/*.c tests/unit/*.h tests/helpers/*.c tests/fuzz/*.c

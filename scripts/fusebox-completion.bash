@@ -7,14 +7,14 @@
 # `fusebox status --json` of the state file the command line names) and
 # files where a command takes one.
 
-_fusebox_commands="run status events metrics open close disable enable reset check explain serve fsck sync help"
+_fusebox_commands="run status events metrics open close disable enable reset check explain serve fsck sync systemd-dropin help"
 
 # _fusebox_options COMMAND: prints the options COMMAND accepts.
 _fusebox_options() {
     local common="-h --help -s --state"
     case $1 in
     run) echo "$common -r --rules" ;;
-    status) echo "$common -j --json -w --watch -V --verify" ;;
+    status) echo "$common -j --json -w --watch -V --verify -a --all" ;;
     events) echo "$common -f --follow -j --json -S --since" ;;
     metrics | close | disable | enable | fsck) echo "$common" ;;
     open) echo "$common -f --for -F --fleet -R --redis -N --namespace" ;;
@@ -23,6 +23,7 @@ _fusebox_options() {
     check) echo "-h --help" ;;
     explain) echo "$common -r --rules" ;;
     serve) echo "$common -l --listen -c --allow-control -p --port-file" ;;
+    systemd-dropin) echo "$common -r --rules" ;;
     esac
 }
 
@@ -46,7 +47,7 @@ _fusebox() {
     local fusebox=${COMP_WORDS[0]} command=${COMP_WORDS[1]:-} i
     COMPREPLY=()
     if [ "$COMP_CWORD" -eq 1 ]; then
-        mapfile -t COMPREPLY < <(compgen -W "$_fusebox_commands --help" -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W "$_fusebox_commands --help --version" -- "$cur")
         return
     fi
     # After `run ... --`, complete the program to run and then its files.

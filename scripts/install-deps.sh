@@ -17,6 +17,9 @@ packages=(
   netcat-openbsd redis-tools openssh-client postgresql-client   # the compatibility matrix
   libcap2-bin             # setcap: hostile.bats (a file-capability copy of a helper)
   strace                  # noninterference.bats (syscalls per connect)
+  dpkg-dev lintian        # make deb (dpkg-deb, dpkg-shlibdeps) and package.bats
+  pandoc man-db           # the man pages (from Markdown) and man -w / man --warnings
+  adduser systemd         # the package's group; systemd-analyze verify of a drop-in
 )
 # node: the machine's own build counts; otherwise Debian's.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -135,3 +135,11 @@ PY
     assert_success
     [ "$(breaker_field dead rejected)" -eq 1 ]
 }
+
+@test "docs/cli.md shows what fusebox --help prints" {
+    run "$FUSEBOX" --help
+    assert_success
+    shown=$(awk '/^\$ fusebox --help$/ { on = 1; next } on && /^```$/ { exit } on' \
+        "$BATS_TEST_DIRNAME/../docs/cli.md")
+    [ "$output" = "$shown" ]
+}

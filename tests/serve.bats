@@ -242,6 +242,8 @@ echo "${COMPREPLY[*]}"' complete "$BATS_TEST_DIRNAME/../scripts/fusebox-completi
     [ "$(complete_words fusebox open '')" = "payments search" ]
     [ "$(complete_words fusebox reset -s "$FUSEBOX_STATE" pa)" = payments ]
     [ "$(complete_words fusebox serve --al)" = --allow-control ]
+    [ "$(complete_words fusebox sy)" = "sync systemd-dropin" ]
+    [ "$(complete_words fusebox status --a)" = --all ]
     [ "$(complete_words fusebox open --for '')" = "" ]
     run bash --norc -c 'source "$1" && complete -p fusebox' x "$BATS_TEST_DIRNAME/../scripts/fusebox-completion.bash"
     assert_output 'complete -F _fusebox fusebox'

@@ -5,17 +5,19 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char fusebox_usage[] =
     "usage: fusebox COMMAND [ARGS...]\n"
     "\n"
-    "Circuit breakers for unmodified programs (see README.md).\n"
+    "Circuit breakers for unmodified programs (see fusebox(1), fusebox-rules(5)).\n"
     "\n"
     "commands:\n"
     "  run [-r RULES] [-s STATE] -- CMD [ARGS...]   run CMD with the fusebox shim preloaded\n"
-    "  status [--json | --watch | --verify]         show every breaker of the state file\n"
+    "  status [--json | --watch | --verify | --all] show every breaker of the state file\n"
     "  events [--follow] [--json] [--since DUR]     show breaker transitions\n"
     "  metrics                                      breakers in Prometheus text format\n"
     "  open NAME... [--for DURATION]                force breakers open\n"
@@ -27,9 +29,13 @@ static const char fusebox_usage[] =
     "  explain [-r RULES] HOST[:PORT] | URL         which breaker a destination maps to\n"
     "  serve [--listen ADDR:PORT] [--allow-control] breakers over HTTP (metrics, health)\n"
     "  sync --redis URL [--host-id ID]              fleet agent: share breakers through Redis\n"
+    "  systemd-dropin SERVICE [-r RULES] [-s STATE] print a drop-in that protects a service\n"
     "  help [COMMAND]                               show help (also COMMAND --help)\n"
+    "  --version                                    print the version\n"
     "\n"
     "Commands that read breakers take -s STATE (default: $FUSEBOX_STATE, else per-user).\n"
+    "Commands that read rules take -r RULES (default: $FUSEBOX_RULES, else " RULES_SYSTEM_PATH
+    ").\n"
     "\n"
     "environment: FUSEBOX_RULES, FUSEBOX_STATE, FUSEBOX_LOG, FUSEBOX_SYSLOG, FUSEBOX_DISABLE,\n"
     "             FUSEBOX_REDIS (sync, open --fleet)\n"
@@ -45,7 +51,7 @@ static const struct command commands[] = {
     {"metrics", cmd_metrics}, {"open", cmd_open},       {"close", cmd_close},
     {"disable", cmd_disable}, {"enable", cmd_enable},   {"reset", cmd_reset},
     {"check", cmd_check},     {"explain", cmd_explain}, {"serve", cmd_serve},
-    {"fsck", cmd_fsck},       {"sync", cmd_sync},
+    {"fsck", cmd_fsck},       {"sync", cmd_sync},       {"systemd-dropin", cmd_systemd_dropin},
 };
 
 void cli_error(const char *fmt, ...)
@@ -151,6 +157,47 @@ bool cli_open_state(const char *state_option, bool create, char path[PATH_MAX], 
     return true;
 }
 
+const char *cli_rules_spec(const char *option, bool *system)
+{
+    const char *env = getenv("FUSEBOX_RULES");
+    *system = false;
+    if (option && *option)
+        return option;
+    if (env && *env)
+        return env;
+    *system = access(RULES_SYSTEM_PATH, F_OK) == 0;
+    return *system ? RULES_SYSTEM_PATH : NULL;
+}
+
+struct rules *cli_load_rules(const char *spec, bool system)
+{
+    char *errors = NULL;
+    struct rules *r = system ? rules_load_system(spec, true, &errors) : rules_load(spec, &errors);
+    if (!r)
+        fputs(errors ? errors : "fusebox: out of memory\n", stderr);
+    free(errors);
+    return r;
+}
+
+bool cli_find_library(char out[PATH_MAX])
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return false;
+    self[n] = '\0';
+    const char *dir = dirname(self);
+    const char *const layouts[] = {"%s/libfusebox.so", "%s/../lib/fusebox/libfusebox.so",
+                                   "%s/../lib/" FUSEBOX_MULTIARCH "/fusebox/libfusebox.so"};
+    for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) {
+        char candidate[PATH_MAX];
+        if (snprintf(candidate, sizeof candidate, layouts[i], dir) < (int)sizeof candidate &&
+            realpath(candidate, out) && access(out, R_OK) == 0)
+            return true;
+    }
+    return false;
+}
+
 static const struct command *find_command(const char *name)
 {
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
@@ -169,6 +216,10 @@ int main(int argc, char **argv)
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 ||
         (strcmp(name, "help") == 0 && argc == 2)) {
         fputs(fusebox_usage, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0) {
+        printf("fusebox %s\n", FUSEBOX_VERSION);
         return EXIT_OK;
     }
     if (strcmp(name, "help") == 0) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "rules.h"
 #include "state.h"
 
 enum { EXIT_OK = 0, EXIT_BAD_INPUT = 1, EXIT_USAGE = 2 };
@@ -26,6 +27,21 @@ int cmd_explain(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
+int cmd_systemd_dropin(int argc, char **argv);
+
+/* Finds libfusebox.so beside this executable (build tree), in ../lib/fusebox/
+ * (make install) or in ../lib/MULTIARCH/fusebox/ (the Debian package), and
+ * writes its real path into out. Returns false when there is none. */
+bool cli_find_library(char out[PATH_MAX]);
+
+/* The rules a command reads: option (its -r), else $FUSEBOX_RULES, else
+ * RULES_SYSTEM_PATH when it exists (then *system is set). NULL when there
+ * are none. */
+const char *cli_rules_spec(const char *option, bool *system);
+
+/* Loads spec as cli_rules_spec chose it (system: with the shim's checks of
+ * the system file); prints the problems and returns NULL when it cannot. */
+struct rules *cli_load_rules(const char *spec, bool system);
 
 /* fusebox open NAME --fleet: publishes a forced opening of name (for for_ms,
  * 0 = until closed) to every fleet agent of namespace ns on the Redis at url.
@@ -90,6 +106,18 @@ void cli_json_string(const char *s);
 
 /* Writes one breaker as the object of status --json (no newline). */
 void cli_breaker_json(FILE *out, const struct breaker_row *row);
+
+/* Writes the breakers as the JSON array of status --json. */
+void cli_breakers_json(FILE *out, const struct breaker_row *rows, size_t n);
+
+/* Prints the table of fusebox status: "state file: LABEL", a line per
+ * breaker (states coloured with colour), and a summary. */
+void cli_status_table(const char *label, const struct breaker_row *rows, size_t n, bool colour);
+
+/* fusebox status --all: every state file in the usual places that this user
+ * can read, each labelled with its owner (as JSON with json). Returns the
+ * exit status. */
+int cli_status_all(bool json);
 
 /* Writes the document of status --json for the state file at path. */
 void cli_status_json(FILE *out, const char *path, const struct breaker_row *rows, size_t n);

@@ -16,7 +16,8 @@ static const char explain_usage[] =
     "it won over the other patterns that match, and the breaker's state.\n"
     "A URL's port defaults to its scheme's (http 80, https 443, ...).\n"
     "\n"
-    "  -r, --rules RULES   rules file or inline JSON (default: $FUSEBOX_RULES)\n"
+    "  -r, --rules RULES   rules file or inline JSON (default: $FUSEBOX_RULES, else\n"
+    "                      " RULES_SYSTEM_PATH ")\n"
     "  -s, --state STATE   state file (default: $FUSEBOX_STATE, else per-user default)\n"
     "  -h, --help          show this help\n";
 
@@ -154,7 +155,7 @@ static void print_candidates(const struct rules *r, const struct matcher *m, con
 
 int cmd_explain(int argc, char **argv)
 {
-    const char *state_option = NULL, *rules_spec = getenv("FUSEBOX_RULES");
+    const char *state_option = NULL, *rules_spec = NULL;
     const struct cli_option opts[] = {{"rules", 'r', NULL, &rules_spec}, {0}};
     int done = cli_parse_options(argc, argv, explain_usage, opts, &state_option);
     if (done >= 0)
@@ -168,16 +169,18 @@ int cmd_explain(int argc, char **argv)
         cli_error("explain: '%s' is not HOST[:PORT], [IPV6]:PORT or a URL", argv[optind]);
         return EXIT_BAD_INPUT;
     }
-    if (!rules_spec || !*rules_spec) {
-        cli_error("explain: no rules: give -r RULES or set FUSEBOX_RULES");
+    bool system;
+    rules_spec = cli_rules_spec(rules_spec, &system);
+    if (!rules_spec) {
+        cli_error(
+            "explain: no rules: give -r RULES, set FUSEBOX_RULES or write " RULES_SYSTEM_PATH);
         return EXIT_USAGE;
     }
-    char *errors = NULL;
-    struct rules *r = rules_load(rules_spec, &errors);
+    struct rules *r = cli_load_rules(rules_spec, system);
     struct matcher *m = r ? matcher_build(r) : NULL;
     if (!m) {
-        fputs(errors ? errors : "fusebox: explain: out of memory\n", stderr);
-        free(errors);
+        if (r)
+            cli_error("explain: out of memory");
         rules_free(r);
         return EXIT_BAD_INPUT;
     }

@@ -2,7 +2,6 @@
  * state file given on the command line. */
 #include <errno.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,31 +14,12 @@ static const char run_usage[] =
     "\n"
     "Runs CMD (and every program it starts) with libfusebox.so preloaded.\n"
     "\n"
-    "  -r, --rules RULES   rules file, or inline JSON starting with '{' (default: $FUSEBOX_RULES)\n"
+    "  -r, --rules RULES   rules file, or inline JSON starting with '{' (default:\n"
+    "                      $FUSEBOX_RULES, else " RULES_SYSTEM_PATH ")\n"
     "  -s, --state STATE   shared state file (default: $FUSEBOX_STATE, else per-user default)\n"
     "  -h, --help          show this help\n"
     "\n"
     "The exit status is CMD's; 126/127 when CMD cannot be run.\n";
-
-/* Finds libfusebox.so beside this executable (build tree) or in
- * ../lib/fusebox/ (installed). Returns false when neither exists. */
-static bool find_library(char out[PATH_MAX])
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return false;
-    self[n] = '\0';
-    const char *dir = dirname(self);
-    const char *const layouts[] = {"%s/libfusebox.so", "%s/../lib/fusebox/libfusebox.so"};
-    for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) {
-        char candidate[PATH_MAX];
-        if (snprintf(candidate, sizeof candidate, layouts[i], dir) < (int)sizeof candidate &&
-            realpath(candidate, out) && access(out, R_OK) == 0)
-            return true;
-    }
-    return false;
-}
 
 /* Sets name to an absolute form of path (rules given inline stay as they are). */
 static bool export_path(const char *name, const char *path, bool may_be_inline)
@@ -82,7 +62,7 @@ int cmd_run(int argc, char **argv)
                                             {"state", required_argument, NULL, 's'},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
-    const char *rules = getenv("FUSEBOX_RULES"), *state = NULL;
+    const char *rules = NULL, *state = NULL;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "+r:s:h", options, NULL)) != -1) {
@@ -106,16 +86,19 @@ int cmd_run(int argc, char **argv)
         fputs(run_usage, stderr);
         return EXIT_USAGE;
     }
-    if (!rules || !*rules) {
-        cli_error("run: no rules: give -r RULES or set FUSEBOX_RULES");
+    bool system;
+    rules = cli_rules_spec(rules, &system);
+    if (!rules) {
+        cli_error("run: no rules: give -r RULES, set FUSEBOX_RULES or write " RULES_SYSTEM_PATH);
         return EXIT_USAGE;
     }
     char library[PATH_MAX];
-    if (!find_library(library)) {
+    if (!cli_find_library(library)) {
         cli_error("run: cannot find libfusebox.so next to this program or in ../lib/fusebox/");
         return EXIT_BAD_INPUT;
     }
-    if (!export_path("FUSEBOX_RULES", rules, true) ||
+    /* The system file is left for the shim to find, and to check. */
+    if ((!system && !export_path("FUSEBOX_RULES", rules, true)) ||
         (state && !export_path("FUSEBOX_STATE", state, false)) || !add_preload(library)) {
         cli_error("run: cannot set the environment: %s", strerror(errno));
         return EXIT_BAD_INPUT;

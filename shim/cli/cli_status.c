@@ -10,6 +10,7 @@
 
 static const char status_usage[] =
     "usage: fusebox status [-s STATE] [--json | --watch | --verify]\n"
+    "       fusebox status --all [--json]\n"
     "\n"
     "Shows every breaker in the shared state file: state, consecutive failures\n"
     "/ fail_max, calls, successes, failures, rejected calls, calls sent to its\n"
@@ -20,6 +21,8 @@ static const char status_usage[] =
     "  -j, --json          print JSON instead of a table\n"
     "  -w, --watch         redraw the table every second until interrupted\n"
     "  -V, --verify        check the state file instead (as fusebox fsck)\n"
+    "  -a, --all           every state file in the usual places that this user can\n"
+    "                      read (all users' for root), each with its owner\n"
     "  -h, --help          show this help\n";
 
 /* The escape sequence that colours a state, or "" when colour is off. */
@@ -60,19 +63,26 @@ void cli_breaker_json(FILE *out, const struct breaker_row *r)
     fputc('}', out);
 }
 
-void cli_status_json(FILE *out, const char *path, const struct breaker_row *rows, size_t n)
+void cli_breakers_json(FILE *out, const struct breaker_row *rows, size_t n)
 {
-    fprintf(out, "{\"state_file\": ");
-    cli_json_string_to(out, path);
-    fprintf(out, ", \"breakers\": [");
+    fputc('[', out);
     for (size_t i = 0; i < n; i++) {
         fputs(i ? ", " : "", out);
         cli_breaker_json(out, &rows[i]);
     }
-    fprintf(out, "]}\n");
+    fputc(']', out);
 }
 
-static void print_table(const char *path, const struct breaker_row *rows, size_t n, bool colour)
+void cli_status_json(FILE *out, const char *path, const struct breaker_row *rows, size_t n)
+{
+    fprintf(out, "{\"state_file\": ");
+    cli_json_string_to(out, path);
+    fprintf(out, ", \"breakers\": ");
+    cli_breakers_json(out, rows, n);
+    fprintf(out, "}\n");
+}
+
+void cli_status_table(const char *label, const struct breaker_row *rows, size_t n, bool colour)
 {
     size_t width = 7, open = 0;
     for (size_t i = 0; i < n; i++) {
@@ -80,7 +90,7 @@ static void print_table(const char *path, const struct breaker_row *rows, size_t
         width = len > width ? len : width;
         open += cli_is_open(rows[i].view.state);
     }
-    printf("state file: %s\n", path);
+    printf("state file: %s\n", label);
     if (n == 0) {
         printf("no breakers yet (a breaker appears when a ruled destination is first used)\n");
         return;
@@ -118,7 +128,7 @@ static bool show(const char *state_option, bool json, bool colour)
     if (json)
         cli_status_json(stdout, path, rows, n);
     else
-        print_table(path, rows, n, colour);
+        cli_status_table(path, rows, n, colour);
     if (!json && st)
         cli_fleet_agent_text(stdout, st, rows, n);
     free(rows);
@@ -129,19 +139,23 @@ static bool show(const char *state_option, bool json, bool colour)
 int cmd_status(int argc, char **argv)
 {
     const char *state_option = NULL;
-    bool json = false, watch = false, verify = false;
+    bool json = false, watch = false, verify = false, all = false;
     const struct cli_option opts[] = {{"json", 'j', &json, NULL},
                                       {"watch", 'w', &watch, NULL},
                                       {"verify", 'V', &verify, NULL},
+                                      {"all", 'a', &all, NULL},
                                       {0}};
     int done = cli_parse_options(argc, argv, status_usage, opts, &state_option);
     if (done >= 0)
         return done;
-    if (optind != argc || json + watch + verify > 1) {
+    if (optind != argc || json + watch + verify > 1 || (all && (watch || verify || state_option))) {
         cli_error("status: %s", optind != argc ? "unexpected argument"
+                                : all          ? "--all goes with --json only"
                                                : "--json, --watch and --verify do not go together");
         return EXIT_USAGE;
     }
+    if (all)
+        return cli_status_all(json);
     if (verify)
         return cli_fsck(state_option);
     bool colour = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");

@@ -50,7 +50,8 @@ static const char sync_usage[] =
     "  -R, --redis URL       redis://[[user]:password@]host[:port][/db] (default: $FUSEBOX_REDIS)\n"
     "  -N, --namespace NS    prefix of the Redis keys and channel (default: fusebox)\n"
     "  -H, --host-id ID      this host's name in the fleet (default: the host name)\n"
-    "  -r, --rules RULES     rules file or JSON (default: $FUSEBOX_RULES)\n"
+    "  -r, --rules RULES     rules file or JSON (default: $FUSEBOX_RULES, else\n"
+    "                        " RULES_SYSTEM_PATH ")\n"
     "  -s, --state STATE     state file (default: $FUSEBOX_STATE, else per-user default)\n"
     "  -h, --help            show this help\n";
 
@@ -562,20 +563,17 @@ static bool load_shared(struct agent *a)
     return true;
 }
 
-static bool load_rules(struct agent *a, const char *spec)
+static bool load_rules(struct agent *a, const char *option)
 {
-    if (!spec || !*spec) {
-        say("no rules (-r or FUSEBOX_RULES): publishing this host's transitions only");
+    bool system;
+    const char *spec = cli_rules_spec(option, &system);
+    if (!spec) {
+        say("no rules (-r, FUSEBOX_RULES or " RULES_SYSTEM_PATH
+            "): publishing this host's transitions only");
         return true;
     }
-    char *errors = NULL;
-    a->rules = rules_load(spec, &errors);
-    if (!a->rules) {
-        fputs(errors ? errors : "fusebox: sync: out of memory\n", stderr);
-        free(errors);
-        return false;
-    }
-    return true;
+    a->rules = cli_load_rules(spec, system);
+    return a->rules != NULL;
 }
 
 static bool pick_host(struct agent *a, const char *option)
@@ -649,7 +647,7 @@ int cmd_sync(int argc, char **argv)
         return EXIT_BAD_INPUT;
     a.state_path = path;
     int lock = take_lock(path);
-    if (lock < 0 || !load_rules(&a, rules ? rules : getenv("FUSEBOX_RULES")) || !load_shared(&a))
+    if (lock < 0 || !load_rules(&a, rules) || !load_shared(&a))
         return EXIT_BAD_INPUT;
     return run_agent(&a, lock);
 }

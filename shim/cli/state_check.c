@@ -247,10 +247,11 @@ static bool check_entry(struct checker *c, const char *path, const struct stat *
         flag(c, "%s is %s, not a regular file", path, file_type(sb->st_mode));
         return false;
     }
-    if (sb->st_uid != geteuid())
+    bool shared = state_group_shared(sb);
+    if (sb->st_uid != geteuid() && !shared)
         flag(c, "%s is owned by uid %u, not by this user (uid %u)", path, (unsigned)sb->st_uid,
              (unsigned)geteuid());
-    if (sb->st_mode & 022)
+    if ((sb->st_mode & 022) && !shared)
         flag(c, "%s has mode %04o: writable by group or others", path,
              (unsigned)(sb->st_mode & 07777));
     return true;

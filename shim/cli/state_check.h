@@ -30,8 +30,9 @@ size_t state_check(const void *data, size_t len, state_problem_fn *problem, void
                    struct state_census *census);
 
 /* Checks the file at path as state_open would judge it (exists, not a
- * symlink, a regular file, owned by the effective user, not group- or
- * world-writable) and then its contents with state_check. Never follows a
+ * symlink, a regular file, owned by the effective user and not group- or
+ * world-writable, or else group-shared: see state_group_shared) and then its
+ * contents with state_check. Never follows a
  * symlink, never blocks on a FIFO, never writes. Same results as state_check. */
 size_t state_check_file(const char *path, state_problem_fn *problem, void *ctx,
                         struct state_census *census);

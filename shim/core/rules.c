@@ -378,9 +378,20 @@ struct rules *rules_parse(const char *text, size_t len, const char *source, char
     return parse(text, len, source, true, errors);
 }
 
+/* Why the system rules file described by st must not be used, or NULL: it
+ * must be root's and writable by nobody else, since it rules every program,
+ * setuid ones included. */
+static const char *untrusted(const struct stat *st)
+{
+    if (st->st_uid != 0)
+        return "not owned by root";
+    return st->st_mode & 022 ? "writable by group or others" : NULL;
+}
+
 /* Reads the regular file at path (at most RULES_MAX_FILE_SIZE bytes) into a
- * malloc'd buffer. Returns it, or NULL with *errors set as rules_load says. */
-static char *read_rules_file(const char *path, size_t *len, char **errors)
+ * malloc'd buffer; with system, only when untrusted() has nothing against
+ * it. Returns it, or NULL with *errors set as rules_load says. */
+static char *read_rules_file(const char *path, bool system, size_t *len, char **errors)
 {
     struct stat st;
     char *text = NULL;
@@ -388,9 +399,12 @@ static char *read_rules_file(const char *path, size_t *len, char **errors)
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0 || fstat(fd, &st) != 0)
         goto failed;
-    if (!S_ISREG(st.st_mode) || st.st_size > (off_t)RULES_MAX_FILE_SIZE) {
-        *errors = single_error(path, "cannot read: %s",
-                               S_ISREG(st.st_mode) ? "larger than 64 MiB" : "not a regular file");
+    const char *refused = !S_ISREG(st.st_mode)                      ? "not a regular file"
+                          : st.st_size > (off_t)RULES_MAX_FILE_SIZE ? "larger than 64 MiB"
+                          : system                                  ? untrusted(&st)
+                                                                    : NULL;
+    if (refused) {
+        *errors = single_error(path, "cannot read: %s", refused);
         close(fd);
         return NULL;
     }
@@ -418,19 +432,25 @@ failed:
     return NULL;
 }
 
+/* Parses the rules file at path: read_rules_file, then parse. */
+static struct rules *load_file(const char *path, bool system, bool place, char **errors)
+{
+    size_t len;
+    char *text = read_rules_file(path, system, &len, errors);
+    if (text == NULL)
+        return NULL;
+    struct rules *r = parse(text, len, path, place, errors);
+    free(text);
+    return r;
+}
+
 static struct rules *load(const char *spec, bool place, char **errors)
 {
     const char *first = spec + strspn(spec, " \t\r\n");
-    size_t len;
     *errors = NULL;
     if (*first == '{')
         return parse(spec, strlen(spec), RULES_INLINE_SOURCE, place, errors);
-    char *text = read_rules_file(spec, &len, errors);
-    if (text == NULL)
-        return NULL;
-    struct rules *r = parse(text, len, spec, place, errors);
-    free(text);
-    return r;
+    return load_file(spec, false, place, errors);
 }
 
 struct rules *rules_load(const char *spec, char **errors)
@@ -441,6 +461,12 @@ struct rules *rules_load(const char *spec, char **errors)
 struct rules *rules_load_unplaced(const char *spec, char **errors)
 {
     return load(spec, false, errors);
+}
+
+struct rules *rules_load_system(const char *path, bool place, char **errors)
+{
+    *errors = NULL;
+    return load_file(path, true, place, errors);
 }
 
 bool rules_host_breaker_name(const char *rule, const char *host, uint16_t port, char *out,

@@ -18,7 +18,8 @@
 #include "fallback.h"
 #include "pattern.h"
 
-#define RULES_INLINE_SOURCE "FUSEBOX_RULES" /* SOURCE of inline JSON in error lines */
+#define RULES_INLINE_SOURCE "FUSEBOX_RULES"         /* SOURCE of inline JSON in error lines */
+#define RULES_SYSTEM_PATH "/etc/fusebox/rules.json" /* used when FUSEBOX_RULES is unset */
 #define RULES_MAX_FILE_SIZE (64u << 20)
 #define RULES_MAX_PROBLEMS 100 /* problems reported before giving up */
 #define RULES_MAX_NAME_LEN 100 /* breaker name */
@@ -74,6 +75,13 @@ struct rules *rules_load(const char *spec, char **errors);
  * which only fusebox explain shows: a pass over the text less, for the shim,
  * which loads the rules in every process. */
 struct rules *rules_load_unplaced(const char *spec, char **errors);
+
+/* Loads the system rules file at path (RULES_SYSTEM_PATH but in tests): as
+ * rules_load with place, else as rules_load_unplaced, but path is always a
+ * file and is read only when root owns it and neither its group nor others
+ * may write it (else "PATH: cannot read: not owned by root" or "…: writable
+ * by group or others"), since it rules every program, setuid ones too. */
+struct rules *rules_load_system(const char *path, bool place, char **errors);
 
 /* Writes the name of a per_host rule's breaker for host (a name or address
  * literal) and port: "RULE/host:port", the host in lower case, an IPv6

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -34,19 +35,57 @@ static bool is_dir(const char *dir)
 
 int state_default_path(char *buf, size_t len)
 {
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    const char *xdg = secure_getenv("XDG_RUNTIME_DIR");
     int n;
     if (is_private_dir(xdg)) {
         n = snprintf(buf, len, "%s/fusebox.state", xdg);
     } else {
         const char *dir = "/dev/shm";
         if (!is_dir(dir)) {
-            const char *tmp = getenv("TMPDIR");
+            const char *tmp = secure_getenv("TMPDIR");
             dir = tmp && tmp[0] == '/' ? tmp : "/tmp";
         }
         n = snprintf(buf, len, "%s/fusebox-%u.state", dir, (unsigned)geteuid());
     }
     return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+/* Whether gid is the group STATE_GROUP. Looks it up (NSS may read files or
+ * ask a daemon), so it is called only for what has the marks of sharing. */
+static bool is_state_group(gid_t gid)
+{
+    bool yes = false;
+    int rc = ERANGE;
+    for (size_t size = 1024; rc == ERANGE && size <= (1u << 20); size *= 4) {
+        char *buf = malloc(size);
+        struct group grp, *found = NULL;
+        if (!buf)
+            break;
+        rc = getgrnam_r(STATE_GROUP, &grp, buf, size, &found);
+        yes = rc == 0 && found && found->gr_gid == gid;
+        free(buf);
+    }
+    return yes;
+}
+
+bool state_group_shared(const struct stat *sb)
+{
+    return S_ISREG(sb->st_mode) && (sb->st_mode & 07777) == 0660 && is_state_group(sb->st_gid);
+}
+
+/* Whether the directory of path is set-group-ID and of group STATE_GROUP:
+ * a file made there is shared by the group (mode 0660). */
+static bool in_shared_dir(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    struct stat sb;
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path) >= (int)sizeof dir)
+        return false;
+    return stat(*dir ? dir : "/", &sb) == 0 && S_ISDIR(sb.st_mode) && (sb.st_mode & S_ISGID) &&
+           is_state_group(sb.st_gid);
 }
 
 static void init_header(struct state_header *h)
@@ -78,7 +117,8 @@ static int create_file(const char *path, int (*publish)(const char *tmp, const c
         return -1;
     int rc = -1;
     void *map = MAP_FAILED;
-    if (fchmod(fd, 0600) == 0 && ftruncate(fd, (off_t)STATE_FILE_SIZE) == 0)
+    if (fchmod(fd, in_shared_dir(path) ? 0660 : 0600) == 0 &&
+        ftruncate(fd, (off_t)STATE_FILE_SIZE) == 0)
         map = mmap(NULL, STATE_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map != MAP_FAILED) {
         init_header(map);
@@ -92,7 +132,7 @@ static int create_file(const char *path, int (*publish)(const char *tmp, const c
     return rc;
 }
 
-static bool header_is_valid(const struct state_header *h)
+bool state_header_is_valid(const struct state_header *h)
 {
     return memcmp(h->magic, STATE_MAGIC, sizeof STATE_MAGIC) == 0 &&
            h->layout_version == STATE_LAYOUT_VERSION && h->header_size == STATE_HEADER_SIZE &&
@@ -106,10 +146,13 @@ static const char *refusal(const struct stat *sb)
 {
     if (!S_ISREG(sb->st_mode))
         return "not a regular file";
-    if (sb->st_uid != geteuid())
+    bool shared = (sb->st_mode & 022) && state_group_shared(sb);
+    if ((sb->st_mode & 022) && !shared)
+        return (sb->st_mode & 07777) == 0660
+                   ? "writable by group or others (a shared file's group must be " STATE_GROUP ")"
+                   : "writable by group or others";
+    if (sb->st_uid != geteuid() && !shared)
         return "owned by another user";
-    if (sb->st_mode & 022)
-        return "writable by group or others";
     if ((size_t)sb->st_size != STATE_FILE_SIZE)
         return "wrong size (another layout version?)";
     return NULL;
@@ -145,7 +188,7 @@ struct state *state_open(const char *path, bool create, char *err, size_t errlen
         map = mmap(NULL, STATE_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (map == MAP_FAILED)
             why = strerror(errno);
-        else if (!header_is_valid(map))
+        else if (!state_header_is_valid(map))
             why = "not a fusebox state file of this layout version";
     }
     close(fd);

@@ -2,7 +2,8 @@
  * a foreign or malformed one at open, mapping it, finding breaker slots by
  * name, and the ring of events. (fsck's full checker is cli/state_check.)
  *
- * Every process of a user maps the same file MAP_SHARED. The layout is fixed
+ * Every process of a user (or of the group STATE_GROUP, for a file it
+ * shares) maps the same file MAP_SHARED. The layout is fixed
  * (tests/unit/test_state.c pins it): a 4 KiB header, STATE_SLOTS slots of
  * 512 bytes, then STATE_EVENTS events of 64 bytes. A slot is claimed by one
  * compare-and-swap of its key (the name's hash) and never given back while
@@ -17,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "breaker.h"
 
@@ -33,6 +35,10 @@
      (size_t)STATE_EVENTS * STATE_EVENT_SIZE)
 
 #define STATE_HOST_ID_MAX 64u /* bytes, with the terminating NUL */
+
+/* The group whose members share a state file of mode 0660 (the Debian
+ * package creates it, and the set-group-ID directory /run/fusebox). */
+#define STATE_GROUP "fusebox"
 
 /* What the fleet agent (fusebox sync) says of itself, for fusebox status;
  * all zero when no agent ever ran on this file. Written by the agent only,
@@ -109,11 +115,22 @@ struct state {
  * Returns 0, or -1 when the path does not fit. */
 int state_default_path(char *buf, size_t len);
 
+/* Whether h is the header of a state file of this layout (magic, version,
+ * sizes and counts). */
+bool state_header_is_valid(const struct state_header *h);
+
+/* Whether what sb describes is a group-shared state file: a regular file of
+ * mode 0660 exactly whose group is STATE_GROUP (looked up only for such a
+ * mode). Any member of the group may use it, whoever owns it. */
+bool state_group_shared(const struct stat *sb);
+
 /* Maps the state file at path. With create, a missing file is made (mode
- * 0600, fully initialised before it appears under its name). Refuses a
- * symlink, a non-regular file, a file of another owner, a group- or
- * world-writable file, and a file of another layout. Returns NULL with a
- * one-line reason in err (errno ENOENT when the file does not exist). */
+ * 0600, or 0660 in a set-group-ID directory of group STATE_GROUP; fully
+ * initialised before it appears under its name). Refuses a symlink, a
+ * non-regular file, a file of another owner, a group- or world-writable
+ * file, and a file of another layout; but a group-shared file (see
+ * state_group_shared) is not refused for its owner or its mode. Returns NULL
+ * with a one-line reason in err (errno ENOENT when the file does not exist). */
 struct state *state_open(const char *path, bool create, char *err, size_t errlen);
 
 void state_close(struct state *st);

@@ -51,11 +51,20 @@ static __thread bool building_here;
 #define BUILD_WAIT_ROUNDS 20000 /* of 50 us: one second at most */
 static struct runtime *_Atomic built;
 
-/* Reads FUSEBOX_* settings; NULL when the shim must stay out of the way. */
-static const char *rules_spec(void)
+/* The system rules file when it exists, else NULL. */
+static const char *system_rules(void)
 {
+    return access(RULES_SYSTEM_PATH, F_OK) == 0 ? RULES_SYSTEM_PATH : NULL;
+}
+
+/* Reads FUSEBOX_* settings (none in secure-execution mode) and returns the
+ * rules to load: FUSEBOX_RULES, else the system rules file when it exists
+ * (*system set); NULL when the shim must stay out of the way. */
+static const char *rules_spec(bool *system)
+{
+    *system = true;
     if (getauxval(AT_SECURE))
-        return NULL;
+        return system_rules();
     const char *disable = getenv("FUSEBOX_DISABLE");
     if (disable && strcmp(disable, "1") == 0)
         return NULL;
@@ -74,13 +83,14 @@ static const char *rules_spec(void)
         log_msg(LOG_WARN, "FUSEBOX_SYSLOG=%.32s is not 0, 1 or the absolute path of a socket",
                 to_syslog);
     const char *spec = getenv("FUSEBOX_RULES");
-    return spec && *spec ? spec : NULL;
+    *system = !spec || !*spec;
+    return *system ? system_rules() : spec;
 }
 
 /* Returns the state file path (malloc'd), or NULL after a warning. */
 static char *state_path_setting(void)
 {
-    const char *path = getenv("FUSEBOX_STATE");
+    const char *path = secure_getenv("FUSEBOX_STATE");
     char buf[PATH_MAX], *copy = NULL;
     if (path && *path) {
         if (strnlen(path, PATH_MAX) >= PATH_MAX || path[0] != '/') {
@@ -125,14 +135,16 @@ static void runtime_free(struct runtime *rt)
 
 static struct runtime *runtime_build(void)
 {
-    const char *spec = rules_spec();
+    bool system;
+    const char *spec = rules_spec(&system);
     if (!spec)
         return NULL;
     char *state_path = state_path_setting();
     if (!state_path)
         return NULL;
     char *errors = NULL;
-    struct rules *rules = rules_load_unplaced(spec, &errors);
+    struct rules *rules =
+        system ? rules_load_system(spec, false, &errors) : rules_load_unplaced(spec, &errors);
     if (!rules) {
         report_bad_rules(errors);
         free(state_path);
