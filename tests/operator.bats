@@ -191,3 +191,27 @@ PY
     run "$FUSEBOX" status --watch --json
     [ "$status" -eq 2 ]
 }
+
+@test "forced open says so, with the time left under --for: in curl's error, status and explain (not 'retry in 0s')" {
+    require_preloadable curl
+    start_server up http 200
+    rules_for payments "127.0.0.1:$up_PORT"
+    "$FUSEBOX" open payments
+    run --separate-stderr shimmed curl -sS -o /dev/null "http://127.0.0.1:$up_PORT/"
+    [ "$status" -eq 7 ]
+    [ "$stderr" = "curl: (7) circuit open: breaker 'payments' (127.0.0.1:$up_PORT), forced open until closed" ]
+    run "$FUSEBOX" status
+    assert_line --regexp '^payments +forced_open +.* until closed$'
+    run "$FUSEBOX" explain "127.0.0.1:$up_PORT"
+    assert_line --regexp "^state: forced_open until closed, 0 consecutive failures \("
+    "$FUSEBOX" open payments --for 1h
+    run --separate-stderr shimmed curl -sS -o /dev/null "http://127.0.0.1:$up_PORT/"
+    [ "$status" -eq 7 ]
+    [[ "$stderr" =~ ^"curl: (7) circuit open: breaker 'payments' (127.0.0.1:$up_PORT), forced open, "([0-9]+)"s left"$ ]]
+    [ "${BASH_REMATCH[1]}" -le 3600 ] && [ "${BASH_REMATCH[1]}" -gt 0 ]
+    run "$FUSEBOX" status
+    assert_line --regexp '^payments +forced_open +.* [0-9]+\.[0-9]s left$'
+    run "$FUSEBOX" explain "127.0.0.1:$up_PORT"
+    assert_line --regexp "^state: forced_open, [0-9]+\.[0-9]s left, 0 consecutive failures \("
+    [ "$(server_count up requests)" -eq 0 ]
+}
