@@ -7,7 +7,7 @@
 # `fusebox status --json` of the state file the command line names) and
 # files where a command takes one.
 
-_fusebox_commands="run status events metrics open close disable enable reset check explain serve fsck sync help"
+_fusebox_commands="run status events metrics open close disable enable reset check explain serve fsck gc sync help"
 
 # _fusebox_options COMMAND: prints the options COMMAND accepts.
 _fusebox_options() {
@@ -22,6 +22,7 @@ _fusebox_options() {
     reset) echo "$common -a --all -R --recreate" ;;
     check) echo "-h --help" ;;
     explain) echo "$common -r --rules" ;;
+    gc) echo "$common -r --rules -i --idle" ;;
     serve) echo "$common -l --listen -c --allow-control -p --port-file" ;;
     esac
 }
@@ -69,7 +70,7 @@ _fusebox() {
         ;;
     events:-f | reset:-R) ;; # --follow and --recreate take no value
     *:-f | *:--for | *:-S | *:--since | *:-l | *:--listen | *:-R | *:--redis | *:-N | \
-        *:--namespace | *:-H | *:--host-id)
+        *:--namespace | *:-H | *:--host-id | *:-i | *:--idle)
         return # a duration, an address, a URL or a name: nothing to offer
         ;;
     esac
