@@ -23,7 +23,7 @@ _fusebox_options() {
     check) echo "-h --help" ;;
     explain) echo "$common -r --rules" ;;
     gc) echo "$common -r --rules -i --idle" ;;
-    serve) echo "$common -l --listen -c --allow-control -p --port-file" ;;
+    serve) echo "$common -l --listen -c --allow-control -T --token-file -p --port-file -t --timeout" ;;
     esac
 }
 
@@ -64,13 +64,13 @@ _fusebox() {
         done
     fi
     case "$command:$prev" in
-    *:-s | *:--state | *:-r | *:--rules | *:-p | *:--port-file)
+    *:-s | *:--state | *:-r | *:--rules | *:-p | *:--port-file | *:-T | *:--token-file)
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return
         ;;
     events:-f | reset:-R) ;; # --follow and --recreate take no value
     *:-f | *:--for | *:-S | *:--since | *:-l | *:--listen | *:-R | *:--redis | *:-N | \
-        *:--namespace | *:-H | *:--host-id | *:-i | *:--idle)
+        *:--namespace | *:-H | *:--host-id | *:-i | *:--idle | *:-t | *:--timeout)
         return # a duration, an address, a URL or a name: nothing to offer
         ;;
     esac
