@@ -441,22 +441,22 @@ static int serve(struct server *srv, const struct serve_options *o)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
     if (o->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (srv->allow_control && !make_token(srv, o->token_file)) /* before MHD's thread reads it */
+        return EXIT_BAD_INPUT;
     struct MHD_Daemon *daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, answer, srv, MHD_OPTION_SOCK_ADDR, &o->addr,
         MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)SERVE_PER_ADDRESS, MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVE_HEADERS_MAX, MHD_OPTION_END);
+    int status = EXIT_BAD_INPUT;
     if (!daemon) {
         cli_error("serve: cannot listen on %s: %s", o->listen, strerror(errno));
-        return EXIT_BAD_INPUT;
+        goto out;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
     unsigned port = info ? info->port : 0;
-    if ((srv->allow_control && !make_token(srv, o->token_file)) ||
-        (o->port_file && !write_port_file(o->port_file, port))) {
-        MHD_stop_daemon(daemon);
-        return EXIT_BAD_INPUT;
-    }
+    if (o->port_file && !write_port_file(o->port_file, port))
+        goto out;
     char control[PATH_MAX + 32] = "refused (no --allow-control)";
     if (srv->allow_control)
         snprintf(control, sizeof control, "allowed with the token in %s", srv->token.path);
@@ -465,10 +465,13 @@ static int serve(struct server *srv, const struct serve_options *o)
     fflush(stdout);
     int signal_number;
     sigwait(&stop, &signal_number);
-    MHD_stop_daemon(daemon);
+    status = EXIT_OK;
+out:
+    if (daemon)
+        MHD_stop_daemon(daemon);
     if (srv->allow_control)
         serve_token_remove(&srv->token);
-    return EXIT_OK;
+    return status;
 }
 
 int cmd_serve(int argc, char **argv)
