@@ -9,7 +9,6 @@ setup() {
     common_setup
     command -v redis-server >/dev/null ||
         skip "redis-server is not installed (scripts/install-deps.sh installs it)"
-    require_preloadable curl
     REDIS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     start_redis
 }
@@ -68,6 +67,7 @@ state_on_is() { [ "$(state_on "$1")" = "$2" ]; }
 status_on_has() { on "$1" "$FUSEBOX" status | grep -q "$2"; }
 
 @test "host A trips payments with curl: host B hears of it and fails fast without reaching the server" {
+    require_preloadable curl
     start_server api http 503
     shared_rules 1
     start_agent a
@@ -108,6 +108,7 @@ status_on_has() { on "$1" "$FUSEBOX" status | grep -q "$2"; }
 }
 
 @test "quorum 2: one host's opening keeps the others closed; a second host's opens the third" {
+    require_preloadable curl
     start_server api http 503
     shared_rules 2
     start_agent a
@@ -134,6 +135,7 @@ status_on_has() { on "$1" "$FUSEBOX" status | grep -q "$2"; }
 }
 
 @test "Redis killed while both hosts run: local breakers go on, nothing hangs, the agents resync after a restart" {
+    require_preloadable curl
     start_server api http 503
     shared_rules 1
     start_agent a
