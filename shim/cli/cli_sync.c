@@ -270,7 +270,7 @@ static bool publish_slot(struct agent *a, uint32_t slot, const char *reason, boo
     snprintf(m.reason, sizeof m.reason, "%s", reason);
     char msg[FLEET_MESSAGE_MAX];
     if (announce && fleet_encode(&m, msg, sizeof msg) < 0)
-        return true; /* a name that cannot travel (not a rule's name): keep it local */
+        return true; /* a name no message may carry (fleet_valid_breaker): keep it local */
     if (!ms && !a->published[slot] && !announce)
         return true;
     return write_own(a, slot, name, ms, reason, announce ? msg : NULL);
@@ -320,8 +320,8 @@ static bool in_rules(const struct agent *a, const char *name)
 }
 
 /* The end of another host's opening that lasts ms more, at now: at most the
- * longest this breaker opens for here (its backoff max, else its
- * reset_timeout), whatever the other host says. */
+ * longest this breaker opens for here (its backoff max or its reset_timeout,
+ * whichever is longer), whatever the other host says. */
 static uint64_t fleet_until(const struct shared *s, uint64_t now, uint64_t ms)
 {
     uint64_t cap = breaker_open_cap_ms(&s->rule->config);
@@ -503,7 +503,7 @@ static void try_connect(struct agent *a)
         return;
     }
     freeReplyObject(r);
-    if (!take_subscription_replies(a)) { /* messages read with the reply: not again */
+    if (!take_subscription_replies(a)) { /* read with the reply: poll() would not wake for them */
         disconnect(a, "subscription lost");
         return;
     }
