@@ -28,7 +28,8 @@ CORE    := outcome log refusal breaker state rules rules_read pattern jsonpos ma
 PRELOAD := libc names fdtrack runtime pending hook_connect hook_fallback hook_fd hook_io hook_resolve
 CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
 CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \
-           cli_check cli_explain cli_serve cli_fsck cli_sync cli_fleet_view cli_dropin cli_status_all \
+           cli_check cli_explain cli_serve serve_guard cli_fsck cli_gc cli_sync cli_fleet_view \
+           cli_dropin cli_status_all \
            fleet state_check
 INC_core         := -Ishim/core
 INC_preload      := $(INC_core) -Ishim/preload

@@ -25,6 +25,7 @@ static const char fusebox_usage[] =
     "  disable NAME... | enable NAME...             let everything through / back to normal\n"
     "  reset NAME... | --all [--recreate]           close breakers and zero their counters\n"
     "  fsck                                         check the state file for damage\n"
+    "  gc [-r RULES] [--idle DURATION]              give back slots of unused breakers in no rule\n"
     "  check RULES                                  validate a rules file\n"
     "  explain [-r RULES] HOST[:PORT] | URL         which breaker a destination maps to\n"
     "  serve [--listen ADDR:PORT] [--allow-control] breakers over HTTP (metrics, health)\n"
@@ -52,6 +53,7 @@ static const struct command commands[] = {
     {"disable", cmd_disable}, {"enable", cmd_enable},   {"reset", cmd_reset},
     {"check", cmd_check},     {"explain", cmd_explain}, {"serve", cmd_serve},
     {"fsck", cmd_fsck},       {"sync", cmd_sync},       {"systemd-dropin", cmd_systemd_dropin},
+    {"gc", cmd_gc},
 };
 
 void cli_error(const char *fmt, ...)

@@ -27,6 +27,7 @@ int cmd_explain(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 int cmd_systemd_dropin(int argc, char **argv);
 
 /* Finds libfusebox.so beside this executable (build tree), in ../lib/fusebox/

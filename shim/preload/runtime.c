@@ -528,12 +528,14 @@ void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome)
     }
 }
 
-uint64_t runtime_retry_in_ms(struct runtime *rt, const struct guarded_call *call)
+uint64_t runtime_retry_in_ms(struct runtime *rt, const struct guarded_call *call, bool *forced)
 {
     struct state_slot *slot = call_slot(rt, call);
+    *forced = false;
     if (!slot)
         return 0;
     struct breaker_view v = breaker_view(&slot->breaker);
+    *forced = v.state == BREAKER_FORCED_OPEN;
     int64_t in_ms = breaker_retry_in_ms(&v, clock_now_ms());
     return in_ms > 0 ? (uint64_t)in_ms : 0;
 }

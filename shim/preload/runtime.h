@@ -95,8 +95,9 @@ bool runtime_rejects_lookup(struct runtime *rt, uint32_t b);
 bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t since_ms);
 
 /* Milliseconds until the breaker that refused call lets a probe through (0
- * when it is not open or has no slot). */
-uint64_t runtime_retry_in_ms(struct runtime *rt, const struct guarded_call *call);
+ * when it is not open or has no slot); *forced tells whether an operator
+ * forced it open (then 0 means until closed). */
+uint64_t runtime_retry_in_ms(struct runtime *rt, const struct guarded_call *call, bool *forced);
 
 /* The name of the breaker deciding call (NAME or NAME/host:port) in buf
  * (STATE_NAME_MAX bytes); returns buf. */
