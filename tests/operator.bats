@@ -269,3 +269,36 @@ PY
     run "$FUSEBOX" gc -r /nonexistent
     [ "$status" -eq 1 ]
 }
+
+@test "fusebox gc under a running program: the program finds its breaker's slot again, never writes into the one given back" {
+    start_server dead refuse
+    rules_for api "127.0.0.1:$dead_PORT" '"fail_max": 5'
+    local go=$BATS_TEST_TMPDIR/go
+    # one refused connect, then (once told) another, in one process
+    shimmed python3 - "$dead_PORT" "$go" 3>&- <<'PY' &
+import os, socket, sys, time
+port, go = int(sys.argv[1]), sys.argv[2]
+def attempt():
+    try:
+        socket.create_connection(("127.0.0.1", port)).close()
+    except ConnectionRefusedError:
+        pass
+attempt()
+deadline = time.monotonic() + 60
+while not os.path.exists(go) and time.monotonic() < deadline:
+    time.sleep(0.02)
+attempt()
+PY
+    local program=$!
+    wait_for 30 breaker_is api failures 1
+    run "$FUSEBOX" gc --idle 0 -r '{"version": 1, "breakers": [{"name": "other", "hosts": ["a.example"]}]}'
+    assert_line 'removed api'
+    [ "$(breaker_field api state)" = absent ]
+    touch "$go"
+    wait "$program"
+    # the second failure went to a fresh slot of api, not into the freed one
+    [ "$(breaker_field api failures)" -eq 1 ]
+    [ "$(breaker_field api calls)" -eq 1 ]
+    run "$FUSEBOX" fsck
+    assert_output 'ok: 1 breaker, 0 events'
+}

@@ -27,6 +27,7 @@ struct runtime {
     struct state *state;
     _Atomic int state_status;            /* enum in runtime.c */
     _Atomic uintptr_t *slots;            /* per breaker: its state_slot, 0 unknown, 1 unavailable */
+    _Atomic uint64_t *slot_keys;         /* per breaker: the key its cached slot must still have */
     _Atomic uint64_t *last_success_ms;   /* per breaker: latest success in this process */
     struct host_cache_entry *host_cache; /* with per_host rules: RUNTIME_HOST_CACHE entries */
 };
@@ -128,6 +129,7 @@ static void runtime_free(struct runtime *rt)
     rules_free(rt->rules);
     free(rt->state_path);
     free((void *)rt->slots);
+    free((void *)rt->slot_keys);
     free((void *)rt->last_success_ms);
     free(rt->host_cache);
     free(rt);
@@ -160,11 +162,12 @@ static struct runtime *runtime_build(void)
         rt->matcher = matcher_build(rules);
         size_t n = rules->breaker_count ? rules->breaker_count : 1;
         rt->slots = calloc(n, sizeof *rt->slots);
+        rt->slot_keys = calloc(n, sizeof *rt->slot_keys);
         rt->last_success_ms = calloc(n, sizeof *rt->last_success_ms);
         if (per_host)
             rt->host_cache = calloc(RUNTIME_HOST_CACHE, sizeof *rt->host_cache);
     }
-    if (!rt || !rt->matcher || !rt->slots || !rt->last_success_ms ||
+    if (!rt || !rt->matcher || !rt->slots || !rt->slot_keys || !rt->last_success_ms ||
         (per_host && !rt->host_cache)) {
         if (!rt) {
             rules_free(rules);
@@ -279,13 +282,21 @@ static bool state_ready(struct runtime *rt)
 static struct state_slot *slot_of(struct runtime *rt, uint32_t b)
 {
     uintptr_t cached = atomic_load_explicit(&rt->slots[b], memory_order_acquire);
-    if (__builtin_expect(cached > SLOT_UNAVAILABLE, 1))
-        return (struct state_slot *)cached;
-    if (cached == SLOT_UNAVAILABLE || !state_ready(rt))
+    if (__builtin_expect(cached > SLOT_UNAVAILABLE, 1)) {
+        struct state_slot *slot = (struct state_slot *)cached;
+        if (__builtin_expect(atomic_load_explicit(&slot->key, memory_order_relaxed) ==
+                                 atomic_load_explicit(&rt->slot_keys[b], memory_order_relaxed),
+                             1))
+            return slot;
+        /* fusebox gc gave the slot back while this process kept it: find the
+         * breaker's slot again (a new one when it is gone) */
+    } else if (cached == SLOT_UNAVAILABLE || !state_ready(rt)) {
         return NULL;
+    }
     const struct rule_breaker *rb = &rt->rules->breakers[b];
     struct state_slot *slot = state_find_slot(rt->state, rb->name, true);
     if (slot) {
+        atomic_store_explicit(&rt->slot_keys[b], state_name_hash(rb->name), memory_order_relaxed);
         atomic_store_explicit(&slot->breaker.fail_max, rb->config.fail_max, memory_order_relaxed);
     } else {
         log_once(LOG_WARN,
