@@ -22,7 +22,7 @@ PRELOAD := libc names fdtrack runtime pending hook_connect hook_fallback hook_fd
 CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
 CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \
            cli_check cli_explain cli_serve cli_fsck cli_sync cli_fleet_view fleet fleet_sentinel \
-           sync_sentinel state_check
+           sync_rules sync_sentinel state_check
 INC_core         := -Ishim/core
 INC_preload      := $(INC_core) -Ishim/preload
 INC_preload/curl := $(INC_preload) -Ishim/preload/curl
@@ -59,7 +59,7 @@ $(BUILD)/fusebox: $(CLI_OBJS)
 	$(CC) -o $@ $^ $(LDFLAGS) -lmicrohttpd -lhiredis
 
 # Unit tests see core, the library's pure modules and the fleet logic.
-UNIT_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,names fdtrack) $(call obj,cli,fleet fleet_sentinel state_check)
+UNIT_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,names fdtrack) $(call obj,cli,fleet fleet_sentinel sync_rules state_check)
 $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(UNIT_OBJS) $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(INC_preload) -Ishim/cli -Itests/unit -o $@ $< $(UNIT_OBJS) $(LDFLAGS) -pthread

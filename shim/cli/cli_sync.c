@@ -16,7 +16,9 @@
  * every RECONCILE_MS each agent rewrites its own keys and reloads the others'.
  * With redis+sentinel:// the node is the primary the sentinels name, and a
  * +switch-master from any of them, or a lost connection, sends the agent to
- * ask again (sync_sentinel.c); the resync after reconnecting is the same. */
+ * ask again (sync_sentinel.c); the resync after reconnecting is the same.
+ * The rules file is looked at once a second and reread on SIGHUP
+ * (sync_rules.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -35,6 +37,7 @@
 #include "fleet.h"
 #include "rules.h"
 #include "sync.h"
+#include "sync_rules.h"
 #include "sync_sentinel.h"
 
 #define TICK_MS 10          /* how often the event ring is read */
@@ -52,6 +55,7 @@ static const char sync_usage[] =
     "(state fleet_open) while at least \"quorum\" other hosts have them open. Hooked\n"
     "calls never talk to Redis. Reconnects with backoff; with redis+sentinel://\n"
     "it asks the sentinels for the primary and follows it through failovers.\n"
+    "Rereads the rules file when it changes (one look a second) and on SIGHUP.\n"
     "Stops on SIGTERM/SIGINT. One agent per state file (lock file STATE.sync.lock).\n"
     "\n"
     "  -R, --redis URL       redis://[[user]:password@]host[:port][/db], or\n"
@@ -118,14 +122,23 @@ struct agent {
     struct fleet_url node;                 /* the node used: the URL's, or the primary they name */
     char primary[STATE_REDIS_ADDRESS_MAX]; /* "host:port/db" of the last node reached */
     uint64_t failovers, rewatch_at;
+    struct rules_follow follow;
 };
 
 static volatile sig_atomic_t stopping;
+
+static volatile sig_atomic_t hangup;
 
 static void on_stop(int sig)
 {
     (void)sig;
     stopping = 1;
+}
+
+static void on_hangup(int sig)
+{
+    (void)sig;
+    hangup = 1;
 }
 
 void say(const char *fmt, ...)
@@ -697,6 +710,54 @@ static bool load_rules(struct agent *a, const char *spec)
     return true;
 }
 
+/* Swaps in fresh rules: the shared breakers are found again; those still
+ * shared keep what is known of the other hosts, the others stop being shared
+ * (a fleet opening runs to its end). Resyncs at the next turn. */
+static void use_rules(struct agent *a, struct rules *fresh)
+{
+    struct rules *old_rules = a->rules;
+    struct shared *old = a->shared;
+    size_t old_count = a->shared_count;
+    a->rules = fresh;
+    a->shared_count = 0;
+    if (!load_shared(a)) {
+        say("out of memory: keeping the last good rules");
+        rules_free(fresh);
+        a->rules = old_rules;
+        a->shared = old;
+        a->shared_count = old_count;
+        return;
+    }
+    for (size_t i = 0; i < old_count; i++) {
+        struct shared *s = shared_named(a, old[i].rule->name);
+        if (s) {
+            s->view = old[i].view;
+            continue;
+        }
+        atomic_store_explicit(&old[i].slot->fleet_quorum, 0u, memory_order_relaxed);
+        atomic_store_explicit(&old[i].slot->breaker.fleet_hosts_open, 0u, memory_order_relaxed);
+    }
+    free(old);
+    rules_free(old_rules);
+    a->reconcile_at = 0;
+    say("rules %s reloaded: %zu shared breaker%s", a->follow.spec, a->shared_count,
+        a->shared_count == 1 ? "" : "s");
+}
+
+/* Picks up an edited rules file (checked once a second) or, on SIGHUP, the
+ * file as it is now. */
+static void follow_rules(struct agent *a)
+{
+    bool asked = hangup;
+    hangup = 0;
+    char why[512];
+    struct rules *fresh = rules_follow_check(&a->follow, clock_now_ms(), asked, why, sizeof why);
+    if (why[0])
+        say("%s", why);
+    if (fresh)
+        use_rules(a, fresh);
+}
+
 static bool pick_host(struct agent *a, const char *option)
 {
     if (option)
@@ -718,13 +779,17 @@ static int run_agent(struct agent *a, int lock)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hangup;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)(getpid() ^ clock_now_ms()));
     note_agent(a, true);
     note_connection(a, false);
     say("agent pid %d for %s, host '%s'", (int)getpid(), a->state_path, a->host);
-    while (!stopping)
+    while (!stopping) {
+        follow_rules(a);
         turn(a);
+    }
     say("stopping");
     redisFree(a->cmd);
     redisFree(a->sub);
@@ -769,7 +834,10 @@ int cmd_sync(int argc, char **argv)
         return EXIT_BAD_INPUT;
     a.state_path = path;
     int lock = take_lock(path);
-    if (lock < 0 || !load_rules(&a, rules ? rules : getenv("FUSEBOX_RULES")) || !load_shared(&a))
+    if (lock < 0)
+        return EXIT_BAD_INPUT;
+    rules_follow_init(&a.follow, rules ? rules : getenv("FUSEBOX_RULES"), clock_now_ms());
+    if (!load_rules(&a, a.follow.spec) || !load_shared(&a))
         return EXIT_BAD_INPUT;
     return run_agent(&a, lock);
 }
