@@ -109,6 +109,8 @@ bool sentinel_watch(struct sentinel_link *s, struct fleet_switch *sw)
             continue;
         }
         freeReplyObject(r);
+        if (s->unwatched[i])
+            say("sentinel %s:%d: watched for failovers again", su->host, su->port);
         s->watch[i] = c;
         s->unwatched[i] = false;
         heard |= take_switches(s, i, sw);
