@@ -316,7 +316,7 @@ rules_with() {
     edited=$(now_ms)
     wait_for 30 status_on_has b 'fleet: ledger 0/1 hosts open'
     echo "# rules: an edit picked up $(($(now_ms) - edited)) ms after it was made" >&3
-    agent_says b "rules $FUSEBOX_RULES reloaded: 2 shared breakers"
+    agent_says b "rules $FUSEBOX_RULES reloaded (the file changed): 2 shared breakers"
     trip a books
     wait_for 30 state_on_is b ledger fleet_open
 
@@ -333,6 +333,7 @@ rules_with() {
     status_on_has b 'fleet: payments 0/1 hosts open'
     kill -HUP "$agent_b"
     wait_for 30 status_on_has b 'fleet: payments 0/2 hosts open'
+    agent_says b "rules $FUSEBOX_RULES reloaded (SIGHUP): 2 shared breakers"
     kill -0 "$agent_b"
 
     # a broken edit: one warning naming file:line:col; the last good rules stay

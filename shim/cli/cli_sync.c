@@ -710,10 +710,11 @@ static bool load_rules(struct agent *a, const char *spec)
     return true;
 }
 
-/* Swaps in fresh rules: the shared breakers are found again; those still
- * shared keep what is known of the other hosts, the others stop being shared
- * (a fleet opening runs to its end). Resyncs at the next turn. */
-static void use_rules(struct agent *a, struct rules *fresh)
+/* Swaps in fresh rules (why: what made the agent read them): the shared
+ * breakers are found again; those still shared keep what is known of the
+ * other hosts, the others stop being shared (a fleet opening runs to its
+ * end). Resyncs at the next turn. */
+static void use_rules(struct agent *a, struct rules *fresh, const char *why)
 {
     struct rules *old_rules = a->rules;
     struct shared *old = a->shared;
@@ -740,7 +741,7 @@ static void use_rules(struct agent *a, struct rules *fresh)
     free(old);
     rules_free(old_rules);
     a->reconcile_at = 0;
-    say("rules %s reloaded: %zu shared breaker%s", a->follow.spec, a->shared_count,
+    say("rules %s reloaded (%s): %zu shared breaker%s", a->follow.spec, why, a->shared_count,
         a->shared_count == 1 ? "" : "s");
 }
 
@@ -755,7 +756,7 @@ static void follow_rules(struct agent *a)
     if (why[0])
         say("%s", why);
     if (fresh)
-        use_rules(a, fresh);
+        use_rules(a, fresh, asked ? "SIGHUP" : "the file changed");
 }
 
 static bool pick_host(struct agent *a, const char *option)
