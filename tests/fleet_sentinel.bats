@@ -3,7 +3,9 @@
 # Each test that needs Sentinel starts its own: a primary, a replica and
 # three sentinels (redis-server --sentinel), each with a config file in
 # $BATS_TEST_TMPDIR, on loopback ports, without persistence. Hosts are state
-# files with their own agent, as in fleet.bats.
+# files with their own agent, as in fleet.bats; their programs are
+# testclient (so that the suite runs under the sanitizers too), and the
+# servers they call refuse.
 
 load common
 
@@ -13,7 +15,6 @@ setup() {
     common_setup
     command -v redis-server >/dev/null ||
         skip "redis-server is not installed (scripts/install-deps.sh installs it)"
-    require_preloadable curl
     read -r PRIMARY_PORT REPLICA_PORT S1_PORT S2_PORT S3_PORT < <(python3 -c '
 import socket
 socks = [socket.socket() for _ in range(5)]
@@ -102,9 +103,9 @@ primary_is() {
 two_shared_rules() {
     write_rules "{\"version\": 1, \"breakers\": [
       {\"name\": \"payments\", \"hosts\": [\"127.0.0.1:$api_PORT\"], \"fail_max\": 3,
-       \"reset_timeout\": 30, \"failure_on\": [\"http_5xx\"], \"fleet\": {\"share\": true}},
+       \"reset_timeout\": 30, \"fleet\": {\"share\": true}},
       {\"name\": \"ledger\", \"hosts\": [\"127.0.0.1:$books_PORT\"], \"fail_max\": 3,
-       \"reset_timeout\": 30, \"failure_on\": [\"http_5xx\"], \"fleet\": {\"share\": true}}]}"
+       \"reset_timeout\": 30, \"fleet\": {\"share\": true}}]}"
 }
 
 state_of_host() { echo "$BATS_TEST_TMPDIR/$1.state"; }
@@ -129,14 +130,13 @@ on() {
     FUSEBOX_STATE=$(state_of_host "$host") "$@"
 }
 
-# trip HOST SERVER: three shimmed curl runs of HOST against a 503 server,
-# enough to open its breaker there.
+# trip HOST BREAKER SERVER: three refused connects of HOST to the refusing
+# SERVER, enough to open BREAKER there.
 trip() {
-    local port_var="${2}_PORT"
-    run bash -c 'for i in 1 2 3; do
-        FUSEBOX_STATE=$1 LD_PRELOAD=$2 timeout 10 curl -sS -o /dev/null "$3"; echo "exit=$?"
-    done 2>&1' _ "$(state_of_host "$1")" "$PRELOAD" "http://127.0.0.1:${!port_var}/"
-    [ "$(grep -c '^exit=0$' <<<"$output")" -eq 3 ]
+    local port_var="${3}_PORT"
+    run on "$1" shimmed "$TESTCLIENT" connect 127.0.0.1 "${!port_var}" --count 3
+    [ "$(grep -c ECONNREFUSED <<<"$output")" -eq 3 ]
+    [ "$(on "$1" breaker_field "$2" state)" = open ]
 }
 
 state_on_is() { [ "$(on "$1" breaker_field "$2" state)" = "$3" ]; }
@@ -149,8 +149,8 @@ agent_json() {
 }
 
 @test "a Sentinel failover: openings made before it stay, a trip after it reaches the others, a host started after it learns them all" {
-    start_server api http 503
-    start_server books http 503
+    start_server api refuse
+    start_server books refuse
     two_shared_rules
     start_topology
     start_agent a
@@ -158,7 +158,7 @@ agent_json() {
     agent_says a "connected to redis 127.0.0.1:$PRIMARY_PORT/0 (primary of '$MASTER') as host 'a'"
     # before the failover: a trip on A opens B
     since=$(now_ms)
-    trip a api
+    trip a payments api
     wait_for 30 state_on_is b payments fleet_open
     # the opening is on the replica too (Redis replicates asynchronously)
     wait_for 30 cli_says "$REPLICA_PORT" 1 exists fusebox:open:payments:a
@@ -168,7 +168,7 @@ agent_json() {
     wait_for 60 primary_is "$REPLICA_PORT" # hang guard: a failover here takes about 2 s
     promoted=$(now_ms)
     # after it: a new trip on A reaches B
-    trip a books
+    trip a ledger books
     # hang guard: ≥ 10× the 1 s the agents are meant to need after the promotion
     wait_for 30 state_on_is b ledger fleet_open
     reached=$(now_ms)
@@ -183,11 +183,10 @@ agent_json() {
     start_agent c
     wait_for 30 state_on_is c payments fleet_open
     wait_for 30 state_on_is c ledger fleet_open
-    requests=$(server_count api requests)
-    run bash -c 'FUSEBOX_STATE=$1 LD_PRELOAD=$2 curl -sS -o /dev/null "$3"' _ \
-        "$(state_of_host c)" "$PRELOAD" "http://127.0.0.1:$api_PORT/"
-    assert_output --regexp "^curl: \(7\) circuit open: breaker 'payments'"
-    [ "$(server_count api requests)" -eq "$requests" ]
+    before=$(tcp_connects)
+    run on c shimmed "$TESTCLIENT" connect 127.0.0.1 "$api_PORT"
+    assert_output --regexp '^ECONNREFUSED'
+    [ "$(tcp_connects)" -eq "$before" ] # refused by C's breaker: no connect left the host
 
     # the agents' logs name the failover; status and metrics show it
     for host in a b; do
@@ -209,13 +208,13 @@ agent_json() {
 }
 
 @test "an opening whose agent stopped before the failover lives on through the replica" {
-    start_server api http 503
+    start_server api refuse
     books_PORT=1
     two_shared_rules
     start_topology
     start_agent a
     since=$(now_ms)
-    trip a api
+    trip a payments api
     wait_for 30 cli_says "$REPLICA_PORT" 1 exists fusebox:open:payments:a
     kill -TERM "$agent_a" # nobody rewrites A's opening after the failover
     wait "$agent_a"
@@ -293,16 +292,16 @@ agent_fails() {
 rules_with() {
     printf '%s\n' "{\"version\": 1, \"breakers\": [
       {\"name\": \"payments\", \"hosts\": [\"127.0.0.1:$api_PORT\"], \"fail_max\": 3,
-       \"failure_on\": [\"http_5xx\"], \"fleet\": {\"share\": true, \"quorum\": $1}},
+       \"fleet\": {\"share\": true, \"quorum\": $1}},
       {\"name\": \"ledger\", \"hosts\": [\"127.0.0.1:$books_PORT\"], \"fail_max\": 3,
-       \"failure_on\": [\"http_5xx\"], \"fleet\": {\"share\": ${2:-false}}}]}" \
+       \"fleet\": {\"share\": ${2:-false}}}]}" \
         > "$BATS_TEST_TMPDIR/rules.json.new"
     mv "$BATS_TEST_TMPDIR/rules.json.new" "$BATS_TEST_TMPDIR/rules.json"
 }
 
 @test "the agent follows its rules: an edit within a second, SIGHUP at once, a broken edit keeps the last good rules" {
-    start_server api http 503
-    start_server books http 503
+    start_server api refuse
+    start_server books refuse
     start_redis plain "$PRIMARY_PORT"
     wait_for 30 cli_says "$PRIMARY_PORT" PONG ping
     export FUSEBOX_RULES=$BATS_TEST_TMPDIR/rules.json
@@ -317,7 +316,7 @@ rules_with() {
     wait_for 30 status_on_has b 'fleet: ledger 0/1 hosts open'
     echo "# rules: an edit picked up $(($(now_ms) - edited)) ms after it was made" >&3
     agent_says b "rules $FUSEBOX_RULES reloaded (the file changed): 2 shared breakers"
-    trip a books
+    trip a ledger books
     wait_for 30 state_on_is b ledger fleet_open
 
     # SIGHUP: an edit that keeps the file's size and modification time, which
@@ -349,7 +348,7 @@ rules_with() {
     assert_line --regexp '^fleet: ledger 1/1 hosts open$'
     # payments still shared, with quorum 2: one host is not enough (the shim
     # itself would pass a broken file's calls through: it runs on good rules)
-    FUSEBOX_RULES=$BATS_TEST_TMPDIR/rules.edit trip a api
+    FUSEBOX_RULES=$BATS_TEST_TMPDIR/rules.edit trip a payments api
     wait_for 30 status_on_has b 'fleet: payments 1/2 hosts open'
     [ "$(on b breaker_field payments state)" = closed ]
     kill -0 "$agent_a" && kill -0 "$agent_b"
