@@ -21,12 +21,13 @@ CORE    := outcome log refusal breaker state rules rules_read pattern jsonpos ma
 PRELOAD := libc names fdtrack runtime pending hook_connect hook_fallback hook_fd hook_io hook_resolve
 CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
 CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \
-           cli_check cli_explain cli_serve cli_fsck cli_sync cli_fleet_view fleet fleet_sentinel \
-           sync_rules sync_sentinel state_check
+           cli_check cli_explain cli_serve cli_fsck cli_sync cli_fleet_view fleet state_check
 INC_core         := -Ishim/core
 INC_preload      := $(INC_core) -Ishim/preload
 INC_preload/curl := $(INC_preload) -Ishim/preload/curl
 INC_cli          := $(INC_core) -Ishim/cli
+# The fleet agent's parts for Sentinel and for following its rules.
+CLI     += fleet_sentinel sync_sentinel sync_rules
 
 obj = $(patsubst %,$(BUILD)/obj/$(1)/%.o,$(2))
 SHIM_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,$(PRELOAD)) $(call obj,preload/curl,$(CURL))

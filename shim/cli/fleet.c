@@ -89,6 +89,12 @@ bool fleet_parse_hostport(const char *s, size_t len, struct fleet_url *out, char
     return true;
 }
 
+void fleet_url_address(const struct fleet_url *u, char *out, size_t len)
+{
+    bool v6 = strchr(u->host, ':') != NULL;
+    snprintf(out, len, "%s%s%s:%d/%d", v6 ? "[" : "", u->host, v6 ? "]" : "", u->port, u->db);
+}
+
 bool fleet_parse_url(const char *url, struct fleet_url *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -115,12 +121,6 @@ bool fleet_parse_url(const char *url, struct fleet_url *out, char *err, size_t e
         return refuse(err, errlen, "database '%s' is not a number", slash + 1);
     out->db = (int)db;
     return true;
-}
-
-void fleet_url_address(const struct fleet_url *u, char *out, size_t len)
-{
-    bool v6 = strchr(u->host, ':') != NULL;
-    snprintf(out, len, "%s%s%s:%d/%d", v6 ? "[" : "", u->host, v6 ? "]" : "", u->port, u->db);
 }
 
 bool fleet_valid_id(const char *s)
