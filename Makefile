@@ -35,6 +35,8 @@ INC_core         := -Ishim/core
 INC_preload      := $(INC_core) -Ishim/preload
 INC_preload/curl := $(INC_preload) -Ishim/preload/curl
 INC_cli          := $(INC_core) -Ishim/cli
+# The fleet agent's parts for Sentinel and for following its rules.
+CLI     += fleet_sentinel sync_sentinel sync_rules
 
 obj = $(patsubst %,$(BUILD)/obj/$(1)/%.o,$(2))
 SHIM_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,$(PRELOAD)) $(call obj,preload/curl,$(CURL))
@@ -67,7 +69,7 @@ $(BUILD)/fusebox: $(CLI_OBJS)
 	$(CC) -o $@ $^ $(LDFLAGS) -lmicrohttpd -lhiredis
 
 # Unit tests see core, the library's pure modules and the fleet logic.
-UNIT_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,names fdtrack) $(call obj,cli,fleet state_check)
+UNIT_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,names fdtrack) $(call obj,cli,fleet fleet_sentinel sync_rules state_check)
 $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(UNIT_OBJS) $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(INC_preload) -Ishim/cli -Itests/unit -o $@ $< $(UNIT_OBJS) $(LDFLAGS) -pthread

@@ -19,10 +19,11 @@ SHIM=$BUILD/libfusebox.so
 H=$BUILD/helpers
 if [ "$SMOKE" = 1 ]; then
     ROUNDS=1 HOOK_CALLS=200 REPEAT=200 LOOP_RUNS=1 SPAWNS=2 XFERS=2 DEAD_RUNS=1 CONTEND_S=0.1
+    FLEET_AGENTS=3 FLEET_TRIPS=1
     OUT=${BENCH_OUT:-$BUILD/bench/smoke}
 else
     ROUNDS=5 HOOK_CALLS=200000 REPEAT=200000 LOOP_RUNS=100 SPAWNS=2000 XFERS=2000 DEAD_RUNS=20
-    CONTEND_S=1
+    CONTEND_S=1 FLEET_AGENTS=50 FLEET_TRIPS=5
     OUT=${BENCH_OUT:-$OUT}
 fi
 WARMUP=1
@@ -263,6 +264,79 @@ dead_curl() {
 # LABEL being shimN or kernelN for N processes.
 contend() { under "$1" "$H/bench_contend" "${1//[a-z]/}" "$CONTEND_S"; }
 
+# fleet_propagation: FLEET_AGENTS agents on the Redis of case 1b, one state file
+# each (host h1 … hN); FLEET_TRIPS times a breaker of its own opens on h1 (one
+# refused connect, fail_max 1), and each other host's agent logs its
+# fleet_open. Prints the median, 90th percentile and largest delay from the
+# opening on h1 (its event time) to the fleet_open on another host (the
+# agent's log time), in ms, both on this machine's wall clock.
+fleet_propagation() {
+    local dir=$work/propagation i k ports=() breakers=() agents=()
+    mkdir -p "$dir"
+    for k in $(seq "$FLEET_TRIPS"); do
+        ports+=("$(free_port)") # nobody listens: the kernel refuses at once
+        breakers+=("{\"name\": \"prop$k\", \"hosts\": [\"127.0.0.1:${ports[k - 1]}\"], \"fail_max\": 1, \"reset_timeout\": 3600, \"fleet\": {\"share\": true}}")
+    done
+    rules "$dir/rules.json" "${breakers[@]}"
+    echo
+    echo "== 1c. fleet propagation: $FLEET_AGENTS agents on one Redis, one state file each;"
+    echo "   $FLEET_TRIPS trips on h1, each timed to fleet_open on the other $((FLEET_AGENTS - 1)) hosts"
+    for i in $(seq "$FLEET_AGENTS"); do
+        "$BUILD/fusebox" sync --redis "redis://127.0.0.1:$redis_port" --namespace bench50 \
+            --host-id "h$i" -r "$dir/rules.json" -s "$dir/h$i.state" 2> "$dir/h$i.log" &
+        agents+=($!)
+        pids+=($!)
+    done
+    for _ in $(seq 600); do # 30 s at most
+        [ "$(cat "$dir"/h*.log | grep -c 'connected to redis')" -ge "$FLEET_AGENTS" ] && break
+        sleep 0.05
+    done
+    for k in $(seq "$FLEET_TRIPS"); do
+        FUSEBOX_STATE=$dir/h1.state LD_PRELOAD=$SHIM FUSEBOX_RULES=$dir/rules.json \
+            "$H/testclient" connect 127.0.0.1 "${ports[k - 1]}" > /dev/null
+        for _ in $(seq 600); do # 30 s at most
+            [ "$(cat "$dir"/h*.log | grep -c "prop$k: fleet_open")" -ge $((FLEET_AGENTS - 1)) ] && break
+            sleep 0.05
+        done
+    done
+    kill "${agents[@]}" # the later cases run without them
+    wait "${agents[@]}" 2>/dev/null || true
+    "$BUILD/fusebox" events --json -s "$dir/h1.state" > "$dir/h1.events"
+    python3 - "$dir" "$FLEET_AGENTS" "$FLEET_TRIPS" "$OUT/results.csv" <<'PY'
+import datetime, glob, json, re, statistics, sys
+d, agents, trips, csv = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+def ms(iso):
+    return datetime.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() * 1000
+opened = {}
+for line in open(f"{d}/h1.events"):
+    e = json.loads(line)
+    if e["to"] == "open":
+        opened[e["breaker"]] = ms(e["time"])
+delays, missing = [], 0
+for i in range(2, agents + 1):
+    seen = {}
+    for line in open(f"{d}/h{i}.log"):
+        m = re.match(r"fusebox: sync: (\S+) (prop\d+): fleet_open", line)
+        if m:
+            seen.setdefault(m.group(2), ms(m.group(1)))
+    for b, t in opened.items():
+        if b in seen:
+            delays.append(seen[b] - t)
+        else:
+            missing += 1
+if not delays:
+    sys.exit("fleet propagation: no host heard of any trip")
+delays.sort()
+med = statistics.median(delays)
+p90 = delays[min(len(delays) - 1, int(0.9 * len(delays)))]
+print(f"  trip on h1 -> fleet_open elsewhere: median {med:.0f} ms, 90th percentile {p90:.0f} ms, "
+      f"largest {delays[-1]:.0f} ms ({len(delays)} deliveries, {missing} missing)")
+with open(csv, "a") as f:
+    f.write(f"fleet propagation,{agents} agents: trip to fleet_open on the others,ms,{trips},"
+            f"{med:.0f},{delays[0]:.0f},{delays[-1]:.0f},,,{missing} missing\n")
+PY
+}
+
 # --- set-up ------------------------------------------------------------------
 
 start_server blackhole blackhole
@@ -352,6 +426,7 @@ if command -v redis-server > /dev/null; then
     pids+=($!)
     for _ in $(seq 200); do grep -q 'connected to redis' "$work/agent.log" && break; sleep 0.05; done
     pairs fleet ns hook fleet_off fleet_on
+    fleet_propagation
 else
     echo "== 1b. skipped: redis-server is not installed (scripts/install-deps.sh installs it)"
 fi

@@ -9,6 +9,7 @@ load common
         run bash "$BATS_TEST_DIRNAME/../scripts/bench.sh" --smoke
     assert_success
     assert_output --partial "== 6. contention"
+    assert_output --regexp 'trip on h1 -> fleet_open elsewhere: median [0-9]+ ms.*, 0 missing\)'
     [ -s "$BATS_TEST_TMPDIR/bench/results.md" ]
     [ -s "$BATS_TEST_TMPDIR/bench/curl-loop.svg" ]
     [ "$(grep -c ',' "$BATS_TEST_TMPDIR/bench/results.csv")" -gt 20 ]

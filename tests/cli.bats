@@ -56,6 +56,8 @@ rules_for() {
 import json, re, sys
 doc = json.loads(sys.argv[1])
 assert doc["state_file"] == sys.argv[2], doc
+assert list(doc) == ["state_file", "breakers", "fleet_agent"], list(doc)
+assert doc["fleet_agent"] is None, doc  # no fleet agent ever ran on this file
 (b,) = doc["breakers"]
 assert list(b) == ["name", "state", "consecutive_failures", "calls", "successes", "failures",
                    "rejected", "fallbacks", "trips", "opened_at", "retry_in_ms", "fleet"], list(b)
@@ -73,7 +75,7 @@ PY
     assert_success
     assert_output --partial 'no breakers yet'
     run "$FUSEBOX" status --json
-    assert_output "{\"state_file\": \"$FUSEBOX_STATE\", \"breakers\": []}"
+    assert_output "{\"state_file\": \"$FUSEBOX_STATE\", \"breakers\": [], \"fleet_agent\": null}"
 }
 
 @test "fusebox reset closes a breaker, zeroes its counters and lets calls through again" {

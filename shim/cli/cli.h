@@ -120,24 +120,48 @@ void cli_status_table(const char *label, const struct breaker_row *rows, size_t 
  * exit status. */
 int cli_status_all(bool json);
 
+/* What the fleet agent (fusebox sync) says of itself in a state file. */
+struct fleet_agent_row {
+    bool ever;      /* an agent ran on the file once; all else is zero when not */
+    bool running;   /* its pid is set and it gave a sign of life lately */
+    bool connected; /* running and connected to Redis */
+    uint32_t pid;   /* 0 once it stopped cleanly */
+    uint32_t role;  /* what ROLE said of the node reached: enum fleet_role */
+    uint64_t since_wall_ms, alive_wall_ms, failovers;
+    char host[STATE_HOST_ID_MAX];
+    char address[STATE_REDIS_ADDRESS_MAX]; /* "host:port/db" reached last; "" before that */
+    char master[STATE_HOST_ID_MAX];        /* Sentinel's name of the primary; "" for redis:// */
+};
+
+/* Reads the fleet agent's word in st (NULL: none) into *row. */
+void cli_read_fleet_agent(const struct state *st, struct fleet_agent_row *row);
+
 /* Writes the document of status --json for the state file at path. */
-void cli_status_json(FILE *out, const char *path, const struct breaker_row *rows, size_t n);
+void cli_status_json(FILE *out, const char *path, const struct breaker_row *rows, size_t n,
+                     const struct fleet_agent_row *agent);
 
-/* Writes the breakers in the Prometheus text exposition format. */
-void cli_metrics_text(FILE *out, const struct breaker_row *rows, size_t n);
+/* Writes the breakers (and the fleet agent, when one ever ran) in the
+ * Prometheus text exposition format. */
+void cli_metrics_text(FILE *out, const struct breaker_row *rows, size_t n,
+                      const struct fleet_agent_row *agent);
 
-/* Prints what the fleet agent (fusebox sync) says of itself in st ("fleet:
- * disconnected since …"), then hosts open / quorum of each shared breaker
- * in rows; nothing when no agent ever ran on st. */
-void cli_fleet_agent_text(FILE *out, const struct state *st, const struct breaker_row *rows,
-                          size_t n);
+/* Prints what the fleet agent says of itself ("fleet: disconnected since …",
+ * the node it reached), then hosts open / quorum of each shared breaker in
+ * rows; nothing when no agent ever ran. */
+void cli_fleet_agent_text(FILE *out, const struct fleet_agent_row *agent,
+                          const struct breaker_row *rows, size_t n);
+
+/* Writes the "fleet_agent" member of status --json (null when no agent ever ran). */
+void cli_fleet_agent_json(FILE *out, const struct fleet_agent_row *agent);
 
 /* Writes the ", \"fleet\": {…}" member of a breaker's status --json object. */
 void cli_fleet_breaker_json(FILE *out, const struct breaker_row *row);
 
 /* Writes fusebox_fleet_hosts_open and fusebox_fleet_quorum of the shared
- * breakers; nothing when no breaker is shared. */
-void cli_fleet_metrics(FILE *out, const struct breaker_row *rows, size_t n);
+ * breakers (nothing when no breaker is shared), then fusebox_fleet_connected
+ * and fusebox_fleet_failovers_total (nothing when no agent ever ran). */
+void cli_fleet_metrics(FILE *out, const struct breaker_row *rows, size_t n,
+                       const struct fleet_agent_row *agent);
 
 /* Writes wall_ms as ISO 8601 UTC with milliseconds into out. */
 void cli_iso8601(uint64_t wall_ms, char out[32]);

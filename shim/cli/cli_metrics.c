@@ -46,7 +46,8 @@ static void sample(FILE *out, const char *name, const char *breaker, const char 
     fprintf(out, "} %.15g\n", number);
 }
 
-void cli_metrics_text(FILE *out, const struct breaker_row *rows, size_t n)
+void cli_metrics_text(FILE *out, const struct breaker_row *rows, size_t n,
+                      const struct fleet_agent_row *agent)
 {
     static const enum breaker_state states[] = {BREAKER_CLOSED,    BREAKER_OPEN,
                                                 BREAKER_HALF_OPEN, BREAKER_FORCED_OPEN,
@@ -80,7 +81,7 @@ void cli_metrics_text(FILE *out, const struct breaker_row *rows, size_t n)
     for (size_t i = 0; i < n; i++)
         sample(out, "fusebox_open_seconds_remaining", rows[i].name, NULL, NULL,
                rows[i].retry_in_ms > 0 ? (double)rows[i].retry_in_ms / 1000.0 : 0.0);
-    cli_fleet_metrics(out, rows, n);
+    cli_fleet_metrics(out, rows, n, agent);
 }
 
 int cmd_metrics(int argc, char **argv)
@@ -99,7 +100,9 @@ int cmd_metrics(int argc, char **argv)
         return EXIT_BAD_INPUT;
     struct breaker_row *rows = NULL;
     size_t n = cli_read_rows(st, &rows);
-    cli_metrics_text(stdout, rows, n);
+    struct fleet_agent_row agent;
+    cli_read_fleet_agent(st, &agent);
+    cli_metrics_text(stdout, rows, n, &agent);
     free(rows);
     state_close(st);
     return EXIT_OK;

@@ -106,7 +106,7 @@ static bool reply_not_allowed(struct reply *r, const char *allow)
 /* Reads every breaker of the state file; false after a 500 reply when the
  * file cannot be used. *rows is malloc'd (NULL when there are none). */
 static bool read_breakers(const struct server *srv, struct reply *r, char path[PATH_MAX],
-                          struct breaker_row **rows, size_t *n)
+                          struct breaker_row **rows, size_t *n, struct fleet_agent_row *agent)
 {
     struct state *st;
     if (!cli_open_state(srv->state_option, false, path, &st)) {
@@ -114,6 +114,7 @@ static bool read_breakers(const struct server *srv, struct reply *r, char path[P
         return false;
     }
     *n = cli_read_rows(st, rows);
+    cli_read_fleet_agent(st, agent);
     state_close(st);
     return true;
 }
@@ -157,7 +158,8 @@ static bool get_view(const struct server *srv, enum view view, const char *name,
     char path[PATH_MAX];
     struct breaker_row *rows = NULL;
     size_t n = 0;
-    if (!read_breakers(srv, r, path, &rows, &n))
+    struct fleet_agent_row agent;
+    if (!read_breakers(srv, r, path, &rows, &n, &agent))
         return r->out != NULL; /* the 500 reply, if it could be built */
     const struct breaker_row *row = view == VIEW_BREAKER ? find_row(rows, n, name) : NULL;
     bool ok;
@@ -167,12 +169,12 @@ static bool get_view(const struct server *srv, enum view view, const char *name,
         ok = reply_error(r, MHD_HTTP_NOT_FOUND, "no such breaker");
     } else if (view == VIEW_METRICS) {
         if ((ok = reply_begin(r, MHD_HTTP_OK, "text/plain; version=0.0.4")))
-            cli_metrics_text(r->out, rows, n);
+            cli_metrics_text(r->out, rows, n, &agent);
     } else if ((ok = reply_begin(r, MHD_HTTP_OK, json_type))) {
         if (row)
             cli_breaker_json(r->out, row), fputc('\n', r->out);
         else
-            cli_status_json(r->out, path, rows, n);
+            cli_status_json(r->out, path, rows, n, &agent);
     }
     free(rows);
     return ok;

@@ -73,12 +73,14 @@ void cli_breakers_json(FILE *out, const struct breaker_row *rows, size_t n)
     fputc(']', out);
 }
 
-void cli_status_json(FILE *out, const char *path, const struct breaker_row *rows, size_t n)
+void cli_status_json(FILE *out, const char *path, const struct breaker_row *rows, size_t n,
+                     const struct fleet_agent_row *agent)
 {
     fprintf(out, "{\"state_file\": ");
     cli_json_string_to(out, path);
     fprintf(out, ", \"breakers\": ");
     cli_breakers_json(out, rows, n);
+    cli_fleet_agent_json(out, agent);
     fprintf(out, "}\n");
 }
 
@@ -129,12 +131,14 @@ static bool show(const char *state_option, bool json, bool colour)
         return false;
     struct breaker_row *rows = NULL;
     size_t n = cli_read_rows(st, &rows);
+    struct fleet_agent_row agent;
+    cli_read_fleet_agent(st, &agent);
     if (json)
-        cli_status_json(stdout, path, rows, n);
+        cli_status_json(stdout, path, rows, n, &agent);
     else
         cli_status_table(path, rows, n, colour);
-    if (!json && st)
-        cli_fleet_agent_text(stdout, st, rows, n);
+    if (!json)
+        cli_fleet_agent_text(stdout, &agent, rows, n);
     free(rows);
     state_close(st);
     return true;

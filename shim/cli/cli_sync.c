@@ -13,7 +13,12 @@
  *                             (the fleet view for people; agents drop fields
  *                             whose NS:open key is gone)
  * Both are written by one script per transition; after (re)connecting and
- * every RECONCILE_MS each agent rewrites its own keys and reloads the others'. */
+ * every RECONCILE_MS each agent rewrites its own keys and reloads the others'.
+ * With redis+sentinel:// the node is the primary the sentinels name, and a
+ * +switch-master from any of them, or a lost connection, sends the agent to
+ * ask again (sync_sentinel.c); the resync after reconnecting is the same.
+ * The rules file is looked at once a second and reread on SIGHUP
+ * (sync_rules.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -32,12 +37,16 @@
 #include "fleet.h"
 #include "refusal.h"
 #include "rules.h"
+#include "sync.h"
+#include "sync_rules.h"
+#include "sync_sentinel.h"
 
 #define TICK_MS 10          /* how often the event ring is read */
 #define RECONCILE_MS 2000   /* full resync with Redis (also a liveness check) */
 #define IO_TIMEOUT_MS 1000  /* connect and command timeout */
 #define ALIVE_EVERY_MS 250  /* header heartbeat */
 #define HASH_KEEP_MS 60000u /* the hash outlives the longest opening by this */
+#define REWATCH_MS 10000    /* a sentinel not watched is tried again this often */
 
 static const char sync_usage[] =
     "usage: fusebox sync --redis URL [--namespace NS] [--host-id ID] [-r RULES] [-s STATE]\n"
@@ -45,10 +54,15 @@ static const char sync_usage[] =
     "Runs the fleet agent: publishes every transition of this host's breakers to\n"
     "Redis and opens the breakers whose rule says \"fleet\": {\"share\": true} here\n"
     "(state fleet_open) while at least \"quorum\" other hosts have them open. Hooked\n"
-    "calls never talk to Redis. Reconnects with backoff; stops on SIGTERM/SIGINT.\n"
-    "One agent per state file (lock file STATE.sync.lock).\n"
+    "calls never talk to Redis. Reconnects with backoff; with redis+sentinel://\n"
+    "it asks the sentinels for the primary and follows it through failovers.\n"
+    "Rereads the rules file when it changes (one look a second) and on SIGHUP.\n"
+    "Stops on SIGTERM/SIGINT. One agent per state file (lock file STATE.sync.lock).\n"
     "\n"
-    "  -R, --redis URL       redis://[[user]:password@]host[:port][/db] (default: $FUSEBOX_REDIS)\n"
+    "  -R, --redis URL       redis://[[user]:password@]host[:port][/db], or\n"
+    "                        redis+sentinel://[[user]:password@]HOST[:PORT][,...]/MASTER\n"
+    "                        [?db=N&sentinel_username=U&sentinel_password=P]\n"
+    "                        (default: $FUSEBOX_REDIS)\n"
     "  -N, --namespace NS    prefix of the Redis keys and channel (default: fusebox)\n"
     "  -H, --host-id ID      this host's name in the fleet (default: the host name)\n"
     "  -r, --rules RULES     rules file or JSON (default: $FUSEBOX_RULES, else\n"
@@ -105,10 +119,17 @@ struct agent {
     bool connected;
     unsigned attempt;
     uint64_t retry_at, reconcile_at, alive_at, next_event;
-    uint8_t published[STATE_SLOTS]; /* 1: this host's opening of slot i is in Redis */
+    uint8_t published[STATE_SLOTS];        /* 1: this host's opening of slot i is in Redis */
+    struct sentinel_link sentinel;         /* redis+sentinel://: the sentinels; else count 0 */
+    struct fleet_url node;                 /* the node used: the URL's, or the primary they name */
+    char primary[STATE_REDIS_ADDRESS_MAX]; /* "host:port/db" of the last node reached */
+    uint64_t failovers, rewatch_at;
+    struct rules_follow follow;
 };
 
 static volatile sig_atomic_t stopping;
+
+static volatile sig_atomic_t hangup;
 
 static void on_stop(int sig)
 {
@@ -116,7 +137,13 @@ static void on_stop(int sig)
     stopping = 1;
 }
 
-__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+static void on_hangup(int sig)
+{
+    (void)sig;
+    hangup = 1;
+}
+
+void say(const char *fmt, ...)
 {
     char when[32];
     cli_iso8601(clock_wall_ms(), when);
@@ -137,15 +164,36 @@ static void note_connection(struct agent *a, bool connected)
     atomic_store_explicit(&f->connected, connected ? 1u : 0u, memory_order_release);
 }
 
+/* Writes text, NUL-padded and cut to fit, into the n words at w. */
+static void store_words(_Atomic uint64_t *w, size_t n, const char *text)
+{
+    uint64_t words[STATE_REDIS_ADDRESS_MAX / 8] = {0};
+    memcpy(words, text, strnlen(text, n * 8 - 1));
+    for (size_t i = 0; i < n; i++)
+        atomic_store_explicit(&w[i], words[i], memory_order_relaxed);
+}
+
 static void note_agent(struct agent *a, bool running)
 {
     struct state_fleet_agent *f = &a->st->header->fleet;
-    uint64_t words[STATE_HOST_ID_MAX / 8] = {0};
-    memcpy(words, a->host, strnlen(a->host, STATE_HOST_ID_MAX - 1));
-    for (size_t i = 0; i < STATE_HOST_ID_MAX / 8; i++)
-        atomic_store_explicit(&f->host_id[i], words[i], memory_order_relaxed);
+    store_words(f->host_id, STATE_HOST_ID_MAX / 8, a->host);
     atomic_store_explicit(&f->alive_wall_ms, clock_wall_ms(), memory_order_relaxed);
     atomic_store_explicit(&f->pid, running ? (uint32_t)getpid() : 0u, memory_order_release);
+}
+
+/* The node reached (address, role, Sentinel's name of it) and the
+ * failovers followed, under node_seq so that status never reads half. */
+static void note_node(struct agent *a, enum fleet_role role)
+{
+    struct state_fleet_agent *f = &a->st->header->fleet;
+    uint32_t odd = atomic_load_explicit(&f->node_seq, memory_order_relaxed) | 1u;
+    atomic_store_explicit(&f->node_seq, odd, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    store_words(f->node_address, STATE_REDIS_ADDRESS_MAX / 8, a->primary);
+    store_words(f->node_master, STATE_HOST_ID_MAX / 8, a->sentinel.url.master);
+    atomic_store_explicit(&f->node_role, (uint32_t)role, memory_order_relaxed);
+    atomic_store_explicit(&f->failovers, a->failovers, memory_order_relaxed);
+    atomic_store_explicit(&f->node_seq, odd + 1, memory_order_release);
 }
 
 /* ---- Redis I/O ---- */
@@ -155,9 +203,7 @@ static struct timeval timeout_tv(void)
     return (struct timeval){IO_TIMEOUT_MS / 1000, (IO_TIMEOUT_MS % 1000) * 1000};
 }
 
-/* Runs a command (argv) on c; returns the reply (freeReplyObject it) or NULL
- * when the connection failed or Redis answered an error (logged). */
-static redisReply *command(redisContext *c, int argc, const char **argv)
+redisReply *command(redisContext *c, int argc, const char **argv)
 {
     redisReply *r = redisCommandArgv(c, argc, argv, NULL);
     if (!r) {
@@ -172,9 +218,7 @@ static redisReply *command(redisContext *c, int argc, const char **argv)
     return r;
 }
 
-/* Connects to the URL's server, authenticates and selects the database.
- * Returns NULL after a message in err. */
-static redisContext *dial(const struct fleet_url *u, char *err, size_t errlen)
+redisContext *dial(const struct fleet_url *u, char *err, size_t errlen)
 {
     redisContext *c = redisConnectWithTimeout(u->host, u->port, timeout_tv());
     if (!c || c->err) {
@@ -218,6 +262,26 @@ static bool usable_url(const char *text, struct fleet_url *u)
         cli_error("redis URL: rediss:// needs hiredis with TLS; this fusebox was built with "
                   "hiredis %d.%d.%d, which has none (use redis:// through a TLS tunnel such as "
                   "stunnel)",
+                  HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+        return false;
+    }
+    return true;
+}
+
+/* usable_url for redis:// (into *u, s->url.count 0) and redis+sentinel://
+ * (into s->url). */
+static bool usable_target(const char *text, struct fleet_url *u, struct sentinel_link *s)
+{
+    char err[256];
+    if (!fleet_is_sentinel_url(text))
+        return usable_url(text, u);
+    if (!fleet_parse_sentinel_url(text, &s->url, err, sizeof err)) {
+        cli_error("redis URL: %s", err);
+        return false;
+    }
+    if (s->url.node.tls) {
+        cli_error("redis URL: rediss+sentinel:// needs hiredis with TLS; this fusebox was built "
+                  "with hiredis %d.%d.%d, which has none",
                   HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
         return false;
     }
@@ -488,11 +552,66 @@ static void disconnect(struct agent *a, const char *why)
     a->retry_at = clock_now_ms() + wait;
 }
 
+/* After reaching a node: counts and logs a move of the primary to another
+ * node than the one reached last, and says so in the header. */
+static void note_primary(struct agent *a, enum fleet_role role)
+{
+    char address[STATE_REDIS_ADDRESS_MAX];
+    fleet_url_address(&a->node, address, sizeof address);
+    if (a->primary[0] && strcmp(a->primary, address) != 0) {
+        a->failovers++;
+        say("failover: the primary of '%s' is now %s (was %s; sentinel %s says so); resyncing",
+            a->sentinel.url.master, address, a->primary, a->sentinel.answered);
+    }
+    snprintf(a->primary, sizeof a->primary, "%s", address);
+    note_node(a, role);
+}
+
+/* Finds the node to use (the URL's, or the primary the sentinels name),
+ * connects a->cmd and a->sub to it and checks with ROLE that it is no
+ * replica. False after a message in err (disconnect closes what is open). */
+static bool reach_node(struct agent *a, char *err, size_t errlen)
+{
+    struct fleet_switch sw;
+    if (a->sentinel.url.count) {
+        sentinel_watch(&a->sentinel, &sw); /* first: a switch after the answer is heard */
+        a->rewatch_at = clock_now_ms() + REWATCH_MS;
+        if (!sentinel_find_primary(&a->sentinel, &a->node, err, errlen))
+            return false;
+    } else {
+        a->node = a->url;
+    }
+    if (!(a->cmd = dial(&a->node, err, errlen)) || !(a->sub = dial(&a->node, err, errlen)))
+        return false;
+    enum fleet_role role = sync_node_role(a->cmd);
+    if (role == FLEET_ROLE_REPLICA || role == FLEET_ROLE_SENTINEL) {
+        snprintf(err, errlen, "%s:%d is a %s, not the primary (%s)", a->node.host, a->node.port,
+                 role == FLEET_ROLE_REPLICA ? "replica" : "sentinel",
+                 a->sentinel.url.count ? "the sentinels have not caught up yet?"
+                                       : "point the URL at the primary, or use redis+sentinel://");
+        return false;
+    }
+    note_primary(a, role);
+    return true;
+}
+
+/* A sentinel says the primary moved: leave the old one, reach the new one now. */
+static void follow_switch(struct agent *a, const struct fleet_switch *sw)
+{
+    if (a->connected && strcmp(sw->to.host, a->node.host) == 0 && sw->to.port == a->node.port)
+        return; /* there already: another sentinel saying it again */
+    say("sentinel %s: +switch-master '%s' from %s:%d to %s:%d", a->sentinel.heard_from, sw->master,
+        sw->from.host, sw->from.port, sw->to.host, sw->to.port);
+    disconnect(a, "failover: the sentinels moved the primary");
+    a->attempt = 0;
+    a->retry_at = clock_now_ms();
+}
+
 static void try_connect(struct agent *a)
 {
     char err[512], channel[FLEET_ID_MAX + 16];
     channel_name(a->ns, channel);
-    if (!(a->cmd = dial(&a->url, err, sizeof err)) || !(a->sub = dial(&a->url, err, sizeof err))) {
+    if (!reach_node(a, err, sizeof err)) {
         if (a->attempt == 0 || a->attempt % 10 == 0)
             say("%s (attempt %u)", err, a->attempt + 1);
         disconnect(a, err);
@@ -513,8 +632,9 @@ static void try_connect(struct agent *a)
         disconnect(a, "resync failed");
         return;
     }
-    say("connected to redis %s:%d/%d as host '%s' (namespace '%s', %zu shared breaker%s)",
-        a->url.host, a->url.port, a->url.db, a->host, a->ns, a->shared_count,
+    say("connected to redis %s%s%s%s as host '%s' (namespace '%s', %zu shared breaker%s)",
+        a->primary, a->sentinel.url.count ? " (primary of '" : "", a->sentinel.url.master,
+        a->sentinel.url.count ? "')" : "", a->host, a->ns, a->shared_count,
         a->shared_count == 1 ? "" : "s");
     a->connected = true;
     a->attempt = 0;
@@ -535,6 +655,12 @@ static void turn(struct agent *a)
             disconnect(a, "resync failed");
         a->reconcile_at = now + RECONCILE_MS;
     }
+    struct fleet_switch sw;
+    if (a->connected && a->sentinel.url.count && now >= a->rewatch_at) {
+        a->rewatch_at = now + REWATCH_MS;
+        if (sentinel_watch(&a->sentinel, &sw))
+            follow_switch(a, &sw);
+    }
     if (!a->connected)
         apply_all(a); /* what was learnt before still expires on time */
     if (now >= a->alive_at) {
@@ -542,9 +668,15 @@ static void turn(struct agent *a)
                               memory_order_relaxed);
         a->alive_at = now + ALIVE_EVERY_MS;
     }
-    struct pollfd p = {.fd = a->connected ? a->sub->fd : -1, .events = POLLIN};
-    if (poll(&p, 1, TICK_MS) > 0 && a->connected && !read_subscription(a))
+    struct pollfd p[1 + FLEET_SENTINELS_MAX] = {
+        {.fd = a->connected ? a->sub->fd : -1, .events = POLLIN}};
+    size_t watches = sentinel_fds(&a->sentinel, p + 1);
+    if (poll(p, 1 + watches, TICK_MS) <= 0)
+        return;
+    if (p[0].revents && a->connected && !read_subscription(a))
         disconnect(a, "subscription lost");
+    if (sentinel_heard(&a->sentinel, p + 1, watches, &sw))
+        follow_switch(a, &sw);
 }
 
 /* ---- setup ---- */
@@ -602,6 +734,7 @@ static bool load_rules(struct agent *a, const char *option)
 {
     bool system;
     const char *spec = cli_rules_spec(option, &system);
+    rules_follow_init(&a->follow, spec, system, clock_now_ms());
     if (!spec) {
         say("no rules (-r, FUSEBOX_RULES or " RULES_SYSTEM_PATH
             "): publishing this host's transitions only");
@@ -609,6 +742,55 @@ static bool load_rules(struct agent *a, const char *option)
     }
     a->rules = cli_load_rules(spec, system);
     return a->rules != NULL;
+}
+
+/* Swaps in fresh rules (why: what made the agent read them): the shared
+ * breakers are found again; those still shared keep what is known of the
+ * other hosts, the others stop being shared (a fleet opening runs to its
+ * end). Resyncs at the next turn. */
+static void use_rules(struct agent *a, struct rules *fresh, const char *why)
+{
+    struct rules *old_rules = a->rules;
+    struct shared *old = a->shared;
+    size_t old_count = a->shared_count;
+    a->rules = fresh;
+    a->shared_count = 0;
+    if (!load_shared(a)) {
+        say("out of memory: keeping the last good rules");
+        rules_free(fresh);
+        a->rules = old_rules;
+        a->shared = old;
+        a->shared_count = old_count;
+        return;
+    }
+    for (size_t i = 0; i < old_count; i++) {
+        struct shared *s = shared_named(a, old[i].rule->name);
+        if (s) {
+            s->view = old[i].view;
+            continue;
+        }
+        atomic_store_explicit(&old[i].slot->fleet_quorum, 0u, memory_order_relaxed);
+        atomic_store_explicit(&old[i].slot->breaker.fleet_hosts_open, 0u, memory_order_relaxed);
+    }
+    free(old);
+    rules_free(old_rules);
+    a->reconcile_at = 0;
+    say("rules %s reloaded (%s): %zu shared breaker%s", a->follow.spec, why, a->shared_count,
+        a->shared_count == 1 ? "" : "s");
+}
+
+/* Picks up an edited rules file (checked once a second) or, on SIGHUP, the
+ * file as it is now. */
+static void follow_rules(struct agent *a)
+{
+    bool asked = hangup;
+    hangup = 0;
+    char why[512];
+    struct rules *fresh = rules_follow_check(&a->follow, clock_now_ms(), asked, why, sizeof why);
+    if (why[0])
+        say("%s", why);
+    if (fresh)
+        use_rules(a, fresh, asked ? "SIGHUP" : "the file changed");
 }
 
 static bool pick_host(struct agent *a, const char *option)
@@ -632,16 +814,21 @@ static int run_agent(struct agent *a, int lock)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hangup;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)(getpid() ^ clock_now_ms()));
     note_agent(a, true);
     note_connection(a, false);
     say("agent pid %d for %s, host '%s'", (int)getpid(), a->state_path, a->host);
-    while (!stopping)
+    while (!stopping) {
+        follow_rules(a);
         turn(a);
+    }
     say("stopping");
     redisFree(a->cmd);
     redisFree(a->sub);
+    sentinel_close(&a->sentinel);
     note_connection(a, false);
     note_agent(a, false);
     close(lock);
@@ -675,7 +862,7 @@ int cmd_sync(int argc, char **argv)
                   FLEET_ID_MAX - 1);
         return EXIT_USAGE;
     }
-    if (!usable_url(a.url_text, &a.url) || !pick_host(&a, host))
+    if (!usable_target(a.url_text, &a.url, &a.sentinel) || !pick_host(&a, host))
         return EXIT_BAD_INPUT;
     char path[PATH_MAX];
     if (!cli_open_state(state_option, true, path, &a.st) || !a.st)
@@ -691,6 +878,7 @@ int cli_fleet_force_open(const char *url_text, const char *ns, const char *name,
                          long long *receivers)
 {
     struct fleet_url u;
+    static struct sentinel_link sentinels;
     if (!url_text || !*url_text) {
         cli_error("open --fleet: give --redis URL (or set FUSEBOX_REDIS)");
         return EXIT_USAGE;
@@ -699,7 +887,7 @@ int cli_fleet_force_open(const char *url_text, const char *ns, const char *name,
         cli_error("open --fleet: namespace '%s' is not valid", ns);
         return EXIT_USAGE;
     }
-    if (!usable_url(url_text, &u))
+    if (!usable_target(url_text, &u, &sentinels))
         return EXIT_BAD_INPUT;
     struct fleet_message m = {.kind = FLEET_FORCE_OPEN, .host = "-", .ms = for_ms};
     snprintf(m.breaker, sizeof m.breaker, "%s", name);
@@ -709,7 +897,9 @@ int cli_fleet_force_open(const char *url_text, const char *ns, const char *name,
         return EXIT_BAD_INPUT;
     }
     channel_name(ns, channel);
-    redisContext *c = dial(&u, err, sizeof err);
+    redisContext *c = !sentinels.url.count || sentinel_find_primary(&sentinels, &u, err, sizeof err)
+                          ? dial(&u, err, sizeof err)
+                          : NULL;
     if (!c) {
         cli_error("open --fleet: %s", err);
         return EXIT_BAD_INPUT;

@@ -10,8 +10,7 @@
 #define MESSAGE_VERSION "fusebox1"
 #define FORCE_OPEN_WORD "force_open"
 
-/* Copies len bytes of s into out (size bytes) as a string; false when too long. */
-static bool copy_part(char *out, size_t size, const char *s, size_t len)
+bool fleet_copy_text(char *out, size_t size, const char *s, size_t len)
 {
     if (len >= size)
         return false;
@@ -20,8 +19,7 @@ static bool copy_part(char *out, size_t size, const char *s, size_t len)
     return true;
 }
 
-/* Reads a decimal integer from len bytes at s, from 0 to max. */
-static bool read_number(const char *s, size_t len, long max, long *out)
+bool fleet_read_number(const char *s, size_t len, long max, long *out)
 {
     long n = 0;
     if (len == 0 || len > 10)
@@ -37,27 +35,25 @@ static bool read_number(const char *s, size_t len, long max, long *out)
     return true;
 }
 
-/* Parses "[user]:password@" at the start of userinfo (len bytes). */
-static bool parse_userinfo(const char *s, size_t len, struct fleet_url *out, char *err,
-                           size_t errlen)
+bool fleet_parse_userinfo(const char *s, size_t len, struct fleet_url *out, char *err,
+                          size_t errlen)
 {
     const char *colon = memchr(s, ':', len);
     size_t user_len = colon ? (size_t)(colon - s) : len;
-    if (!copy_part(out->user, sizeof out->user, s, user_len))
+    if (!fleet_copy_text(out->user, sizeof out->user, s, user_len))
         return refuse(err, errlen, "user name too long");
     if (!colon) { /* "redis://secret@host": a password alone, as redis-cli reads it */
         strcpy(out->password, out->user);
         out->user[0] = '\0';
         return true;
     }
-    if (!copy_part(out->password, sizeof out->password, colon + 1, len - user_len - 1))
+    if (!fleet_copy_text(out->password, sizeof out->password, colon + 1, len - user_len - 1))
         return refuse(err, errlen, "password too long");
     return true;
 }
 
-/* Parses "host[:port]" or "[v6][:port]" (len bytes). */
-static bool parse_hostport(const char *s, size_t len, struct fleet_url *out, char *err,
-                           size_t errlen)
+bool fleet_parse_hostport(const char *s, size_t len, struct fleet_url *out, char *err,
+                          size_t errlen)
 {
     const char *host = s, *port = NULL;
     size_t host_len = len;
@@ -81,16 +77,22 @@ static bool parse_hostport(const char *s, size_t len, struct fleet_url *out, cha
     }
     if (host_len == 0)
         return refuse(err, errlen, "no host");
-    if (!copy_part(out->host, sizeof out->host, host, host_len))
+    if (!fleet_copy_text(out->host, sizeof out->host, host, host_len))
         return refuse(err, errlen, "host too long");
     long n;
-    if (port && !read_number(port, (size_t)(s + len - port), 65535, &n))
+    if (port && !fleet_read_number(port, (size_t)(s + len - port), 65535, &n))
         return refuse(err, errlen, "port '%.*s' is not 1-65535", (int)(s + len - port), port);
     if (port && n == 0)
         return refuse(err, errlen, "port 0 is not 1-65535");
     if (port)
         out->port = (int)n;
     return true;
+}
+
+void fleet_url_address(const struct fleet_url *u, char *out, size_t len)
+{
+    bool v6 = strchr(u->host, ':') != NULL;
+    snprintf(out, len, "%s%s%s:%d/%d", v6 ? "[" : "", u->host, v6 ? "]" : "", u->port, u->db);
 }
 
 bool fleet_parse_url(const char *url, struct fleet_url *out, char *err, size_t errlen)
@@ -109,13 +111,13 @@ bool fleet_parse_url(const char *url, struct fleet_url *out, char *err, size_t e
     const char *slash = strchr(rest, '/');
     size_t authority = slash ? (size_t)(slash - rest) : strlen(rest);
     const char *at = memchr(rest, '@', authority);
-    if (at && !parse_userinfo(rest, (size_t)(at - rest), out, err, errlen))
+    if (at && !fleet_parse_userinfo(rest, (size_t)(at - rest), out, err, errlen))
         return false;
     const char *hp = at ? at + 1 : rest;
-    if (!parse_hostport(hp, (size_t)(rest + authority - hp), out, err, errlen))
+    if (!fleet_parse_hostport(hp, (size_t)(rest + authority - hp), out, err, errlen))
         return false;
     long db = 0;
-    if (slash && slash[1] != '\0' && !read_number(slash + 1, strlen(slash + 1), 1000000, &db))
+    if (slash && slash[1] != '\0' && !fleet_read_number(slash + 1, strlen(slash + 1), 1000000, &db))
         return refuse(err, errlen, "database '%s' is not a number", slash + 1);
     out->db = (int)db;
     return true;
@@ -207,13 +209,13 @@ bool fleet_decode(const char *text, size_t len, struct fleet_message *m)
         return false;
     if (!next_word(&s, end, &w, &n) || !decode_kind(w, n, m))
         return false;
-    if (!next_word(&s, end, &w, &n) || !copy_part(m->host, sizeof m->host, w, n) ||
+    if (!next_word(&s, end, &w, &n) || !fleet_copy_text(m->host, sizeof m->host, w, n) ||
         (strcmp(m->host, "-") != 0 && !fleet_valid_id(m->host)))
         return false;
-    if (!next_word(&s, end, &w, &n) || !copy_part(m->breaker, sizeof m->breaker, w, n) ||
+    if (!next_word(&s, end, &w, &n) || !fleet_copy_text(m->breaker, sizeof m->breaker, w, n) ||
         memchr(m->breaker, '\0', n) != NULL || !fleet_valid_breaker(m->breaker))
         return false;
-    if (!next_word(&s, end, &w, &n) || !read_number(w, n, BREAKER_MAX_FLEET_MS, &ms))
+    if (!next_word(&s, end, &w, &n) || !fleet_read_number(w, n, BREAKER_MAX_FLEET_MS, &ms))
         return false;
     m->ms = (uint64_t)ms;
     size_t reason = (size_t)(end - s);

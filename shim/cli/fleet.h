@@ -38,6 +38,25 @@ struct fleet_url {
  * with tls set; whether TLS can be had is the caller's business. */
 bool fleet_parse_url(const char *url, struct fleet_url *out, char *err, size_t errlen);
 
+/* The parts of a URL, shared with fleet_sentinel.c; each reads len bytes at s:
+ * fleet_copy_text: into out (size bytes) as a string; false when too long;
+ * fleet_read_number: a decimal integer from 0 to max (digits only, at most
+ *   10); false otherwise;
+ * fleet_parse_userinfo: "[user]:password" or "password" into out->user and
+ *   out->password; fleet_parse_hostport: "host[:port]" or "[v6][:port]" into
+ *   out->host and out->port (left as it was when no port is given); both
+ *   return false with a one-line reason in err. */
+bool fleet_copy_text(char *out, size_t size, const char *s, size_t len);
+bool fleet_read_number(const char *s, size_t len, long max, long *out);
+bool fleet_parse_userinfo(const char *s, size_t len, struct fleet_url *out, char *err,
+                          size_t errlen);
+bool fleet_parse_hostport(const char *s, size_t len, struct fleet_url *out, char *err,
+                          size_t errlen);
+
+/* Writes "host:port/db" of u into out ("[v6]:port/db" for an IPv6 address),
+ * truncated to len bytes. */
+void fleet_url_address(const struct fleet_url *u, char *out, size_t len);
+
 /* True when s is a usable host id or namespace: 1 to FLEET_ID_MAX-1
  * characters from A-Z a-z 0-9 _ . : - (so it can sit inside Redis keys and
  * space-separated messages). */

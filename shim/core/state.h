@@ -37,7 +37,8 @@
     ((size_t)STATE_HEADER_SIZE + (size_t)STATE_SLOTS * STATE_SLOT_SIZE +                           \
      (size_t)STATE_EVENTS * STATE_EVENT_SIZE)
 
-#define STATE_HOST_ID_MAX 64u /* bytes, with the terminating NUL */
+#define STATE_HOST_ID_MAX 64u        /* bytes, with the terminating NUL */
+#define STATE_REDIS_ADDRESS_MAX 272u /* "host:port/db" with the NUL: a 255-byte name fits */
 
 /* The group whose members share a state file of mode 0660 (the Debian
  * package creates it, and the set-group-ID directory /run/fusebox). */
@@ -52,8 +53,16 @@ struct state_fleet_agent {
     _Atomic uint64_t since_wall_ms; /* CLOCK_REALTIME ms it connected or lost Redis */
     _Atomic uint64_t alive_wall_ms; /* its last sign of life (at least once a second) */
     _Atomic uint64_t host_id[STATE_HOST_ID_MAX / 8]; /* its host id, NUL-padded */
+    /* The Redis node it reached last, for status and metrics; the shim never
+     * reads these. node_seq is odd while the node_* fields are rewritten. */
+    _Atomic uint32_t node_seq;
+    _Atomic uint32_t node_role; /* what ROLE said: enum fleet_role (shim/cli/fleet_sentinel.h) */
+    _Atomic uint64_t failovers; /* times it followed the primary to another node */
+    _Atomic uint64_t node_address[STATE_REDIS_ADDRESS_MAX / 8]; /* "host:port/db", NUL-padded */
+    _Atomic uint64_t node_master[STATE_HOST_ID_MAX / 8]; /* Sentinel's name of the primary, or
+                                                            empty (a redis:// URL) */
 };
-#define STATE_FLEET_AGENT_SIZE (24u + STATE_HOST_ID_MAX)
+#define STATE_FLEET_AGENT_SIZE (40u + 2u * STATE_HOST_ID_MAX + STATE_REDIS_ADDRESS_MAX)
 
 struct state_header {
     char magic[8];
