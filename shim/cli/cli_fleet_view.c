@@ -10,8 +10,7 @@
 
 #define AGENT_SILENT_MS 5000 /* an agent quiet this long is presumed dead */
 
-void cli_fleet_agent_text(FILE *out, const struct state *st, const struct breaker_row *rows,
-                          size_t n)
+bool cli_fleet_agent_line(FILE *out, const struct state *st)
 {
     struct state_fleet_agent *f = &st->header->fleet;
     uint32_t pid = atomic_load_explicit(&f->pid, memory_order_acquire);
@@ -25,7 +24,7 @@ void cli_fleet_agent_text(FILE *out, const struct state *st, const struct breake
     memcpy(host, words, sizeof host);
     host[sizeof host - 1] = '\0';
     if (!pid && !alive)
-        return; /* no agent ever ran on this file */
+        return false; /* no agent ever ran on this file */
     cli_iso8601(since, when);
     cli_iso8601(alive, seen);
     if (!pid)
@@ -39,6 +38,14 @@ void cli_fleet_agent_text(FILE *out, const struct state *st, const struct breake
     else
         fprintf(out, "fleet: disconnected since %s (host '%s', agent pid %u retrying)\n", when,
                 host, pid);
+    return true;
+}
+
+void cli_fleet_agent_text(FILE *out, const struct state *st, const struct breaker_row *rows,
+                          size_t n)
+{
+    if (!cli_fleet_agent_line(out, st))
+        return;
     for (size_t i = 0; i < n; i++)
         if (rows[i].fleet_quorum)
             fprintf(out, "fleet: %s %u/%u hosts open\n", rows[i].name, rows[i].fleet_hosts_open,
