@@ -22,7 +22,7 @@ _fusebox_options() {
     reset) echo "$common -a --all -R --recreate" ;;
     check) echo "-h --help" ;;
     explain) echo "$common -r --rules" ;;
-    serve) echo "$common -l --listen -c --allow-control -p --port-file" ;;
+    serve) echo "$common -l --listen -c --allow-control -p --port-file -r --rules" ;;
     esac
 }
 

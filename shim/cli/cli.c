@@ -25,7 +25,7 @@ static const char fusebox_usage[] =
     "  fsck                                         check the state file for damage\n"
     "  check RULES                                  validate a rules file\n"
     "  explain [-r RULES] HOST[:PORT] | URL         which breaker a destination maps to\n"
-    "  serve [--listen ADDR:PORT] [--allow-control] breakers over HTTP (metrics, health)\n"
+    "  serve [--listen ADDR:PORT] [--allow-control] dashboard, metrics and health over HTTP\n"
     "  sync --redis URL [--host-id ID]              fleet agent: share breakers through Redis\n"
     "  help [COMMAND]                               show help (also COMMAND --help)\n"
     "\n"

@@ -1,21 +1,29 @@
 /* fusebox serve: the breakers over HTTP (libmicrohttpd) for scrapers, health
- * checks and automation. Every request reads the state file afresh; the
- * control endpoints run the same code as the open/close/... commands. */
+ * checks, automation and people (the dashboard at /, cli_dashboard.c). Every
+ * request reads the state file afresh; the control endpoints run the same
+ * code as the open/close/... commands. A thread per connection (a dashboard
+ * stream waits between ticks); one lock lets one request at a time run. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_dashboard.h"
 
 static const char serve_usage[] =
-    "usage: fusebox serve [-s STATE] [--listen ADDR:PORT] [--allow-control] [--port-file PATH]\n"
+    "usage: fusebox serve [-s STATE] [-r RULES] [--listen ADDR:PORT] [--allow-control]\n"
+    "                     [--port-file PATH]\n"
     "\n"
     "Serves the breakers over HTTP until SIGINT or SIGTERM:\n"
+    "  GET  /                         the dashboard: a live page of every breaker, its last\n"
+    "                                 15 minutes, the recent transitions and the rules\n"
+    "  GET  " DASHBOARD_STREAM "         the dashboard's updates (server-sent events)\n"
     "  GET  /metrics                  the output of fusebox metrics (Prometheus)\n"
     "  GET  /breakers                 the output of fusebox status --json\n"
     "  GET  /breakers/NAME            one breaker (404 when there is none)\n"
@@ -28,6 +36,7 @@ static const char serve_usage[] =
     "  -c, --allow-control     accept the POST endpoints (anyone who can connect may\n"
     "                          then open breakers)\n"
     "  -p, --port-file PATH    write the port listened on into PATH once listening\n"
+    "  -r, --rules RULES       rules the dashboard shows (default: $FUSEBOX_RULES)\n"
     "  -s, --state STATE       state file (default: $FUSEBOX_STATE, else per-user default)\n"
     "  -h, --help              show this help\n";
 
@@ -37,6 +46,8 @@ static const char default_listen[] = "127.0.0.1:9464";
 struct server {
     const char *state_option; /* -s, or NULL */
     bool allow_control;
+    struct dashboard *dashboard;
+    pthread_mutex_t lock; /* held by the request being answered (getopt, stdout) */
 };
 
 /* A response being built: status, content type, body written to a memstream. */
@@ -248,6 +259,17 @@ static bool route(const struct server *srv, struct MHD_Connection *conn, const c
     return post_action(srv, conn, breaker, slash + 1, r);
 }
 
+/* Queues resp (NULL: memory ran out, and MHD closes the connection). */
+static enum MHD_Result send_response(struct MHD_Connection *conn, unsigned status,
+                                     struct MHD_Response *resp)
+{
+    if (!resp)
+        return MHD_NO;
+    enum MHD_Result queued = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return queued;
+}
+
 /* Sends the reply built in r (or a bare 500 when building it failed). */
 static enum MHD_Result send_reply(struct MHD_Connection *conn, struct reply *r, bool built)
 {
@@ -262,9 +284,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct reply *r, 
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
-    enum MHD_Result queued = MHD_queue_response(conn, r->status, resp);
-    MHD_destroy_response(resp);
-    return queued;
+    return send_response(conn, r->status, resp);
 }
 
 /* MHD's access handler: called once when the headers are in, then with each
@@ -283,12 +303,21 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         *upload_data_size = 0;
         return MHD_YES;
     }
+    struct server *srv = cls;
     struct reply r = {0};
-    bool built;
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+    bool built, get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+    bool page = strcmp(url, "/") == 0, stream = strcmp(url, DASHBOARD_STREAM) == 0;
+    if ((page || stream) && get)
+        return send_response(conn, MHD_HTTP_OK,
+                             page ? dashboard_page() : dashboard_stream(srv->dashboard));
+    if (page || stream) {
+        built = reply_not_allowed(&r, "GET");
+    } else if (!get && strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
         built = reply_not_allowed(&r, "GET, POST");
     } else {
-        built = route(cls, conn, method, url, &r);
+        pthread_mutex_lock(&srv->lock);
+        built = route(srv, conn, method, url, &r);
+        pthread_mutex_unlock(&srv->lock);
     }
     return send_reply(conn, &r, built);
 }
@@ -340,28 +369,35 @@ static bool write_port_file(const char *path, unsigned port)
     return ok;
 }
 
+/* Connections at once: each holds a thread (thread per connection). */
+#define SERVE_CONNECTIONS 64
+
 /* Listens on addr until SIGINT or SIGTERM; returns the exit status. */
 static int serve(struct server *srv, const struct sockaddr_storage *addr, const char *listen,
-                 const char *port_file)
+                 const char *port_file, const char *rules_spec)
 {
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL); /* MHD's thread inherits the mask */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+    pthread_sigmask(SIG_BLOCK, &stop, NULL); /* the threads inherit the mask */
+    if (!(srv->dashboard = dashboard_start(srv->state_option, rules_spec, srv->allow_control)))
+        return EXIT_BAD_INPUT;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
     if (addr->ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    struct MHD_Daemon *daemon = MHD_start_daemon(flags, 0, NULL, NULL, answer, srv,
-                                                 MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_END);
+    struct MHD_Daemon *daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, answer, srv, MHD_OPTION_SOCK_ADDR, addr,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVE_CONNECTIONS, MHD_OPTION_END);
     if (!daemon) {
         cli_error("serve: cannot listen on %s: %s", listen, strerror(errno));
+        dashboard_stop(srv->dashboard, NULL);
         return EXIT_BAD_INPUT;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
     unsigned port = info ? info->port : 0;
     if (port_file && !write_port_file(port_file, port)) {
-        MHD_stop_daemon(daemon);
+        dashboard_stop(srv->dashboard, daemon);
         return EXIT_BAD_INPUT;
     }
     printf("fusebox serve: listening on http://%.*s:%u/, control %s\n",
@@ -370,17 +406,18 @@ static int serve(struct server *srv, const struct sockaddr_storage *addr, const 
     fflush(stdout);
     int signal_number;
     sigwait(&stop, &signal_number);
-    MHD_stop_daemon(daemon);
+    dashboard_stop(srv->dashboard, daemon);
     return EXIT_OK;
 }
 
 int cmd_serve(int argc, char **argv)
 {
-    struct server srv = {0};
-    const char *listen = default_listen, *port_file = NULL;
+    struct server srv = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    const char *listen = default_listen, *port_file = NULL, *rules = getenv("FUSEBOX_RULES");
     const struct cli_option opts[] = {{"listen", 'l', NULL, &listen},
                                       {"allow-control", 'c', &srv.allow_control, NULL},
                                       {"port-file", 'p', NULL, &port_file},
+                                      {"rules", 'r', NULL, &rules},
                                       {0}};
     int done = cli_parse_options(argc, argv, serve_usage, opts, &srv.state_option);
     if (done >= 0)
@@ -395,5 +432,5 @@ int cmd_serve(int argc, char **argv)
                   listen);
         return EXIT_USAGE;
     }
-    return serve(&srv, &addr, listen, port_file);
+    return serve(&srv, &addr, listen, port_file, rules && *rules ? rules : NULL);
 }
