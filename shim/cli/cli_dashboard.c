@@ -1,7 +1,9 @@
 /* The dashboard of fusebox serve: the page, the sampler thread that keeps
  * each breaker's history, and the server-sent events streams. One lock
  * guards everything the sampler writes; a stream takes it to copy a tick's
- * message, or to write a snapshot, and waits on ticked between ticks. */
+ * message, or to write a snapshot. Between ticks a stream's connection is
+ * suspended (MHD's one thread never waits for it), and each tick resumes
+ * them all. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -16,10 +18,11 @@
 
 #define SAMPLE_MS 1000u
 
+struct stream;
+
 struct dashboard {
     pthread_mutex_t lock;
-    pthread_cond_t ticked; /* broadcast after each tick, and at stop */
-    pthread_cond_t wake;   /* wakes the sampler at stop */
+    pthread_cond_t wake; /* wakes the sampler at stop */
     pthread_t sampler;
     bool stopping;
     const char *state_option, *rules_spec;
@@ -38,7 +41,40 @@ struct dashboard {
     size_t message_size;
     uint64_t message_tick;
     uint32_t gone[STATE_SLOTS]; /* the sampler's scratch */
+    struct stream *waiting;     /* the streams suspended until the next tick */
 };
+
+/* One client's stream: what it was last sent, the message being sent, and
+ * its place in the list of those waiting for a tick. */
+struct stream {
+    struct dashboard *d;
+    struct MHD_Connection *conn;
+    uint64_t seen; /* the tick of the last message; 0: none yet */
+    char *buf;
+    size_t len, sent;
+    struct stream *next, **prev; /* in d->waiting while suspended */
+};
+
+/* Takes every waiting stream off the list (under the lock); then, without
+ * it, resume_all resumes their connections: each is suspended until then,
+ * so none of them can go away meanwhile. */
+static struct stream *take_waiting(struct dashboard *d)
+{
+    struct stream *list = d->waiting;
+    d->waiting = NULL;
+    for (struct stream *s = list; s; s = s->next)
+        s->prev = NULL;
+    return list;
+}
+
+static void resume_all(struct stream *list)
+{
+    while (list) {
+        struct stream *next = list->next; /* read before MHD may run it again */
+        MHD_resume_connection(list->conn);
+        list = next;
+    }
+}
 
 /* Replaces *text with a copy of next (NULL for none) and tells whether it
  * changed; a copy that cannot be made leaves *text as it was. */
@@ -322,7 +358,10 @@ static void *sampler_run(void *arg)
         if (d->stopping)
             break;
         take_sample(d);
-        pthread_cond_broadcast(&d->ticked);
+        struct stream *waiting = take_waiting(d);
+        pthread_mutex_unlock(&d->lock);
+        resume_all(waiting);
+        pthread_mutex_lock(&d->lock);
     }
     pthread_mutex_unlock(&d->lock);
     return NULL;
@@ -339,7 +378,6 @@ struct dashboard *dashboard_start(const char *state_option, const char *rules_sp
     }
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&d->lock, NULL);
-    pthread_cond_init(&d->ticked, NULL);
     pthread_cond_init(&d->wake, &attr);
     pthread_condattr_destroy(&attr);
     d->state_option = state_option;
@@ -361,11 +399,12 @@ void dashboard_stop(struct dashboard *d, struct MHD_Daemon *daemon)
     pthread_mutex_lock(&d->lock);
     bool running = !d->stopping;
     d->stopping = true;
-    pthread_cond_broadcast(&d->ticked);
     pthread_cond_broadcast(&d->wake);
+    struct stream *waiting = take_waiting(d);
     pthread_mutex_unlock(&d->lock);
+    resume_all(waiting); /* MHD must not be stopped with a connection suspended */
     if (daemon)
-        MHD_stop_daemon(daemon); /* after the streams were told to end */
+        MHD_stop_daemon(daemon); /* the streams end: stream_free still needs d */
     if (running)
         pthread_join(d->sampler, NULL);
     for (uint32_t i = 0; i < STATE_SLOTS; i++)
@@ -375,7 +414,6 @@ void dashboard_stop(struct dashboard *d, struct MHD_Daemon *daemon)
     free(d->problem);
     free(d->fleet);
     free(d->message);
-    pthread_cond_destroy(&d->ticked);
     pthread_cond_destroy(&d->wake);
     pthread_mutex_destroy(&d->lock);
     free(d);
@@ -409,67 +447,81 @@ static void write_snapshot(const struct dashboard *d, FILE *out)
     fprintf(out, "],\"rules\":%s}\n\n", d->rules_json ? d->rules_json : "null");
 }
 
-/* One client's stream: what it was last sent, and the message being sent. */
-struct stream {
-    struct dashboard *d;
-    uint64_t seen; /* the tick of the last message; 0: none yet */
-    char *buf;
-    size_t len, sent;
-};
+enum next { NEXT_DATA, NEXT_WAIT, NEXT_END };
 
-/* Waits for the stream's next message and puts it in s->buf; false when
- * serve is stopping (or memory ran out): the stream ends. */
-static bool stream_next(struct stream *s)
+/* Puts the stream's next message in s->buf (NEXT_DATA); or suspends its
+ * connection until the next tick (NEXT_WAIT); or says it ends (NEXT_END:
+ * serve is stopping, or memory ran out). Called from the content reader,
+ * the one place MHD lets a connection be suspended. */
+static enum next stream_next(struct stream *s)
 {
     struct dashboard *d = s->d;
     pthread_mutex_lock(&d->lock);
-    while (!d->stopping && s->seen == d->tick)
-        pthread_cond_wait(&d->ticked, &d->lock);
-    bool more = !d->stopping;
+    enum next next = d->stopping ? NEXT_END : s->seen == d->tick ? NEXT_WAIT : NEXT_DATA;
     free(s->buf);
     s->buf = NULL, s->len = s->sent = 0;
-    if (more && s->seen && s->seen + 1 == d->tick && d->message_tick == d->tick) {
-        more = (s->buf = malloc(d->message_size)) != NULL;
-        if (more)
+    if (next == NEXT_WAIT) {
+        s->next = d->waiting, s->prev = &d->waiting;
+        if (d->waiting)
+            d->waiting->prev = &s->next;
+        d->waiting = s;
+        MHD_suspend_connection(s->conn);
+    } else if (next == NEXT_DATA && s->seen && s->seen + 1 == d->tick &&
+               d->message_tick == d->tick) {
+        if ((s->buf = malloc(d->message_size)))
             memcpy(s->buf, d->message, s->len = d->message_size);
-    } else if (more) {
+        next = s->buf ? NEXT_DATA : NEXT_END;
+    } else if (next == NEXT_DATA) {
         FILE *out = open_memstream(&s->buf, &s->len);
         if (out)
             write_snapshot(d, out);
-        more = out && fclose(out) == 0;
+        next = out && fclose(out) == 0 ? NEXT_DATA : NEXT_END;
     }
-    s->seen = d->tick;
+    if (next == NEXT_DATA)
+        s->seen = d->tick;
     pthread_mutex_unlock(&d->lock);
-    return more;
+    return next;
 }
 
-/* MHD's content reader of a stream: blocks until there is something to
- * send (thread per connection allows it). */
+/* MHD's content reader of a stream: 0 (nothing yet) once the connection is
+ * suspended until the next tick. */
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct stream *s = cls;
     (void)pos;
-    if (s->sent == s->len && !stream_next(s))
-        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (s->sent == s->len) {
+        enum next next = stream_next(s);
+        if (next != NEXT_DATA)
+            return next == NEXT_WAIT ? 0 : MHD_CONTENT_READER_END_OF_STREAM;
+    }
     size_t n = s->len - s->sent < max ? s->len - s->sent : max;
     memcpy(buf, s->buf + s->sent, n);
     s->sent += n;
     return (ssize_t)n;
 }
 
+/* Frees a stream whose connection ended; it may still be on the list. */
 static void stream_free(void *cls)
 {
     struct stream *s = cls;
+    pthread_mutex_lock(&s->d->lock);
+    if (s->prev) {
+        *s->prev = s->next;
+        if (s->next)
+            s->next->prev = s->prev;
+    }
+    pthread_mutex_unlock(&s->d->lock);
     free(s->buf);
     free(s);
 }
 
-struct MHD_Response *dashboard_stream(struct dashboard *d)
+struct MHD_Response *dashboard_stream(struct dashboard *d, struct MHD_Connection *conn)
 {
     struct stream *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->d = d;
+    s->conn = conn;
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free);
     if (!resp) {

@@ -31,8 +31,8 @@ struct dashboard;
  * mask). Returns NULL after a message when memory or a thread cannot be had. */
 struct dashboard *dashboard_start(const char *state_option, const char *rules_spec, bool control);
 
-/* Ends every stream, stops daemon (which may be NULL), then the sampler,
- * and frees d. */
+/* Ends every stream (resuming the suspended ones), stops daemon (which may
+ * be NULL), then the sampler, and frees d. */
 void dashboard_stop(struct dashboard *d, struct MHD_Daemon *daemon);
 
 /* The response of GET /: the page, with its Content-Security-Policy (inline
@@ -40,11 +40,11 @@ void dashboard_stop(struct dashboard *d, struct MHD_Daemon *daemon);
  * only). NULL when memory ran out. */
 struct MHD_Response *dashboard_page(void);
 
-/* The response of GET DASHBOARD_STREAM: text/event-stream, a snapshot then
- * a tick a second until the client goes or serve stops. Each stream keeps a
- * thread of MHD's (thread per connection) waiting between ticks. NULL when
- * memory ran out. */
-struct MHD_Response *dashboard_stream(struct dashboard *d);
+/* The response of GET DASHBOARD_STREAM on conn: text/event-stream, a
+ * snapshot then a tick a second until the client goes or serve stops. The
+ * connection is suspended between ticks: the daemon must be started with
+ * MHD_ALLOW_SUSPEND_RESUME. NULL when memory ran out. */
+struct MHD_Response *dashboard_stream(struct dashboard *d, struct MHD_Connection *conn);
 
 /* Shared by cli_dashboard.c and cli_dashboard_json.c. */
 

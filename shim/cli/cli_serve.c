@@ -1,13 +1,11 @@
 /* fusebox serve: the breakers over HTTP (libmicrohttpd) for scrapers, health
  * checks, automation and people (the dashboard at /, cli_dashboard.c). Every
  * request reads the state file afresh; the control endpoints run the same
- * code as the open/close/... commands. A thread per connection (a dashboard
- * stream waits between ticks); one lock lets one request at a time run. */
+ * code as the open/close/... commands. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +45,6 @@ struct server {
     const char *state_option; /* -s, or NULL */
     bool allow_control;
     struct dashboard *dashboard;
-    pthread_mutex_t lock; /* held by the request being answered (getopt, stdout) */
 };
 
 /* A response being built: status, content type, body written to a memstream. */
@@ -309,15 +306,13 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     bool page = strcmp(url, "/") == 0, stream = strcmp(url, DASHBOARD_STREAM) == 0;
     if ((page || stream) && get)
         return send_response(conn, MHD_HTTP_OK,
-                             page ? dashboard_page() : dashboard_stream(srv->dashboard));
+                             page ? dashboard_page() : dashboard_stream(srv->dashboard, conn));
     if (page || stream) {
         built = reply_not_allowed(&r, "GET");
     } else if (!get && strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
         built = reply_not_allowed(&r, "GET, POST");
     } else {
-        pthread_mutex_lock(&srv->lock);
         built = route(srv, conn, method, url, &r);
-        pthread_mutex_unlock(&srv->lock);
     }
     return send_reply(conn, &r, built);
 }
@@ -369,9 +364,6 @@ static bool write_port_file(const char *path, unsigned port)
     return ok;
 }
 
-/* Connections at once: each holds a thread (thread per connection). */
-#define SERVE_CONNECTIONS 64
-
 /* Listens on addr until SIGINT or SIGTERM; returns the exit status. */
 static int serve(struct server *srv, const struct sockaddr_storage *addr, const char *listen,
                  const char *port_file, const char *rules_spec)
@@ -383,12 +375,11 @@ static int serve(struct server *srv, const struct sockaddr_storage *addr, const 
     pthread_sigmask(SIG_BLOCK, &stop, NULL); /* the threads inherit the mask */
     if (!(srv->dashboard = dashboard_start(srv->state_option, rules_spec, srv->allow_control)))
         return EXIT_BAD_INPUT;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME;
     if (addr->ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    struct MHD_Daemon *daemon =
-        MHD_start_daemon(flags, 0, NULL, NULL, answer, srv, MHD_OPTION_SOCK_ADDR, addr,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVE_CONNECTIONS, MHD_OPTION_END);
+    struct MHD_Daemon *daemon = MHD_start_daemon(flags, 0, NULL, NULL, answer, srv,
+                                                 MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_END);
     if (!daemon) {
         cli_error("serve: cannot listen on %s: %s", listen, strerror(errno));
         dashboard_stop(srv->dashboard, NULL);
@@ -412,7 +403,7 @@ static int serve(struct server *srv, const struct sockaddr_storage *addr, const 
 
 int cmd_serve(int argc, char **argv)
 {
-    struct server srv = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct server srv = {0};
     const char *listen = default_listen, *port_file = NULL, *rules = getenv("FUSEBOX_RULES");
     const struct cli_option opts[] = {{"listen", 'l', NULL, &listen},
                                       {"allow-control", 'c', &srv.allow_control, NULL},
