@@ -21,8 +21,8 @@ CORE    := outcome log refusal breaker state rules rules_read pattern jsonpos ma
 PRELOAD := libc names fdtrack runtime pending hook_connect hook_fallback hook_fd hook_io hook_resolve
 CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
 CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \
-           cli_check cli_explain cli_serve cli_dashboard cli_dashboard_json cli_fsck cli_sync \
-           cli_fleet_view fleet state_check
+           cli_check cli_explain cli_serve serve_guard cli_dashboard cli_dashboard_json cli_fsck \
+           cli_gc cli_sync cli_fleet_view fleet state_check
 # The dashboard's page, compiled into the command (see dashboard_assets.h).
 DASHBOARD_ASSETS := dashboard.html dashboard.css dashboard.js
 INC_core         := -Ishim/core

@@ -7,7 +7,7 @@
 # `fusebox status --json` of the state file the command line names) and
 # files where a command takes one.
 
-_fusebox_commands="run status events metrics open close disable enable reset check explain serve fsck sync help"
+_fusebox_commands="run status events metrics open close disable enable reset check explain serve fsck gc sync help"
 
 # _fusebox_options COMMAND: prints the options COMMAND accepts.
 _fusebox_options() {
@@ -22,7 +22,8 @@ _fusebox_options() {
     reset) echo "$common -a --all -R --recreate" ;;
     check) echo "-h --help" ;;
     explain) echo "$common -r --rules" ;;
-    serve) echo "$common -l --listen -c --allow-control -p --port-file -r --rules" ;;
+    gc) echo "$common -r --rules -i --idle" ;;
+    serve) echo "$common -l --listen -c --allow-control -T --token-file -p --port-file -t --timeout -r --rules" ;;
     esac
 }
 
@@ -63,13 +64,13 @@ _fusebox() {
         done
     fi
     case "$command:$prev" in
-    *:-s | *:--state | *:-r | *:--rules | *:-p | *:--port-file)
+    *:-s | *:--state | *:-r | *:--rules | *:-p | *:--port-file | *:-T | *:--token-file)
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return
         ;;
     events:-f | reset:-R) ;; # --follow and --recreate take no value
     *:-f | *:--for | *:-S | *:--since | *:-l | *:--listen | *:-R | *:--redis | *:-N | \
-        *:--namespace | *:-H | *:--host-id)
+        *:--namespace | *:-H | *:--host-id | *:-i | *:--idle | *:-t | *:--timeout)
         return # a duration, an address, a URL or a name: nothing to offer
         ;;
     esac

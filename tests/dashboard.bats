@@ -120,10 +120,10 @@ EOF
     [ "$(breaker_field catalog state)" = forced_open ]
 }
 
-@test "dashboard in Chromium with --allow-control: open for a time, close, disable, enable and reset from the keyboard, by POST" {
+@test "dashboard in Chromium with --allow-control: with the token from its file, open for a time, close, disable, enable and reset from the keyboard, by POST" {
     "$FUSEBOX" close payments
     start_serve --allow-control
-    browser control "$SERVE_URL/" payments
+    browser control "$SERVE_URL/" payments "$FUSEBOX_STATE.serve-token"
     # each button made one change, by serve (the command's own code)
     "$FUSEBOX" events --json | python3 -c '
 import json, sys

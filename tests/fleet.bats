@@ -9,7 +9,6 @@ setup() {
     common_setup
     command -v redis-server >/dev/null ||
         skip "redis-server is not installed (scripts/install-deps.sh installs it)"
-    require_preloadable curl
     REDIS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     start_redis
 }
@@ -68,6 +67,7 @@ state_on_is() { [ "$(state_on "$1")" = "$2" ]; }
 status_on_has() { on "$1" "$FUSEBOX" status | grep -q "$2"; }
 
 @test "host A trips payments with curl: host B hears of it and fails fast without reaching the server" {
+    require_preloadable curl
     start_server api http 503
     shared_rules 1
     start_agent a
@@ -108,6 +108,7 @@ status_on_has() { on "$1" "$FUSEBOX" status | grep -q "$2"; }
 }
 
 @test "quorum 2: one host's opening keeps the others closed; a second host's opens the third" {
+    require_preloadable curl
     start_server api http 503
     shared_rules 2
     start_agent a
@@ -134,6 +135,7 @@ status_on_has() { on "$1" "$FUSEBOX" status | grep -q "$2"; }
 }
 
 @test "Redis killed while both hosts run: local breakers go on, nothing hangs, the agents resync after a restart" {
+    require_preloadable curl
     start_server api http 503
     shared_rules 1
     start_agent a
@@ -178,8 +180,9 @@ status_on_has() { on "$1" "$FUSEBOX" status | grep -q "$2"; }
 }
 
 @test "fusebox open NAME --fleet opens it on every host's agent" {
-    api_PORT=1
-    shared_rules 1
+    write_rules '{"version": 1, "breakers": [
+      {"name": "payments", "hosts": ["127.0.0.1:1"], "fleet": {"share": true}},
+      {"name": "other", "hosts": ["127.0.0.1:2"]}]}'
     start_agent a
     start_agent b
     run "$FUSEBOX" open payments --fleet --redis "redis://127.0.0.1:$REDIS_PORT"
@@ -210,4 +213,62 @@ status_on_has() { on "$1" "$FUSEBOX" status | grep -q "$2"; }
     run "$FUSEBOX" open x --fleet --redis "redis://127.0.0.1:1"
     [ "$status" -eq 1 ]
     assert_output --partial 'open --fleet: cannot connect to 127.0.0.1:1'
+}
+
+# start_fake_redis: starts tests/helpers/fake_redis.py, which answers SUBSCRIBE
+# with the messages in $BATS_TEST_TMPDIR/with-subscribe in the same write;
+# points REDIS_PORT at it.
+start_fake_redis() {
+    local dir=$BATS_TEST_TMPDIR
+    python3 "$BATS_TEST_DIRNAME/helpers/fake_redis.py" --port-file "$dir/fake.port" \
+        --log "$dir/fake.log" --with-subscribe "$dir/with-subscribe" 3>&- &
+    SERVER_PIDS+=("$!")
+    wait_for 30 test -s "$dir/fake.port"
+    REDIS_PORT=$(cat "$dir/fake.port")
+}
+
+@test "sync: messages that come with the SUBSCRIBE reply are applied; a fleet opening lasts at most the breaker's own longest opening" {
+    write_rules '{"version": 1, "breakers": [
+      {"name": "payments", "hosts": ["127.0.0.1:1"], "reset_timeout": 30, "backoff": {"max": 45},
+       "fleet": {"share": true}},
+      {"name": "search", "hosts": ["127.0.0.1:2"]}]}'
+    # another host says payments stays open for 10 days; someone opens search
+    printf '%s\n' 'fusebox1 open far payments 864000000 3 consecutive failures (refused)' \
+        'fusebox1 force_open - search 0 ' > "$BATS_TEST_TMPDIR/with-subscribe"
+    start_fake_redis
+    since=$(now_ms)
+    start_agent b
+    wait_for 30 state_on_is b fleet_open
+    wait_for 30 on b breaker_is search state forced_open
+    remaining_is "$(on b breaker_field payments retry_in_ms)" 45000 "$since"
+    grep -qx SUBSCRIBE "$BATS_TEST_TMPDIR/fake.log"
+}
+
+@test "sync: names from the channel are checked as rule names are; no escape reaches status, no name outside the rules takes a slot" {
+    api_PORT=1
+    shared_rules 1
+    start_agent b
+    on b "$FUSEBOX" close elsewhere # a breaker of the state file, in no rule
+    publish() { redis-cli -p "$REDIS_PORT" publish fusebox:events "$1" >/dev/null; }
+    publish $'fusebox1 force_open - \e[2J\e[31mevil 0 x'
+    publish $'fusebox1 open x \e]0;owned\a 30000 x'
+    publish $'fusebox1 open x payments 30000 \e[31mred'
+    for i in $(seq 300); do
+        printf 'PUBLISH fusebox:events "fusebox1 force_open - junk%s 0 x"\n' "$i"
+    done | redis-cli -p "$REDIS_PORT" >/dev/null
+    publish 'fusebox1 force_open - elsewhere 0 x'
+    publish 'fusebox1 open x payments 30000 2 consecutive failures (refused)'
+    # messages are handled in order: once payments is fleet_open, all were
+    wait_for 30 state_on_is b fleet_open
+    [ "$(on b breaker_field elsewhere state)" = forced_open ]
+    run on b "$FUSEBOX" status
+    refute_output --partial $'\e'
+    refute_output --partial junk
+    assert_line --partial '2 breakers: 2 open, 0 closed'
+    run on b "$FUSEBOX" fsck
+    assert_output 'ok: 2 breakers, 3 events'
+    local log=$BATS_TEST_TMPDIR/b.agent.log
+    ! grep -q $'\e' "$log"
+    grep -qF "ignored a message that is not fusebox's: \"fusebox1 force_open - \\x1b[2J" "$log"
+    [ "$(grep -c 'junk[0-9]*: in no rule of this agent and not in the state file: not opened' "$log")" -eq 300 ]
 }

@@ -191,3 +191,81 @@ PY
     run "$FUSEBOX" status --watch --json
     [ "$status" -eq 2 ]
 }
+
+@test "forced open says so, with the time left under --for: in curl's error, status and explain (not 'retry in 0s')" {
+    start_server up http 200
+    rules_for payments "127.0.0.1:$up_PORT"
+    local url=http://127.0.0.1:$up_PORT/ circuit="circuit open: breaker 'payments' (127.0.0.1:$up_PORT)"
+    "$FUSEBOX" open payments
+    run shimmed "$BUILD/helpers/curl_options" multi "$url"
+    assert_line "done 0: rc=7 error='$circuit, forced open until closed'"
+    if [ -z "$PRELOAD_BEFORE_SHIM" ]; then # curl itself, where a sanitizer runtime lets it run
+        run --separate-stderr shimmed curl -sS -o /dev/null "$url"
+        [ "$status" -eq 7 ]
+        [ "$stderr" = "curl: (7) $circuit, forced open until closed" ]
+    fi
+    run "$FUSEBOX" status
+    assert_line --regexp '^payments +forced_open +.* until closed$'
+    run "$FUSEBOX" explain "127.0.0.1:$up_PORT"
+    assert_line --regexp "^state: forced_open until closed, 0 consecutive failures \("
+    "$FUSEBOX" open payments --for 1h
+    run shimmed "$BUILD/helpers/curl_options" multi "$url"
+    local left
+    left=$(sed -n "s/.*forced open, \([0-9]*\)s left'$/\1/p" <<<"$output")
+    assert_line "done 0: rc=7 error='$circuit, forced open, ${left}s left'"
+    [ "$left" -le 3600 ] && [ "$left" -gt 0 ]
+    run "$FUSEBOX" status
+    assert_line --regexp '^payments +forced_open +.* [0-9]+\.[0-9]s left$'
+    run "$FUSEBOX" explain "127.0.0.1:$up_PORT"
+    assert_line --regexp "^state: forced_open, [0-9]+\.[0-9]s left, 0 consecutive failures \("
+    [ "$(server_count up requests)" -eq 0 ]
+}
+
+@test "fusebox gc: gives back the slots of unused breakers no rule names, says which; keeps the ruled and the forced; fsck stays clean" {
+    start_server up accept
+    rules_for api "127.0.0.1:$up_PORT" '"per_host": true'
+    shimmed "$TESTCLIENT" connect 127.0.0.1 "$up_PORT" # api and its host's api/127.0.0.1:PORT
+    "$FUSEBOX" close old-a old-b                         # as if of rules long gone
+    "$FUSEBOX" open pinned
+    "$FUSEBOX" disable quiet
+    local rest="kept 2 in the rules"
+    # by default a breaker must be unused for a day: all were used just now
+    run "$FUSEBOX" gc
+    assert_success
+    assert_line 'kept pinned: forced_open by an operator'
+    assert_line 'kept quiet: disabled by an operator'
+    assert_line "gc: removed 0 breakers in no rule of $FUSEBOX_RULES; $rest, 2 in no rule but used within 1d, 2 forced or disabled; 4090 of 4096 slots free"
+    [ "${#lines[@]}" -eq 3 ]
+    run "$FUSEBOX" gc --idle 0
+    assert_success
+    assert_line 'removed old-a'
+    assert_line 'removed old-b'
+    assert_line 'kept pinned: forced_open by an operator'
+    assert_line 'kept quiet: disabled by an operator'
+    assert_line "gc: removed 2 breakers in no rule of $FUSEBOX_RULES; $rest, 0 in no rule but used within 0, 2 forced or disabled; 4092 of 4096 slots free"
+    [ "${#lines[@]}" -eq 5 ]
+    run "$FUSEBOX" status --json
+    [ "$(python3 -c 'import json, sys; print(" ".join(b["name"] for b in json.loads(sys.argv[1])["breakers"]))' "$output")" = \
+        "api api/127.0.0.1:$up_PORT pinned quiet" ]
+    run "$FUSEBOX" fsck
+    assert_output 'ok: 4 breakers, 4 events'
+    # a slot given back is taken again, fresh
+    "$FUSEBOX" close old-a
+    [ "$(breaker_field old-a calls)" -eq 0 ]
+    run "$FUSEBOX" fsck
+    assert_output 'ok: 5 breakers, 5 events'
+    # -r wins over FUSEBOX_RULES; the rules decide what stays
+    run "$FUSEBOX" gc --idle 0 -r '{"version": 1, "breakers": [{"name": "pinned", "hosts": ["a.example"]}]}'
+    assert_line 'removed api'
+    assert_line "removed api/127.0.0.1:$up_PORT"
+    assert_line 'removed old-a'
+    assert_line --partial 'gc: removed 3 breakers in no rule of FUSEBOX_RULES; kept 1 in the rules, 0 in no rule'
+    run "$FUSEBOX" fsck
+    assert_output 'ok: 2 breakers, 5 events'
+    unset FUSEBOX_RULES
+    run "$FUSEBOX" gc
+    [ "$status" -eq 2 ]
+    assert_output --partial 'gc: no rules: give -r RULES or set FUSEBOX_RULES'
+    run "$FUSEBOX" gc -r /nonexistent
+    [ "$status" -eq 1 ]
+}

@@ -23,6 +23,7 @@ static const char fusebox_usage[] =
     "  disable NAME... | enable NAME...             let everything through / back to normal\n"
     "  reset NAME... | --all [--recreate]           close breakers and zero their counters\n"
     "  fsck                                         check the state file for damage\n"
+    "  gc [-r RULES] [--idle DURATION]              give back slots of unused breakers in no rule\n"
     "  check RULES                                  validate a rules file\n"
     "  explain [-r RULES] HOST[:PORT] | URL         which breaker a destination maps to\n"
     "  serve [--listen ADDR:PORT] [--allow-control] dashboard, metrics and health over HTTP\n"
@@ -45,7 +46,7 @@ static const struct command commands[] = {
     {"metrics", cmd_metrics}, {"open", cmd_open},       {"close", cmd_close},
     {"disable", cmd_disable}, {"enable", cmd_enable},   {"reset", cmd_reset},
     {"check", cmd_check},     {"explain", cmd_explain}, {"serve", cmd_serve},
-    {"fsck", cmd_fsck},       {"sync", cmd_sync},
+    {"fsck", cmd_fsck},       {"sync", cmd_sync},       {"gc", cmd_gc},
 };
 
 void cli_error(const char *fmt, ...)

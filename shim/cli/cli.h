@@ -26,6 +26,7 @@ int cmd_explain(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 
 /* fusebox open NAME --fleet: publishes a forced opening of name (for for_ms,
  * 0 = until closed) to every fleet agent of namespace ns on the Redis at url.

@@ -26,9 +26,9 @@ struct dashboard {
     pthread_t sampler;
     bool stopping;
     const char *state_option, *rules_spec;
-    bool control;
-    uint64_t tick;                                /* samples taken */
-    uint64_t tick_wall;                           /* CLOCK_REALTIME ms of the last one */
+    const char *token_file; /* control allowed with the token there; NULL: no control */
+    uint64_t tick;          /* samples taken */
+    uint64_t tick_wall;     /* CLOCK_REALTIME ms of the last one */
     struct dash_breaker *breakers[STATE_SLOTS];   /* by slot; NULL: none there */
     char *problem;                                /* why the state file cannot be used, or NULL */
     char *fleet;                                  /* what the fleet agent says of itself, or NULL */
@@ -367,7 +367,8 @@ static void *sampler_run(void *arg)
     return NULL;
 }
 
-struct dashboard *dashboard_start(const char *state_option, const char *rules_spec, bool control)
+struct dashboard *dashboard_start(const char *state_option, const char *rules_spec,
+                                  const char *token_file)
 {
     struct dashboard *d = calloc(1, sizeof *d);
     pthread_condattr_t attr;
@@ -382,7 +383,7 @@ struct dashboard *dashboard_start(const char *state_option, const char *rules_sp
     pthread_condattr_destroy(&attr);
     d->state_option = state_option;
     d->rules_spec = rules_spec;
-    d->control = control;
+    d->token_file = token_file;
     take_sample(d); /* a stream never waits for its first */
     int err = pthread_create(&d->sampler, NULL, sampler_run, d);
     if (err) {
@@ -429,8 +430,9 @@ static void write_snapshot(const struct dashboard *d, FILE *out)
     json_or_null(out, cli_state_path(d->state_option, path) ? path : NULL);
     fputs(",\"problem\":", out);
     json_or_null(out, d->problem);
-    fprintf(out, ",\"control\":%s,\"history\":%u,\"interval_ms\":%u,\"fleet\":",
-            d->control ? "true" : "false", DASHBOARD_HISTORY, SAMPLE_MS);
+    fprintf(out, ",\"control\":%s,\"token_file\":", d->token_file ? "true" : "false");
+    json_or_null(out, d->token_file);
+    fprintf(out, ",\"history\":%u,\"interval_ms\":%u,\"fleet\":", DASHBOARD_HISTORY, SAMPLE_MS);
     json_or_null(out, d->fleet);
     fputs(",\"breakers\":[", out);
     for (uint32_t id = 0, n = 0; id < STATE_SLOTS; id++) {

@@ -26,10 +26,13 @@ struct dashboard;
 
 /* Samples the state file named by state_option (as cli_state_path) now and
  * then once a second, and watches the rules of rules_spec (a path or inline
- * JSON; NULL: none). control says whether the page offers the control
- * buttons. Call with SIGINT and SIGTERM blocked (the thread inherits the
- * mask). Returns NULL after a message when memory or a thread cannot be had. */
-struct dashboard *dashboard_start(const char *state_option, const char *rules_spec, bool control);
+ * JSON; NULL: none). token_file: the file of serve's control token when
+ * control is allowed (the page offers its buttons and asks for the token
+ * from there), else NULL. Call with SIGINT and SIGTERM blocked (the thread
+ * inherits the mask). Returns NULL after a message when memory or a thread
+ * cannot be had. */
+struct dashboard *dashboard_start(const char *state_option, const char *rules_spec,
+                                  const char *token_file);
 
 /* Ends every stream (resuming the suspended ones), stops daemon (which may
  * be NULL), then the sampler, and frees d. */

@@ -112,9 +112,14 @@ static void print_state(const char *state_option, const char *breaker)
     } else {
         struct breaker_row row;
         cli_read_row(slot, &row);
-        printf("state: %s, %u consecutive failures", breaker_state_name(row.view.state),
-               row.consecutive);
-        if (row.retry_in_ms >= 0)
+        bool forced = row.view.state == BREAKER_FORCED_OPEN;
+        printf("state: %s", breaker_state_name(row.view.state));
+        if (forced && row.retry_in_ms < 0)
+            printf(" until closed");
+        else if (forced)
+            printf(", %.1fs left", row.retry_in_ms / 1000.0);
+        printf(", %u consecutive failures", row.consecutive);
+        if (!forced && row.retry_in_ms >= 0)
             printf(", next probe in %.1fs", row.retry_in_ms / 1000.0);
         printf(" (%s)\n", path);
     }

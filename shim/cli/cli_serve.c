@@ -1,7 +1,10 @@
 /* fusebox serve: the breakers over HTTP (libmicrohttpd) for scrapers, health
  * checks, automation and people (the dashboard at /, cli_dashboard.c). Every
- * request reads the state file afresh; the control endpoints run the same
- * code as the open/close/... commands. */
+ * request reads the state file afresh; the
+ * control endpoints run the same code as the open/close/... commands, for a
+ * request that serve_guard lets through. Slow or many clients cannot hold it
+ * up: idle connections time out, each client address has a few at most, and
+ * a request's headers and body are bounded. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -9,14 +12,23 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "cli_dashboard.h"
+#include "serve_guard.h"
+
+#define SERVE_PER_ADDRESS 16          /* connections at once from one client address */
+#define SERVE_MAX_CONNECTIONS 4096    /* connections at once in all (fewer with fewer fds) */
+#define SERVE_HEADERS_MAX (16u << 10) /* bytes of request line and headers */
+#define SERVE_BODY_MAX 1024u          /* bytes of a request body (no endpoint reads one) */
+#define SERVE_TIMEOUT_DEFAULT "10s"   /* an idle connection is closed after this */
 
 static const char serve_usage[] =
-    "usage: fusebox serve [-s STATE] [-r RULES] [--listen ADDR:PORT] [--allow-control]\n"
-    "                     [--port-file PATH]\n"
+    "usage: fusebox serve [-s STATE] [-r RULES] [--listen ADDR:PORT]\n"
+    "                     [--allow-control [--token-file PATH]] [--port-file PATH]\n"
+    "                     [--timeout DURATION]\n"
     "\n"
     "Serves the breakers over HTTP until SIGINT or SIGTERM:\n"
     "  GET  /                         the dashboard: a live page of every breaker, its last\n"
@@ -29,12 +41,23 @@ static const char serve_usage[] =
     "  POST /breakers/NAME/ACTION     ACTION is open (?for=DURATION), close, reset, disable\n"
     "                                 or enable; 403 unless --allow-control was given\n"
     "\n"
+    "With --allow-control, a POST must carry \"Authorization: Bearer TOKEN\" (else 401),\n"
+    "TOKEN being what serve writes at start into the token file (mode 0600, removed at\n"
+    "exit), and name the server by an IP address or localhost in Host, from no other\n"
+    "Origin (else 403):\n"
+    "  curl -X POST -H \"Authorization: Bearer $(cat STATE.serve-token)\" \\\n"
+    "       http://127.0.0.1:9464/breakers/NAME/open\n"
+    "Connections idle for the timeout are closed; one client address may hold 16 at\n"
+    "once; headers beyond 16 KiB or a body beyond 1 KiB are refused.\n"
+    "\n"
     "  -l, --listen ADDR:PORT  address to listen on (default 127.0.0.1:9464; IPv6 as\n"
     "                          [ADDR]:PORT; port 0 picks a free one)\n"
-    "  -c, --allow-control     accept the POST endpoints (anyone who can connect may\n"
-    "                          then open breakers)\n"
+    "  -c, --allow-control     accept the POST endpoints, with the token\n"
+    "  -T, --token-file PATH   where the token goes (default: STATE.serve-token)\n"
     "  -p, --port-file PATH    write the port listened on into PATH once listening\n"
     "  -r, --rules RULES       rules the dashboard shows (default: $FUSEBOX_RULES)\n"
+    "  -t, --timeout DURATION  close a connection idle this long (default 10s; whole\n"
+    "                          seconds, at least 1)\n"
     "  -s, --state STATE       state file (default: $FUSEBOX_STATE, else per-user default)\n"
     "  -h, --help              show this help\n";
 
@@ -44,6 +67,7 @@ static const char default_listen[] = "127.0.0.1:9464";
 struct server {
     const char *state_option; /* -s, or NULL */
     bool allow_control;
+    struct serve_token token; /* with allow_control */
     struct dashboard *dashboard;
 };
 
@@ -51,7 +75,7 @@ struct server {
 struct reply {
     unsigned status;
     const char *content_type;
-    const char *allow; /* the Allow header of a 405, else NULL */
+    const char *header, *value; /* one more header (Allow of a 405, …), else NULL */
     char *body;
     size_t size;
     FILE *out;
@@ -82,7 +106,8 @@ static bool reply_error(struct reply *r, unsigned status, const char *message)
 static bool reply_not_allowed(struct reply *r, const char *allow)
 {
     bool built = reply_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed here");
-    r->allow = allow;
+    r->header = MHD_HTTP_HEADER_ALLOW;
+    r->value = allow;
     return built;
 }
 
@@ -203,6 +228,20 @@ static bool post_action(const struct server *srv, struct MHD_Connection *conn, c
     if (!srv->allow_control)
         return reply_error(r, MHD_HTTP_FORBIDDEN,
                            "control is disabled: start fusebox serve with --allow-control");
+    unsigned refused;
+    const char *why = serve_guard_refusal(
+        &srv->token, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN),
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        &refused);
+    if (why) {
+        bool built = reply_error(r, refused, why);
+        if (refused == MHD_HTTP_UNAUTHORIZED) {
+            r->header = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
+            r->value = "Bearer realm=\"fusebox\"";
+        }
+        return built;
+    }
     if (strlen(name) >= STATE_NAME_MAX)
         return reply_error(r, MHD_HTTP_BAD_REQUEST, "breaker name too long");
     if (for_text && (run != cmd_open || !cli_parse_duration(for_text, &for_ms) || for_ms == 0))
@@ -279,19 +318,35 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct reply *r, 
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
-    if (r->allow)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->header)
+        MHD_add_response_header(resp, r->header, r->value);
     return send_response(conn, r->status, resp);
 }
 
-/* MHD's access handler: called once when the headers are in, then with each
- * piece of the body (ignored), then once more with none left: answer then. */
+/* True when the request says it has a body larger than SERVE_BODY_MAX, or
+ * one of a length it does not say (chunked). */
+static bool body_too_large(struct MHD_Connection *conn)
+{
+    const char *length =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
+           (length && strtoull(length, NULL, 10) > SERVE_BODY_MAX);
+}
+
+/* MHD's access handler: called once when the headers are in (a body too
+ * large is refused then, unread), then with each piece of the body
+ * (ignored), then once more with none left: answer then. */
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **request_state)
 {
     static int headers_seen;
     (void)version, (void)upload_data;
+    struct reply r = {0};
+    if (*request_state == NULL && body_too_large(conn)) {
+        bool built = reply_error(&r, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+        return send_reply(conn, &r, built);
+    }
     if (*request_state == NULL) {
         *request_state = &headers_seen;
         return MHD_YES;
@@ -301,7 +356,6 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         return MHD_YES;
     }
     struct server *srv = cls;
-    struct reply r = {0};
     bool built, get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     bool page = strcmp(url, "/") == 0, stream = strcmp(url, DASHBOARD_STREAM) == 0;
     if ((page || stream) && get)
@@ -364,64 +418,128 @@ static bool write_port_file(const char *path, unsigned port)
     return ok;
 }
 
-/* Listens on addr until SIGINT or SIGTERM; returns the exit status. */
-static int serve(struct server *srv, const struct sockaddr_storage *addr, const char *listen,
-                 const char *port_file, const char *rules_spec)
+/* How fusebox serve was asked to run. */
+struct serve_options {
+    const char *listen, *port_file, *token_file;
+    const char *rules; /* what the dashboard shows, or NULL */
+    struct sockaddr_storage addr;
+    unsigned timeout_s;
+};
+
+/* The connections the server takes at once: SERVE_MAX_CONNECTIONS, or fewer
+ * when it cannot have a descriptor for each (after raising its soft limit
+ * to the hard one). */
+static unsigned connection_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1000;
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rlim_t spare = rl.rlim_cur > 64 ? rl.rlim_cur - 64 : 1; /* for the state file, logs, … */
+    return spare < SERVE_MAX_CONNECTIONS ? (unsigned)spare : SERVE_MAX_CONNECTIONS;
+}
+
+/* Writes the control token into the token file (--token-file, else the
+ * state file's path with ".serve-token"); false after a message. */
+static bool make_token(struct server *srv, const char *token_file)
+{
+    char path[PATH_MAX + 16];
+    if (!token_file) {
+        if (!cli_state_path(srv->state_option, path))
+            return false;
+        strcat(path, ".serve-token");
+        token_file = path;
+    }
+    return serve_token_create(&srv->token, token_file);
+}
+
+/* Listens until SIGINT or SIGTERM; returns the exit status. */
+static int serve(struct server *srv, const struct serve_options *o)
 {
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL); /* the threads inherit the mask */
-    if (!(srv->dashboard = dashboard_start(srv->state_option, rules_spec, srv->allow_control)))
-        return EXIT_BAD_INPUT;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME;
-    if (addr->ss_family == AF_INET6)
+    if (o->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    struct MHD_Daemon *daemon = MHD_start_daemon(flags, 0, NULL, NULL, answer, srv,
-                                                 MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_END);
-    if (!daemon) {
-        cli_error("serve: cannot listen on %s: %s", listen, strerror(errno));
-        dashboard_stop(srv->dashboard, NULL);
+    if (srv->allow_control && !make_token(srv, o->token_file)) /* before MHD's thread reads it */
         return EXIT_BAD_INPUT;
+    srv->dashboard =
+        dashboard_start(srv->state_option, o->rules, srv->allow_control ? srv->token.path : NULL);
+    if (!srv->dashboard) {
+        if (srv->allow_control)
+            serve_token_remove(&srv->token);
+        return EXIT_BAD_INPUT;
+    }
+    struct MHD_Daemon *daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, answer, srv, MHD_OPTION_SOCK_ADDR, &o->addr,
+        MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)SERVE_PER_ADDRESS, MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVE_HEADERS_MAX, MHD_OPTION_END);
+    int status = EXIT_BAD_INPUT;
+    if (!daemon) {
+        cli_error("serve: cannot listen on %s: %s", o->listen, strerror(errno));
+        goto out;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
     unsigned port = info ? info->port : 0;
-    if (port_file && !write_port_file(port_file, port)) {
-        dashboard_stop(srv->dashboard, daemon);
-        return EXIT_BAD_INPUT;
-    }
+    if (o->port_file && !write_port_file(o->port_file, port))
+        goto out;
+    char control[PATH_MAX + 32] = "refused (no --allow-control)";
+    if (srv->allow_control)
+        snprintf(control, sizeof control, "allowed with the token in %s", srv->token.path);
     printf("fusebox serve: listening on http://%.*s:%u/, control %s\n",
-           (int)(strrchr(listen, ':') - listen), listen, port,
-           srv->allow_control ? "allowed" : "refused (no --allow-control)");
+           (int)(strrchr(o->listen, ':') - o->listen), o->listen, port, control);
     fflush(stdout);
     int signal_number;
     sigwait(&stop, &signal_number);
+    status = EXIT_OK;
+out:
     dashboard_stop(srv->dashboard, daemon);
-    return EXIT_OK;
+    if (srv->allow_control)
+        serve_token_remove(&srv->token);
+    return status;
 }
 
 int cmd_serve(int argc, char **argv)
 {
     struct server srv = {0};
-    const char *listen = default_listen, *port_file = NULL, *rules = getenv("FUSEBOX_RULES");
-    const struct cli_option opts[] = {{"listen", 'l', NULL, &listen},
+    struct serve_options o = {.listen = default_listen, .rules = getenv("FUSEBOX_RULES")};
+    const char *timeout = SERVE_TIMEOUT_DEFAULT;
+    const struct cli_option opts[] = {{"listen", 'l', NULL, &o.listen},
                                       {"allow-control", 'c', &srv.allow_control, NULL},
-                                      {"port-file", 'p', NULL, &port_file},
-                                      {"rules", 'r', NULL, &rules},
+                                      {"token-file", 'T', NULL, &o.token_file},
+                                      {"port-file", 'p', NULL, &o.port_file},
+                                      {"timeout", 't', NULL, &timeout},
+                                      {"rules", 'r', NULL, &o.rules},
                                       {0}};
     int done = cli_parse_options(argc, argv, serve_usage, opts, &srv.state_option);
     if (done >= 0)
         return done;
+    uint64_t timeout_ms;
     if (optind != argc) {
         cli_error("serve: unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
     }
-    struct sockaddr_storage addr;
-    if (!parse_listen(listen, &addr)) {
+    if (!parse_listen(o.listen, &o.addr)) {
         cli_error("serve: --listen %s: not ADDR:PORT or [ADDR6]:PORT (e.g. 127.0.0.1:9464)",
-                  listen);
+                  o.listen);
         return EXIT_USAGE;
     }
-    return serve(&srv, &addr, listen, port_file, rules && *rules ? rules : NULL);
+    if (!cli_parse_duration(timeout, &timeout_ms) || timeout_ms == 0 || timeout_ms > 86400000u) {
+        cli_error("serve: --timeout %s: not a duration from 1s to 1d (e.g. 10s, 1m)", timeout);
+        return EXIT_USAGE;
+    }
+    o.timeout_s = (unsigned)((timeout_ms + 999) / 1000);
+    if (o.token_file && !srv.allow_control) {
+        cli_error("serve: --token-file goes with --allow-control");
+        return EXIT_USAGE;
+    }
+    if (o.rules && !*o.rules)
+        o.rules = NULL;
+    return serve(&srv, &o);
 }

@@ -94,8 +94,12 @@ static void print_table(const char *path, const struct breaker_row *rows, size_t
             snprintf(fails, sizeof fails, "%u/%u", r->consecutive, r->fail_max);
         else /* no process has used it yet: its policy is not known */
             snprintf(fails, sizeof fails, "%u/-", r->consecutive);
+        bool forced = r->view.state == BREAKER_FORCED_OPEN;
         if (r->retry_in_ms >= 0)
-            snprintf(retry, sizeof retry, "%.1fs", (double)r->retry_in_ms / 1000.0);
+            snprintf(retry, sizeof retry, forced ? "%.1fs left" : "%.1fs",
+                     (double)r->retry_in_ms / 1000.0);
+        else if (forced)
+            snprintf(retry, sizeof retry, "until closed");
         const char *on = colour_of(r->view.state, colour), *off = *on ? "\033[0m" : "";
         printf("%-*s  %s%-11s%s  %9s  %8llu  %8llu  %8llu  %8llu  %9llu  %5llu  %s\n", (int)width,
                r->name, on, breaker_state_name(r->view.state), off, fails, cli_row_calls(r),

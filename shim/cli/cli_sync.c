@@ -30,6 +30,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "fleet.h"
+#include "refusal.h"
 #include "rules.h"
 
 #define TICK_MS 10          /* how often the event ring is read */
@@ -269,7 +270,7 @@ static bool publish_slot(struct agent *a, uint32_t slot, const char *reason, boo
     snprintf(m.reason, sizeof m.reason, "%s", reason);
     char msg[FLEET_MESSAGE_MAX];
     if (announce && fleet_encode(&m, msg, sizeof msg) < 0)
-        return true; /* a name that cannot travel (a space in it): keep it local */
+        return true; /* a name no message may carry (fleet_valid_breaker): keep it local */
     if (!ms && !a->published[slot] && !announce)
         return true;
     return write_own(a, slot, name, ms, reason, announce ? msg : NULL);
@@ -309,6 +310,24 @@ static struct shared *shared_named(struct agent *a, const char *name)
     return NULL;
 }
 
+/* True when a breaker of the agent's rules has that name. */
+static bool in_rules(const struct agent *a, const char *name)
+{
+    for (size_t i = 0; a->rules && i < a->rules->breaker_count; i++)
+        if (strcmp(a->rules->breakers[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* The end of another host's opening that lasts ms more, at now: at most the
+ * longest this breaker opens for here (its backoff max or its reset_timeout,
+ * whichever is longer), whatever the other host says. */
+static uint64_t fleet_until(const struct shared *s, uint64_t now, uint64_t ms)
+{
+    uint64_t cap = breaker_open_cap_ms(&s->rule->config);
+    return now + (ms < cap ? ms : cap);
+}
+
 /* Applies the fleet view of one shared breaker at now: fleet_hosts_open for
  * display, and a fleet opening when the quorum is reached. */
 static void apply(struct agent *a, struct shared *s, uint64_t now)
@@ -337,12 +356,17 @@ static void apply_all(struct agent *a)
         apply(a, &a->shared[i], now);
 }
 
-/* fusebox open NAME --fleet, as received: forced open here. */
+/* fusebox open NAME --fleet, as received: forced open here. Only a breaker
+ * of the agent's rules may claim a slot for it, so that what anyone can
+ * publish never fills the slot table; another name must have one already. */
 static void force_open(struct agent *a, const struct fleet_message *m)
 {
-    struct state_slot *slot = state_find_slot(a->st, m->breaker, true);
+    bool ruled = in_rules(a, m->breaker);
+    struct state_slot *slot = state_find_slot(a->st, m->breaker, ruled);
     if (!slot) {
-        say("%s: no free slot to open it", m->breaker);
+        say("%s: %s", m->breaker,
+            ruled ? "no free slot to open it"
+                  : "in no rule of this agent and not in the state file: not opened");
         return;
     }
     struct breaker_transition tr;
@@ -357,7 +381,9 @@ static void receive(struct agent *a, const char *text, size_t len)
 {
     struct fleet_message m;
     if (!fleet_decode(text, len, &m)) {
-        say("ignored a message that is not fusebox's: %.60s", text);
+        char quoted[REFUSAL_QUOTED_SIZE];
+        refusal_quote(quoted, sizeof quoted, text);
+        say("ignored a message that is not fusebox's: %s", quoted);
         return;
     }
     if (m.kind == FLEET_FORCE_OPEN) {
@@ -368,19 +394,16 @@ static void receive(struct agent *a, const char *text, size_t len)
     if (!s || strcmp(m.host, a->host) == 0)
         return;
     bool open = m.state == BREAKER_OPEN && m.ms > 0;
-    if (!fleet_view_set(&s->view, m.host, open ? clock_now_ms() + m.ms : 0))
+    if (!fleet_view_set(&s->view, m.host, open ? fleet_until(s, clock_now_ms(), m.ms) : 0))
         say("%s: more than %u hosts have it open; %s not counted", m.breaker, FLEET_MAX_HOSTS,
             m.host);
     apply(a, s, clock_now_ms());
 }
 
-/* Reads what the subscription has; false when the connection is gone. */
-static bool read_subscription(struct agent *a)
+/* Handles every reply already read from the subscription (those that came
+ * with the SUBSCRIBE reply too); false when the connection is gone. */
+static bool take_subscription_replies(struct agent *a)
 {
-    if (redisBufferRead(a->sub) != REDIS_OK) {
-        say("redis: subscription: %s", a->sub->errstr[0] ? a->sub->errstr : "connection lost");
-        return false;
-    }
     void *reply;
     while (redisGetReplyFromReader(a->sub, &reply) == REDIS_OK && reply) {
         redisReply *r = reply;
@@ -391,6 +414,16 @@ static bool read_subscription(struct agent *a)
         freeReplyObject(r);
     }
     return a->sub->err == 0;
+}
+
+/* Reads what the subscription has; false when the connection is gone. */
+static bool read_subscription(struct agent *a)
+{
+    if (redisBufferRead(a->sub) != REDIS_OK) {
+        say("redis: subscription: %s", a->sub->errstr[0] ? a->sub->errstr : "connection lost");
+        return false;
+    }
+    return take_subscription_replies(a);
 }
 
 /* Reloads the others' openings of one shared breaker from Redis. */
@@ -411,10 +444,8 @@ static bool reload(struct agent *a, struct shared *s)
             strcmp(h->str, a->host) == 0 || !fleet_valid_id(h->str))
             continue;
         long long ms = atoll(t->str);
-        if (ms > 0) /* a TTL, at most what a message may carry */
-            fleet_view_set(
-                &s->view, h->str,
-                now + (ms < (long long)BREAKER_MAX_FLEET_MS ? (uint64_t)ms : BREAKER_MAX_FLEET_MS));
+        if (ms > 0) /* a TTL */
+            fleet_view_set(&s->view, h->str, fleet_until(s, now, (uint64_t)ms));
     }
     freeReplyObject(r);
     return true;
@@ -472,6 +503,10 @@ static void try_connect(struct agent *a)
         return;
     }
     freeReplyObject(r);
+    if (!take_subscription_replies(a)) { /* read with the reply: poll() would not wake for them */
+        disconnect(a, "subscription lost");
+        return;
+    }
     a->next_event = state_events_appended(a->st); /* what came before: the reconcile says it */
     if (!reconcile(a, true)) {
         disconnect(a, "resync failed");

@@ -121,28 +121,44 @@ bool fleet_parse_url(const char *url, struct fleet_url *out, char *err, size_t e
     return true;
 }
 
-bool fleet_valid_id(const char *s)
+/* True when s has 1 to size-1 characters, each a letter, a digit or one of
+ * extra. */
+static bool is_made_of(const char *s, size_t size, const char *extra)
 {
     size_t len = strlen(s);
-    if (len == 0 || len >= FLEET_ID_MAX)
+    if (len == 0 || len >= size)
         return false;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              strchr("_.:-", *s)))
+              strchr(extra, *s)))
             return false;
     return true;
 }
 
-/* True when s can be one space-separated word of a message. */
-static bool is_word(const char *s)
+bool fleet_valid_id(const char *s)
 {
-    return s[0] != '\0' && strpbrk(s, " \t\r\n") == NULL;
+    return is_made_of(s, FLEET_ID_MAX, "_.:-");
+}
+
+bool fleet_valid_breaker(const char *s)
+{
+    return is_made_of(s, STATE_NAME_MAX, "_.:-/[]");
+}
+
+/* True when the reason text has no control character (nor a newline). */
+static bool is_plain_text(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return false;
+    return true;
 }
 
 int fleet_encode(const struct fleet_message *m, char *buf, size_t len)
 {
     const char *kind = m->kind == FLEET_FORCE_OPEN ? FORCE_OPEN_WORD : breaker_state_name(m->state);
-    if (!is_word(m->host) || !is_word(m->breaker) || strchr(m->reason, '\n'))
+    if ((strcmp(m->host, "-") != 0 && !fleet_valid_id(m->host)) ||
+        !fleet_valid_breaker(m->breaker) || !is_plain_text(m->reason))
         return -1;
     int n = snprintf(buf, len, "%s %s %s %s %llu %s", MESSAGE_VERSION, kind, m->host, m->breaker,
                      (unsigned long long)m->ms, m->reason);
@@ -195,7 +211,7 @@ bool fleet_decode(const char *text, size_t len, struct fleet_message *m)
         (strcmp(m->host, "-") != 0 && !fleet_valid_id(m->host)))
         return false;
     if (!next_word(&s, end, &w, &n) || !copy_part(m->breaker, sizeof m->breaker, w, n) ||
-        memchr(m->breaker, '\0', n) != NULL)
+        memchr(m->breaker, '\0', n) != NULL || !fleet_valid_breaker(m->breaker))
         return false;
     if (!next_word(&s, end, &w, &n) || !read_number(w, n, BREAKER_MAX_FLEET_MS, &ms))
         return false;
@@ -205,7 +221,7 @@ bool fleet_decode(const char *text, size_t len, struct fleet_message *m)
         reason = sizeof m->reason - 1;
     memcpy(m->reason, s, reason);
     m->reason[reason] = '\0';
-    return memchr(m->reason, '\n', reason) == NULL;
+    return memchr(m->reason, '\0', reason) == NULL && is_plain_text(m->reason);
 }
 
 bool fleet_view_set(struct fleet_view *v, const char *host, uint64_t until_ms)

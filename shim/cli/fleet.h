@@ -43,6 +43,13 @@ bool fleet_parse_url(const char *url, struct fleet_url *out, char *err, size_t e
  * space-separated messages). */
 bool fleet_valid_id(const char *s);
 
+/* True when s can be a breaker's name in a message: 1 to STATE_NAME_MAX-1
+ * characters from those of a rule's name (A-Z a-z 0-9 _ . - : /) and the
+ * brackets of an IPv6 per-host breaker (NAME/[::1]:443), so that nothing
+ * read from the channel can put a space, a quote or a terminal escape into
+ * a slot's name or a log line. */
+bool fleet_valid_breaker(const char *s);
+
 /* What agents publish on the channel NS:events. */
 enum fleet_kind {
     FLEET_STATE,      /* host's breaker is now in state (open: for ms more) */
@@ -61,11 +68,14 @@ struct fleet_message {
 
 /* Encodes m as one line "fusebox1 KIND HOST BREAKER MS REASON" (KIND: a
  * state name, or "force_open") into buf. Returns the length, or -1 when it
- * does not fit or a field cannot be encoded (a host or breaker with a space). */
+ * does not fit or a field cannot be encoded (a host that is not "-" nor a
+ * valid id, a breaker name that is not fleet_valid_breaker, a reason with a
+ * control character). */
 int fleet_encode(const struct fleet_message *m, char *buf, size_t len);
 
 /* Decodes a message of len bytes. Returns false for anything else (another
- * version, unknown kind, bad host or breaker, a number out of range). */
+ * version, unknown kind, bad host or breaker name, a number out of range, a
+ * control character in the reason). */
 bool fleet_decode(const char *text, size_t len, struct fleet_message *m);
 
 /* What this host knows of one breaker on the other hosts: who has it open

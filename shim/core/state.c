@@ -214,26 +214,34 @@ static void wipe_slot(struct state_slot *slot)
     for (size_t i = 0; i < STATE_NAME_MAX / 8; i++)
         atomic_store_explicit(&slot->name_words[i], 0, memory_order_relaxed);
     memset((void *)&slot->breaker, 0, sizeof slot->breaker);
+    atomic_store_explicit(&slot->used_wall_ms, 0, memory_order_relaxed);
+    atomic_store_explicit(&slot->gc_calls, 0, memory_order_relaxed);
+    atomic_store_explicit(&slot->gc_since_ms, 0, memory_order_relaxed);
+    atomic_store_explicit(&slot->fleet_quorum, 0, memory_order_relaxed);
 }
 
-/* Turns the slot named by key into a tombstone: busy (one CAS, so of two
- * buriers one wins), wiped, then reusable. With only_clean, a breaker that
- * is no longer clean (it failed or opened meanwhile) is left as it was.
- * Returns whether it was buried. A process killed in between leaves a busy
- * slot that nobody waits for. */
-static bool bury(struct state_slot *slot, uint64_t key, bool only_clean)
+/* Takes the slot named by key to bury it: busy, one CAS (sequentially
+ * consistent: see mark_used), so of two buriers one wins and no lookup finds
+ * it meanwhile. A process killed while it holds it leaves a busy slot that
+ * nobody waits for. Returns false when the slot no longer has that key. */
+static bool take_to_bury(struct state_slot *slot, uint64_t key)
 {
-    if (key <= STATE_KEY_BUSY ||
-        !atomic_compare_exchange_strong_explicit(&slot->key, &key, STATE_KEY_BUSY,
-                                                 memory_order_acq_rel, memory_order_acquire))
-        return false;
-    if (only_clean && !breaker_is_clean(&slot->breaker)) {
-        atomic_store_explicit(&slot->key, key, memory_order_release);
-        return false;
-    }
+    return key > STATE_KEY_BUSY &&
+           atomic_compare_exchange_strong_explicit(&slot->key, &key, STATE_KEY_BUSY,
+                                                   memory_order_seq_cst, memory_order_acquire);
+}
+
+/* Buries a slot taken by take_to_bury: wiped, then a reusable tombstone. */
+static void bury_taken(struct state_slot *slot)
+{
     wipe_slot(slot);
     atomic_store_explicit(&slot->key, STATE_KEY_TOMBSTONE, memory_order_release);
-    return true;
+}
+
+/* Gives a slot taken by take_to_bury back as it was. */
+static void untake(struct state_slot *slot, uint64_t key)
+{
+    atomic_store_explicit(&slot->key, key, memory_order_release);
 }
 
 /* Returns the slot before mine on key's probe path that has key and our name
@@ -305,17 +313,35 @@ static struct state_slot *find_on_path(struct state *st, const char *name, bool 
             *claimed = true;
             return slot;
         }
-        bury(slot, key, false);
+        if (take_to_bury(slot, key))
+            bury_taken(slot);
         publish_name(earlier, words);
         return earlier;
     }
     return NULL;
 }
 
+/* Dates the use of a slot just found for name (key key); false when it was
+ * taken to be buried meanwhile. The date is stored, and the key read back,
+ * in sequential consistency, as take_to_bury takes it and state_reclaim
+ * reads the date back: either the burier sees the date and gives the slot
+ * back, or this sees the slot is gone. */
+static bool mark_used(struct state_slot *slot, uint64_t key)
+{
+    atomic_store_explicit(&slot->used_wall_ms, clock_wall_ms(), memory_order_seq_cst);
+    return atomic_load_explicit(&slot->key, memory_order_seq_cst) == key;
+}
+
 struct state_slot *state_find_slot(struct state *st, const char *name, bool claim)
 {
     bool claimed;
-    return find_on_path(st, name, claim, &claimed);
+    uint64_t key = state_name_hash(name);
+    for (uint32_t attempt = 0; attempt < STATE_SLOTS; attempt++) { /* buried meanwhile: again */
+        struct state_slot *slot = find_on_path(st, name, claim, &claimed);
+        if (!slot || !claim || mark_used(slot, key))
+            return slot;
+    }
+    return NULL;
 }
 
 /* Returns the evictable child of parent (index parent_index) used least
@@ -346,11 +372,75 @@ static struct state_slot *least_recent_child(struct state *st, uint32_t parent_i
 }
 
 /* Gives up child (of parent) for reuse, unless another process took it
- * first or it stopped being clean meanwhile. */
+ * first or it stopped being clean (it failed or opened) meanwhile. */
 static void evict_child(struct state_slot *parent, struct state_slot *child)
 {
-    if (bury(child, atomic_load_explicit(&child->key, memory_order_acquire), true))
-        atomic_fetch_sub_explicit(&parent->breaker.hosts, 1, memory_order_relaxed);
+    uint64_t key = atomic_load_explicit(&child->key, memory_order_acquire);
+    if (!take_to_bury(child, key))
+        return;
+    if (!breaker_is_clean(&child->breaker)) {
+        untake(child, key);
+        return;
+    }
+    bury_taken(child);
+    atomic_fetch_sub_explicit(&parent->breaker.hosts, 1, memory_order_relaxed);
+}
+
+/* The calls counted in a slot: each call the breaker decided counts once. */
+static uint64_t calls_of(const struct state_slot *slot)
+{
+    const struct breaker_slot *b = &slot->breaker;
+    return atomic_load_explicit(&b->successes, memory_order_relaxed) +
+           atomic_load_explicit(&b->failures, memory_order_relaxed) +
+           atomic_load_explicit(&b->rejected, memory_order_relaxed) +
+           atomic_load_explicit(&b->fallbacks, memory_order_relaxed);
+}
+
+/* When a named slot was last seen used, at now_wall_ms: the latest of its
+ * last transition, a process beginning to use it, and the first look (by
+ * this function) at its present count of calls, which it notes then. A
+ * date ahead of now (the clock went back) counts as now. */
+static uint64_t last_used(struct state_slot *slot, uint64_t now_wall_ms)
+{
+    uint64_t calls = calls_of(slot);
+    uint64_t since = atomic_load_explicit(&slot->gc_since_ms, memory_order_relaxed);
+    if (since == 0 || atomic_load_explicit(&slot->gc_calls, memory_order_relaxed) != calls) {
+        atomic_store_explicit(&slot->gc_calls, calls, memory_order_relaxed);
+        atomic_store_explicit(&slot->gc_since_ms, now_wall_ms, memory_order_relaxed);
+        since = now_wall_ms;
+    }
+    uint64_t changed = atomic_load_explicit(&slot->breaker.changed_at_wall, memory_order_relaxed);
+    uint64_t used = atomic_load_explicit(&slot->used_wall_ms, memory_order_seq_cst);
+    uint64_t last = since > changed ? since : changed;
+    last = used > last ? used : last;
+    return last < now_wall_ms ? last : now_wall_ms;
+}
+
+/* True when the breaker in slot is an operator's: forced open or disabled. */
+static bool operator_state(const struct state_slot *slot)
+{
+    enum breaker_state st = breaker_view(&slot->breaker).state;
+    return st == BREAKER_FORCED_OPEN || st == BREAKER_DISABLED;
+}
+
+enum state_reclaim state_reclaim(struct state_slot *slot, uint64_t key, uint64_t idle_ms,
+                                 uint64_t now_wall_ms)
+{
+    if (atomic_load_explicit(&slot->key, memory_order_acquire) != key)
+        return STATE_KEPT_GONE;
+    if (operator_state(slot))
+        return STATE_KEPT_OPERATOR;
+    uint64_t used = last_used(slot, now_wall_ms);
+    if (now_wall_ms - used < idle_ms)
+        return STATE_KEPT_USED;
+    if (!take_to_bury(slot, key))
+        return STATE_KEPT_GONE;
+    if (operator_state(slot) || last_used(slot, now_wall_ms) != used) { /* in use meanwhile */
+        untake(slot, key);
+        return STATE_KEPT_USED;
+    }
+    bury_taken(slot);
+    return STATE_RECLAIMED;
 }
 
 struct state_slot *state_find_host(struct state *st, struct state_slot *parent, const char *name,

@@ -5,9 +5,12 @@
  * Every process of a user maps the same file MAP_SHARED. The layout is fixed
  * (tests/unit/test_state.c pins it): a 4 KiB header, STATE_SLOTS slots of
  * 512 bytes, then STATE_EVENTS events of 64 bytes. A slot is claimed by one
- * compare-and-swap of its key (the name's hash) and never given back while
- * the file lives, so a process that starts never resets a slot that exists.
- * All fields that processes share are atomics.
+ * compare-and-swap of its key (the name's hash); it is given back only as a
+ * tombstone (key → busy → wiped → tombstone, so a process killed at any step
+ * leaves nothing that anyone waits for): a per-host breaker evicted for
+ * another host, or a breaker that fusebox gc finds in no rule and idle. A
+ * process that starts never resets a slot that exists. All fields that
+ * processes share are atomics.
  *
  * Calls that libfusebox.so interposes: close, on files it opened itself,
  * which its hook passes straight to libc (an untracked fd). */
@@ -71,7 +74,10 @@ struct state_slot {
     _Atomic uint32_t owner;      /* per-host breaker: 1 + its rule's slot index; else 0 */
     _Atomic uint64_t name_words[STATE_NAME_MAX / 8]; /* the name, NUL-padded */
     struct breaker_slot breaker;
-    uint8_t reserved[STATE_SLOT_SIZE - 20 - STATE_NAME_MAX - sizeof(struct breaker_slot)];
+    _Atomic uint64_t used_wall_ms; /* CLOCK_REALTIME ms a process last began to use it */
+    _Atomic uint64_t gc_calls;     /* fusebox gc: the calls it saw counted when it last looked */
+    _Atomic uint64_t gc_since_ms;  /* fusebox gc: CLOCK_REALTIME ms it first saw that count */
+    uint8_t reserved[STATE_SLOT_SIZE - 44 - STATE_NAME_MAX - sizeof(struct breaker_slot)];
     _Atomic uint32_t fleet_quorum; /* fleet agent: quorum of a shared breaker; 0: not shared */
 };
 
@@ -119,7 +125,9 @@ struct state *state_open(const char *path, bool create, char *err, size_t errlen
 void state_close(struct state *st);
 
 /* Returns the slot named name, claiming a free one when claim is set; NULL
- * when there is none (not found, or the table is full). Lock-free. */
+ * when there is none (not found, or the table is full). With claim (a
+ * process about to use the breaker) it also dates its use, so that fusebox
+ * gc keeps it. Lock-free. */
 struct state_slot *state_find_slot(struct state *st, const char *name, bool claim);
 
 /* Returns the per-host breaker named name (NAME/host:port) of the rule whose
@@ -130,6 +138,27 @@ struct state_slot *state_find_slot(struct state *st, const char *name, bool clai
  * breaker) or the table is full. Lock-free. */
 struct state_slot *state_find_host(struct state *st, struct state_slot *parent, const char *name,
                                    uint32_t max_hosts);
+
+/* What state_reclaim did with a slot. */
+enum state_reclaim {
+    STATE_RECLAIMED,     /* given back for reuse (a tombstone) */
+    STATE_KEPT_USED,     /* used within the idle time */
+    STATE_KEPT_OPERATOR, /* forced open or disabled: an operator's decision */
+    STATE_KEPT_GONE,     /* no longer the slot of that name (given up or taken meanwhile) */
+};
+
+/* fusebox gc, for a slot the caller found named with key key (the name's
+ * hash) and that no rules name: gives it back for reuse, as a per-host
+ * breaker's slot is given up (busy, wiped, tombstone), when it has not been
+ * used for idle_ms at now_wall_ms (CLOCK_REALTIME ms): no transition, no
+ * process beginning to use it (state_find_slot), no call counted. Calls are
+ * seen through a note this function leaves in the slot whenever the count
+ * differs from the last one it saw, dated then; so a breaker whose calls
+ * go on between two looks is kept, and one look at a slot never seen
+ * before keeps it unless idle_ms is 0. A breaker forced open or disabled is
+ * kept. A process killed meanwhile leaves a busy slot nobody waits for. */
+enum state_reclaim state_reclaim(struct state_slot *slot, uint64_t key, uint64_t idle_ms,
+                                 uint64_t now_wall_ms);
 
 /* The key of a name (never 0 nor a STATE_KEY_*). */
 uint64_t state_name_hash(const char *name);

@@ -526,6 +526,12 @@ uint64_t runtime_retry_in_ms(struct runtime *rt, const struct guarded_call *call
     return in_ms > 0 ? (uint64_t)in_ms : 0;
 }
 
+bool runtime_forced_open(struct runtime *rt, const struct guarded_call *call)
+{
+    struct state_slot *slot = call_slot(rt, call);
+    return slot && breaker_view(&slot->breaker).state == BREAKER_FORCED_OPEN;
+}
+
 bool runtime_rejects_lookup(struct runtime *rt, uint32_t b)
 {
     const struct breaker_config *c = &rt->rules->breakers[b].config;

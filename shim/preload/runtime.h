@@ -98,6 +98,10 @@ bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t sinc
  * when it is not open or has no slot). */
 uint64_t runtime_retry_in_ms(struct runtime *rt, const struct guarded_call *call);
 
+/* True when the breaker of a call is forced open by an operator (its time
+ * left is then what runtime_retry_in_ms says, 0 meaning until closed). */
+bool runtime_forced_open(struct runtime *rt, const struct guarded_call *call);
+
 /* The name of the breaker deciding call (NAME or NAME/host:port) in buf
  * (STATE_NAME_MAX bytes); returns buf. */
 const char *runtime_breaker_name(struct runtime *rt, const struct guarded_call *call, char *buf);

@@ -24,6 +24,7 @@ const WORDS = {
 
 const problems = [];
 const fail = (why) => { problems.push(why); };
+let expectedConsole = null; // a console error that a check provokes on purpose
 
 async function launch(colorScheme) {
   const dir = fs.mkdtempSync(path.join(process.env.BATS_TEST_TMPDIR || os.tmpdir(), 'chromium-'));
@@ -48,7 +49,9 @@ async function launch(colorScheme) {
     if (!/^(data:|about:)/.test(r.url()) && new URL(r.url()).hostname !== '127.0.0.1') fail(`a request left 127.0.0.1: ${r.url()}`);
   });
   const page = context.pages()[0] || await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') fail(`console error: ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !(expectedConsole && expectedConsole.test(m.text()))) fail(`console error: ${m.text()}`);
+  });
   page.on('pageerror', (e) => fail(`page error: ${e.message}`));
   return { context, page, requests };
 }
@@ -165,12 +168,15 @@ async function follow(page, url, name, cmd) {
   return after;
 }
 
-// control URL NAME: with the keyboard only, opens NAME for 90 s, then
-// closes, disables, enables and resets it through the page's buttons; each
-// must show on the page (fusebox status is checked by the bats test).
-async function control(page, url, name) {
+// control URL NAME TOKEN_FILE: with the keyboard only, gives a wrong token
+// (refused, and said so), then the one in TOKEN_FILE, opens NAME for 90 s,
+// then closes, disables, enables and resets it through the page's buttons;
+// each must show on the page (fusebox status is checked by the bats test).
+async function control(page, url, name, tokenFile) {
   await openPage(page, url);
   await until('the control panel', () => page.isVisible('#control'));
+  const hint = await page.textContent('#token-hint');
+  if (!hint.includes(tokenFile)) fail(`the page does not say where the token is: "${hint}"`);
   // the filter by "/", then Tab to the breaker's name, Enter to choose it
   await page.keyboard.press('/');
   if (!await page.evaluate(() => document.activeElement.id === 'filter')) fail('/ does not focus the filter');
@@ -181,12 +187,28 @@ async function control(page, url, name) {
   const focused = await page.evaluate(() => document.activeElement.textContent);
   if (focused !== name) fail(`Tab from the filter reached "${focused}", not ${name}`);
   await page.keyboard.press('Enter');
-  if (!await page.evaluate(() => document.activeElement.id === 'open-for')) fail('choosing a breaker does not move to its controls');
+  if (!await page.evaluate(() => document.activeElement.id === 'token')) fail('choosing a breaker without a token does not ask for it');
   const requests = [];
   page.on('request', (r) => { if (r.url().includes('/breakers/')) requests.push(`${r.method()} ${new URL(r.url()).pathname}${new URL(r.url()).search}`); });
+  // a wrong token: serve answers 401 (which Chromium logs), the page says so
+  expectedConsole = /status of 401/;
+  await page.keyboard.type('0'.repeat(64));
+  await page.keyboard.press('Enter'); // on to the duration
   await page.keyboard.press('Control+A');
   await page.keyboard.type('90s');
   await page.keyboard.press('Enter');
+  const refused = await until('the page to say the token was refused', async () => {
+    const text = await page.textContent('#control-result');
+    return text.includes('refused the token') && text;
+  });
+  console.log(`# a wrong token: "${refused}"`);
+  expectedConsole = null;
+  if ((await readRow(page, name)).state !== 'closed') fail(`${name} changed with a wrong token`);
+  if (!await page.evaluate(() => document.activeElement.id === 'token')) fail('a refused token does not bring the focus back to it');
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type(fs.readFileSync(tokenFile, 'utf8').trim());
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Enter'); // the duration still says 90s: open
   await until(`${name} forced open`, async () => (await readRow(page, name)).state === 'forced open');
   const retry = (await readRow(page, name)).retry;
   console.log(`# opened from the page for 90s: retry in ${retry}`);
@@ -314,7 +336,7 @@ async function reconnect(page, url, name, ready) {
     const { context, page, requests } = await launch();
     if (check === 'show') await show(page, url, args[0], args[1]);
     else if (check === 'follow') await follow(page, url, args[0], args.slice(1));
-    else if (check === 'control') await control(page, url, args[0]);
+    else if (check === 'control') await control(page, url, args[0], args[1]);
     else if (check === 'scale') await scale(page, url, Number(args[0]), args.slice(1));
     else if (check === 'reconnect') await reconnect(page, url, args[0], args[1]);
     else throw new Error(`no check ${check}`);

@@ -45,18 +45,24 @@ static void urls(void)
     CHECK_STR(err, "database 'x' is not a number");
 }
 
+/* valid takes size-1 characters and refuses size of them. */
+static void check_longest(bool (*valid)(const char *), size_t size)
+{
+    char text[STATE_NAME_MAX + 1];
+    memset(text, 'a', size);
+    text[size] = '\0';
+    CHECK(!valid(text));
+    text[size - 1] = '\0';
+    CHECK(valid(text));
+}
+
 static void ids(void)
 {
     CHECK(fleet_valid_id("web-01.eu:a_b"));
     CHECK(!fleet_valid_id(""));
     CHECK(!fleet_valid_id("a b"));
     CHECK(!fleet_valid_id("a*"));
-    char long_id[FLEET_ID_MAX + 1];
-    memset(long_id, 'a', FLEET_ID_MAX);
-    long_id[FLEET_ID_MAX] = '\0';
-    CHECK(!fleet_valid_id(long_id));
-    long_id[FLEET_ID_MAX - 1] = '\0';
-    CHECK(fleet_valid_id(long_id));
+    check_longest(fleet_valid_id, FLEET_ID_MAX);
 }
 
 static void messages_round_trip(void)
@@ -102,6 +108,11 @@ static void messages_round_trip(void)
         "fusebox1 open h b 99999999999 x",
         "fusebox1 open h b 12a x",
         "fusebox1  open h b 1 x",
+        "fusebox1 force_open - \033[2Jpay 0 x",
+        "fusebox1 force_open - pay\"ments 0 x",
+        "fusebox1 force_open - pay\x7f 0 x",
+        "fusebox1 open h b 1 why\033[31m",
+        "fusebox1 open h b 1 why\ttab",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (!CHECK(!fleet_decode(bad[i], strlen(bad[i]), &back)))
@@ -109,6 +120,22 @@ static void messages_round_trip(void)
     CHECK(fleet_decode("fusebox1 half_open h b 0", 24, &back));
     CHECK_INT(back.state, BREAKER_HALF_OPEN);
     CHECK(!fleet_decode("fusebox1 open h b\0 1 x", 23, &back)); /* a NUL inside */
+    CHECK(!fleet_decode("fusebox1 open h b 1 x\0y", 24, &back));
+    CHECK(fleet_decode("fusebox1 open h api/[::1]:443 1 x", 33, &back));
+    CHECK_STR(back.breaker, "api/[::1]:443");
+    m = (struct fleet_message){.kind = FLEET_FORCE_OPEN, .host = "-", .breaker = "odd\"name"};
+    CHECK_INT(fleet_encode(&m, buf, sizeof buf), -1);
+}
+
+static void breaker_names(void)
+{
+    CHECK(fleet_valid_breaker("pay/ments:v1.2_a-b"));
+    CHECK(fleet_valid_breaker("api/[2001:db8::1]:443"));
+    CHECK(!fleet_valid_breaker(""));
+    CHECK(!fleet_valid_breaker("a b"));
+    CHECK(!fleet_valid_breaker("\033[31mred"));
+    CHECK(!fleet_valid_breaker("caf\xc3\xa9"));
+    check_longest(fleet_valid_breaker, STATE_NAME_MAX);
 }
 
 static void quorum(void)
@@ -170,6 +197,7 @@ int main(void)
 {
     RUN(urls);
     RUN(ids);
+    RUN(breaker_names);
     RUN(messages_round_trip);
     RUN(quorum);
     RUN(backoff);

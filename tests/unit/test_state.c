@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "state.h"
 #include "state_check.h"
 #include "unit.h"
@@ -41,6 +42,9 @@ static void layout_is_pinned(void)
     CHECK_INT(offsetof(struct state_slot, name_ready), 8);
     CHECK_INT(offsetof(struct state_slot, name_words), 16);
     CHECK_INT(offsetof(struct state_slot, breaker), 144);
+    CHECK_INT(offsetof(struct state_slot, used_wall_ms), 336);
+    CHECK_INT(offsetof(struct state_slot, gc_calls), 344);
+    CHECK_INT(offsetof(struct state_slot, gc_since_ms), 352);
     CHECK_INT(offsetof(struct breaker_slot, word), 0);
     CHECK_INT(offsetof(struct breaker_slot, consecutive_failures), 8);
     CHECK_INT(offsetof(struct breaker_slot, fail_max), 12);
@@ -320,6 +324,81 @@ static void a_tombstone_keeps_the_names_behind_it_reachable(void)
     state_close(st);
 }
 
+#define DAY_MS 86400000u
+
+static void reclaim_gives_back_only_idle_slots(void)
+{
+    struct state_census census;
+    struct state *st = fresh("reclaim.state");
+    if (!CHECK(st != NULL))
+        return;
+    uint64_t t0 = 1800000000000u; /* wall-clock ms, long after the slots were used */
+    struct state_slot *old = state_find_slot(st, "old", true);
+    struct state_slot *busy = state_find_slot(st, "busy", true);
+    struct state_slot *forced = state_find_slot(st, "forced", true);
+    if (!CHECK(old && busy && forced))
+        return;
+    uint64_t key = state_name_hash("old"), busy_key = state_name_hash("busy");
+    CHECK(old->used_wall_ms > 0 && old->used_wall_ms < t0); /* dated by the claim */
+    struct breaker_transition tr;
+    breaker_force(&forced->breaker, BREAKER_FORCED_OPEN, 0, &tr);
+    old->breaker.successes = 3;
+    busy->breaker.failures = 1;
+    /* a first look notes the counts: nothing is known idle yet */
+    CHECK_INT(state_reclaim(old, key, DAY_MS, t0), STATE_KEPT_USED);
+    CHECK_INT(state_reclaim(busy, busy_key, DAY_MS, t0), STATE_KEPT_USED);
+    CHECK_INT(state_reclaim(forced, state_name_hash("forced"), 0, t0), STATE_KEPT_OPERATOR);
+    CHECK_INT(state_reclaim(old, state_name_hash("other"), 0, t0), STATE_KEPT_GONE);
+    /* a day later: old counted nothing more; busy had a call; a process began to use it */
+    busy->breaker.failures = 2;
+    CHECK_INT(state_reclaim(busy, busy_key, DAY_MS, t0 + DAY_MS), STATE_KEPT_USED);
+    CHECK_INT(state_reclaim(old, key, DAY_MS, t0 + DAY_MS - 1), STATE_KEPT_USED);
+    old->used_wall_ms = t0 + 10;
+    CHECK_INT(state_reclaim(old, key, DAY_MS, t0 + DAY_MS), STATE_KEPT_USED);
+    CHECK_INT(state_reclaim(old, key, DAY_MS, t0 + DAY_MS + 10), STATE_RECLAIMED);
+    CHECK_INT(old->key, STATE_KEY_TOMBSTONE);
+    CHECK_INT(old->used_wall_ms + old->gc_calls + old->gc_since_ms + old->breaker.successes, 0);
+    CHECK(state_find_slot(st, "old", false) == NULL);
+    CHECK_INT(state_reclaim(old, key, 0, t0 + 2 * DAY_MS), STATE_KEPT_GONE);
+    /* busy: its note is from t0 + DAY_MS; a transition later keeps it longer */
+    busy->breaker.changed_at_wall = t0 + DAY_MS + 500;
+    CHECK_INT(state_reclaim(busy, busy_key, DAY_MS, t0 + 2 * DAY_MS), STATE_KEPT_USED);
+    CHECK_INT(state_reclaim(busy, busy_key, DAY_MS, t0 + 2 * DAY_MS + 500), STATE_RECLAIMED);
+    /* idle 0: whatever no rule names goes at once, but never an operator's */
+    struct state_slot *fresh_one = state_find_slot(st, "fresh", true);
+    CHECK_INT(state_reclaim(fresh_one, state_name_hash("fresh"), 0, clock_wall_ms()),
+              STATE_RECLAIMED);
+    CHECK_INT(state_reclaim(forced, state_name_hash("forced"), 0, t0 + 9 * DAY_MS),
+              STATE_KEPT_OPERATOR);
+    /* the tombstones are taken again, wiped */
+    struct state_slot *again = state_find_slot(st, "old", true);
+    CHECK(again != NULL && again->breaker.successes == 0 && again->gc_since_ms == 0);
+    CHECK_INT(check(st, &census), 0);
+    CHECK_CTX(problems[0] == '\0', "%s", problems);
+    CHECK_INT(census.breakers, 2);
+    state_close(st);
+}
+
+static void reclaim_survives_a_burier_killed_midway(void)
+{
+    struct state_census census;
+    struct state *st = fresh("reclaim-killed.state");
+    if (!CHECK(st != NULL))
+        return;
+    struct state_slot *a = state_find_slot(st, "a", true);
+    if (!CHECK(a != NULL))
+        return;
+    a->key = STATE_KEY_BUSY; /* a gc killed after taking it */
+    CHECK(state_find_slot(st, "a", false) == NULL);
+    struct state_slot *b = state_find_slot(st, "a", true); /* nobody waits: a new slot */
+    CHECK(b != NULL && b != a);
+    CHECK_INT(state_reclaim(a, state_name_hash("a"), 0, clock_wall_ms()), STATE_KEPT_GONE);
+    CHECK_INT(check(st, &census), 0);
+    CHECK_CTX(problems[0] == '\0', "%s", problems);
+    CHECK_INT(census.breakers, 1);
+    state_close(st);
+}
+
 static void check_passes_a_good_file_and_counts(void)
 {
     struct state *st = fresh("check-good.state");
@@ -529,6 +608,8 @@ int main(void)
     RUN(recreate_replaces_but_never_follows);
     RUN(per_host_breakers_are_bounded_and_reuse_the_least_recent);
     RUN(a_tombstone_keeps_the_names_behind_it_reachable);
+    RUN(reclaim_gives_back_only_idle_slots);
+    RUN(reclaim_survives_a_burier_killed_midway);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

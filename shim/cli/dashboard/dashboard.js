@@ -28,6 +28,7 @@
     live: $('live'), file: $('file'), problem: $('problem'), fleet: $('fleet'), empty: $('empty'),
     events: $('events'), noEvents: $('no-events'), control: $('control'),
     chosen: $('control-chosen'), result: $('control-result'), openFor: $('open-for'),
+    token: $('token'), tokenHint: $('token-hint'),
     rulesSource: $('rules-source'), rulesError: $('rules-error'), rulesDetails: $('rules-details'),
     rulesSummary: $('rules-summary'), rulesRows: $('rules-rows'),
   };
@@ -37,6 +38,7 @@
     history: 900,
     head: 0, // index of the newest sample in every ring
     control: false,
+    tokenFile: null, // where serve wrote its control token
     chosen: null,
     order: [], // ids as the table shows them
     reorder: true,
@@ -378,6 +380,13 @@
     showChosen();
   };
 
+  // The control token is the user's to give: serve writes it into a file
+  // only its user can read, and the page never gets it from serve (anyone
+  // who can connect could read it then). It is kept for this tab only.
+  const TOKEN_KEY = 'fusebox-control-token';
+  view.token.value = sessionStorage.getItem(TOKEN_KEY) || '';
+  view.token.addEventListener('input', () => sessionStorage.setItem(TOKEN_KEY, view.token.value.trim()));
+
   const act = async (action) => {
     const b = S.chosen;
     if (!b || !S.control) return;
@@ -386,12 +395,21 @@
     const time = view.openFor.value.trim();
     if (action === 'open' && time) url += '?for=' + encodeURIComponent(time);
     const say = (text, ok) => { view.result.textContent = text; view.result.dataset.ok = ok; };
+    const token = view.token.value.trim();
+    if (!token) {
+      say(`${action} ${name}: give the token first (from ${S.tokenFile})`, false);
+      view.token.focus();
+      return;
+    }
     say(`${action} ${name}…`, true);
     try {
-      const resp = await fetch(url, { method: 'POST', cache: 'no-store' });
+      const resp = await fetch(url, { method: 'POST', cache: 'no-store', headers: { Authorization: 'Bearer ' + token } });
       const body = await resp.json();
       if (resp.ok) say(`${name}: ${WORDS[body.state] || body.state}`, true);
-      else say(`${action} ${name}: ${body.error} (HTTP ${resp.status})`, false);
+      else if (resp.status === 401) {
+        say(`${action} ${name}: serve refused the token (it makes a new one each time it starts: see ${S.tokenFile})`, false);
+        view.token.focus();
+      } else say(`${action} ${name}: ${body.error} (HTTP ${resp.status})`, false);
     } catch (err) {
       say(`${action} ${name}: serve did not answer (${err.message})`, false);
     }
@@ -404,6 +422,9 @@
   view.openFor.addEventListener('keydown', (e) => {
     if (e.key === 'Enter') act('open');
   });
+  view.token.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') view.openFor.focus();
+  });
   view.control.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && S.chosen) {
       const button = S.chosen.tr.querySelector('button.choose');
@@ -415,7 +436,7 @@
     const button = e.target.closest('button.choose');
     if (!button) return;
     choose(S.breakers.get(Number(button.closest('tr').dataset.id)));
-    view.openFor.focus();
+    (view.token.value ? view.openFor : view.token).focus();
   });
 
   // Up and down arrows move between the breakers' names.
@@ -466,7 +487,9 @@
     S.history = m.history;
     S.head = m.history - 1;
     S.control = m.control;
+    S.tokenFile = m.token_file;
     view.control.hidden = !S.control;
+    view.tokenHint.textContent = S.control ? `serve wrote it to ${S.tokenFile}` : '';
     view.file.textContent = m.file ? 'state file ' + m.file : '';
     setText(view.problem, m.problem && 'The state file cannot be read: ' + m.problem);
     setText(view.fleet, m.fleet);

@@ -269,9 +269,15 @@ void curl_guard_explain(const struct curl_guard *g, char *errorbuffer)
     if (!errorbuffer || !rt || g->rejected_by < 0)
         return;
     KEEP_ERRNO();
-    uint64_t ms = runtime_retry_in_ms(rt, &g->rejected_call);
-    char name[STATE_NAME_MAX];
-    snprintf(errorbuffer, CURL_ERROR_SIZE, "circuit open: breaker '%s' (%s), retry in %llus",
-             runtime_breaker_name(rt, &g->rejected_call, name), g->rejected_target,
-             (unsigned long long)((ms + 999) / 1000));
+    unsigned long long s = (runtime_retry_in_ms(rt, &g->rejected_call) + 999) / 1000;
+    char name[STATE_NAME_MAX], wait[40];
+    runtime_breaker_name(rt, &g->rejected_call, name);
+    if (!runtime_forced_open(rt, &g->rejected_call))
+        snprintf(wait, sizeof wait, "retry in %llus", s);
+    else if (s)
+        snprintf(wait, sizeof wait, "forced open, %llus left", s);
+    else
+        snprintf(wait, sizeof wait, "forced open until closed");
+    snprintf(errorbuffer, CURL_ERROR_SIZE, "circuit open: breaker '%s' (%s), %s", name,
+             g->rejected_target, wait);
 }

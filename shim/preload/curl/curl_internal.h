@@ -207,8 +207,9 @@ void curl_guard_end(const struct curl_guard *g, CURL *handle, CURLcode rc);
  * status when it got one, else as nothing. Leaves errno alone. */
 void curl_guard_end_unread(const struct curl_guard *g, CURL *handle);
 
-/* Writes "circuit open: breaker 'NAME' (host:port), retry in Ns" into
- * errorbuffer (CURL_ERROR_SIZE bytes) for a transfer g rejected; does
+/* Writes "circuit open: breaker 'NAME' (host:port), retry in Ns" (or, for a
+ * breaker forced open, "forced open until closed" or "forced open, Ns left")
+ * into errorbuffer (CURL_ERROR_SIZE bytes) for a transfer g rejected; does
  * nothing when errorbuffer is NULL. Leaves errno alone. */
 void curl_guard_explain(const struct curl_guard *g, char *errorbuffer);
 
