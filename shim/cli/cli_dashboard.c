@@ -124,9 +124,10 @@ static enum change sample_slot(struct dashboard *d, struct state_slot *slot, uin
     uint64_t at = d->tick % DASHBOARD_HISTORY;
     struct breaker_row row;
     if (slot && !state_slot_name(slot, row.name)) {
-        free(b);
+        bool was = b != NULL;
         d->breakers[id] = NULL;
-        return b ? GONE : SAME;
+        free(b);
+        return was ? GONE : SAME;
     }
     if (!slot) {
         for (int s = 0; b && s < SERIES_COUNT; s++)
@@ -259,7 +260,7 @@ static void read_fleet(struct dashboard *d, const struct state *st, FILE *out)
     free(line);
 }
 
-/* True when st describes the same version of a file as the one in was. */
+/* True when a and b describe the same version of a file. */
 static bool same_file(const struct stat *a, const struct stat *b)
 {
     return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
@@ -442,9 +443,12 @@ static void write_snapshot(const struct dashboard *d, FILE *out)
         dashboard_breaker_json(out, id, d->breakers[id], true, d->tick - 1);
     }
     fputs("],\"events\":[", out);
-    for (uint64_t n = d->recent_from; n < d->next_event; n++) {
-        fputs(n > d->recent_from ? "," : "", out);
-        cli_event_json(out, &d->recent[n % DASHBOARD_RECENT]);
+    for (uint64_t n = d->recent_from, shown = 0; n < d->next_event; n++) {
+        const struct event_record *ev = &d->recent[n % DASHBOARD_RECENT];
+        if (ev->seq != n)
+            continue; /* lost before it was read */
+        fputs(shown++ ? "," : "", out);
+        cli_event_json(out, ev);
     }
     fprintf(out, "],\"rules\":%s}\n\n", d->rules_json ? d->rules_json : "null");
 }
