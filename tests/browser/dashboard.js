@@ -145,8 +145,16 @@ async function show(page, url, statusFile, screenshot) {
   }
   const events = await page.$$eval('#events li', (li) => li.length);
   if (!events) fail('no transitions shown');
+  // the rules, drawn when their section is opened (from the keyboard)
   const rules = await page.textContent('#rules-summary');
-  console.log(`# rules: ${rules}; transitions shown: ${events}`);
+  await page.focus('#rules-summary');
+  await page.keyboard.press('Enter');
+  const drawn = await until('the rules drawn', async () => {
+    const names = await page.$$eval('#rules-rows tr', (r) => r.map((tr) => tr.children[0].textContent));
+    return names.length && names;
+  });
+  if (`${drawn.length} breakers` !== rules) fail(`${drawn.length} rules drawn, the summary says ${rules}`);
+  console.log(`# rules: ${drawn.join(', ')}; transitions shown: ${events}`);
   await page.screenshot({ path: screenshot, fullPage: true });
 }
 

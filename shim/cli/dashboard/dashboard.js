@@ -144,7 +144,7 @@
   const showRetry = (b, now) => {
     const d = b.data;
     let text = '–';
-    if (b.retryAt !== null) text = fmtDuration(Math.max(0, b.retryAt - now));
+    if (b.retryAt !== null) text = b.retryAt > now ? fmtDuration(b.retryAt - now) : 'at the next call';
     else if (d.state === 'forced_open') text = 'until closed';
     if (b.cells.retry.textContent !== text) b.cells.retry.textContent = text;
   };
@@ -356,7 +356,7 @@
       : (n ? 'These rules do not compile; the last good ones are shown below:\n'
         : 'These rules do not compile:\n') + r.error;
     view.rulesDetails.hidden = n === 0;
-    view.rulesSummary.textContent = `${n} breaker${n === 1 ? '' : 's'} (show)`;
+    view.rulesSummary.textContent = `${n} breaker${n === 1 ? '' : 's'}`;
     if (view.rulesDetails.open) drawRules();
   };
 
