@@ -114,7 +114,6 @@
       const button = el('button', '', b.data.name);
       button.type = 'button';
       button.className = 'choose';
-      button.setAttribute('aria-label', 'Control ' + b.data.name);
       c.append(button);
     } else {
       c.textContent = b.data.name;
@@ -478,6 +477,7 @@
   // --- the stream ------------------------------------------------------------
 
   const setLive = (state, text) => {
+    if (view.live.textContent === text) return; // a screen reader hears each change
     view.live.dataset.live = state;
     view.live.textContent = text;
   };
