@@ -28,9 +28,10 @@ CORE    := outcome log refusal breaker state rules rules_read pattern jsonpos ma
 PRELOAD := libc names fdtrack runtime pending hook_connect hook_fallback hook_fd hook_io hook_resolve
 CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
 CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \
-           cli_check cli_explain cli_serve serve_guard cli_fsck cli_gc cli_sync cli_fleet_view \
-           cli_dropin cli_status_all \
-           fleet state_check
+           cli_check cli_explain cli_serve serve_guard cli_dashboard cli_dashboard_json cli_fsck \
+           cli_gc cli_sync cli_fleet_view cli_dropin cli_status_all fleet state_check
+# The dashboard's page, compiled into the command (see dashboard_assets.h).
+DASHBOARD_ASSETS := dashboard.html dashboard.css dashboard.js
 INC_core         := -Ishim/core
 INC_preload      := $(INC_core) -Ishim/preload
 INC_preload/curl := $(INC_preload) -Ishim/preload/curl
@@ -40,7 +41,7 @@ CLI     += fleet_sentinel sync_sentinel sync_rules
 
 obj = $(patsubst %,$(BUILD)/obj/$(1)/%.o,$(2))
 SHIM_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,$(PRELOAD)) $(call obj,preload/curl,$(CURL))
-CLI_OBJS  := $(call obj,core,$(CORE)) $(call obj,cli,$(CLI))
+CLI_OBJS  := $(call obj,core,$(CORE)) $(call obj,cli,$(CLI)) $(BUILD)/obj/gen/dashboard_assets.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 HELPERS    := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
 
@@ -60,6 +61,16 @@ $$(BUILD)/obj/$(1)/%.o: shim/$(1)/%.c $$(BUILD)/flags
 	$$(CC) $$(ALL_CFLAGS) $$(INC_$(1)) -MMD -MP -c $$< -o $$@
 endef
 $(foreach room,core preload preload/curl cli,$(eval $(call room_rule,$(room))))
+
+# The dashboard's files as C arrays: xxd -i, made const.
+$(BUILD)/gen/dashboard_assets.c: $(addprefix shim/cli/dashboard/,$(DASHBOARD_ASSETS)) shim/cli/dashboard_assets.h
+	@mkdir -p $(@D)
+	{ echo '#include "dashboard_assets.h"'; \
+	  for f in $(DASHBOARD_ASSETS); do (cd shim/cli/dashboard && xxd -i $$f) || exit 1; done; } | \
+	    sed 's/^unsigned/const unsigned/' > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/gen/dashboard_assets.o: $(BUILD)/gen/dashboard_assets.c $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(INC_cli) -c $< -o $@
 
 $(BUILD)/libfusebox.so: $(SHIM_OBJS) shim/preload/libfusebox.map
 	$(CC) -shared -o $@ $(SHIM_OBJS) -Wl,--version-script=shim/preload/libfusebox.map \

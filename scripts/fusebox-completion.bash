@@ -23,7 +23,7 @@ _fusebox_options() {
     check) echo "-h --help" ;;
     explain) echo "$common -r --rules" ;;
     gc) echo "$common -r --rules -i --idle" ;;
-    serve) echo "$common -l --listen -c --allow-control -T --token-file -p --port-file -t --timeout" ;;
+    serve) echo "$common -l --listen -c --allow-control -T --token-file -p --port-file -t --timeout -r --rules" ;;
     systemd-dropin) echo "$common -r --rules" ;;
     esac
 }

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that fusebox needs to build, test and benchmark,
-# and only those that are missing. Run as root (CI does); as another user it
-# uses sudo when there is one, and otherwise says what to install.
+# and only those that are missing; then playwright-core (npm, pinned by
+# tests/browser/package-lock.json) into tests/browser/node_modules when it is
+# not there. Run as root (CI does); as another user it uses sudo when there
+# is one, and otherwise says what to install.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   build-essential pkg-config
@@ -20,9 +23,23 @@ packages=(
   dpkg-dev lintian        # make deb (dpkg-deb, dpkg-shlibdeps) and package.bats
   pandoc man-db           # the man pages (from Markdown) and man -w / man --warnings
   adduser systemd         # the package's group; systemd-analyze verify of a drop-in
+  xxd                     # the dashboard's page compiled into the command
+  chromium                # dashboard.bats (headless, driven by playwright-core)
 )
-# node: the machine's own build counts; otherwise Debian's.
+# node and npm: the machine's own build counts; otherwise Debian's.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+
+# playwright-core for dashboard.bats, as the lock file pins it; it drives
+# Debian's chromium (never a browser of its own download).
+install_playwright() {
+    [ -d tests/browser/node_modules/playwright-core ] && return 0
+    echo "install-deps: installing playwright-core into tests/browser" >&2
+    if ! (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >&2); then
+        echo "install-deps: npm ci in tests/browser failed (is the npm registry reachable?)" >&2
+        exit 1
+    fi
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -30,7 +47,10 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+    install_playwright
+    exit 0
+fi
 
 if [ "$(id -u)" -eq 0 ]; then
   sudo=()
@@ -49,3 +69,4 @@ if ! "${sudo[@]}" apt-get update -q >&2 ||
   echo "install-deps: could not install: ${missing[*]} (is a Debian mirror reachable?)" >&2
   exit 1
 fi
+install_playwright

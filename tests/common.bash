@@ -82,6 +82,20 @@ start_server() {
     printf -v "${name}_PORT" '%s' "$(cat "$dir/$name.port")"
 }
 
+# start_serve [ARGS...]: starts fusebox serve on a free loopback port (on
+# $SERVE_LISTEN when set) and sets SERVE_URL and SERVE_PID; its output is
+# appended to $BATS_TEST_TMPDIR/serve.out.
+start_serve() {
+    local port_file=$BATS_TEST_TMPDIR/serve.port
+    rm -f "$port_file"
+    "$FUSEBOX" serve --listen "${SERVE_LISTEN:-127.0.0.1:0}" --port-file "$port_file" "$@" \
+        >>"$BATS_TEST_TMPDIR/serve.out" 2>&1 3>&- &
+    SERVE_PID=$!
+    SERVER_PIDS+=("$SERVE_PID")
+    wait_for 30 test -s "$port_file"
+    SERVE_URL=http://127.0.0.1:$(cat "$port_file")
+}
+
 # server_count NAME FIELD: prints a counter of a server (connections,
 # requests, max_concurrent); 0 before the first one.
 server_count() {

@@ -4,18 +4,6 @@
 
 load common
 
-# start_serve [ARGS...]: starts fusebox serve on a free loopback port and
-# sets SERVE_URL.
-start_serve() {
-    local port_file=$BATS_TEST_TMPDIR/serve.port
-    rm -f "$port_file"
-    "$FUSEBOX" serve --listen 127.0.0.1:0 --port-file "$port_file" "$@" \
-        >"$BATS_TEST_TMPDIR/serve.out" 2>&1 3>&- &
-    SERVER_PIDS+=("$!")
-    wait_for 30 test -s "$port_file"
-    SERVE_URL=http://127.0.0.1:$(cat "$port_file")
-}
-
 # request METHOD PATH [CURL_ARGS...]: sends one request to the server; sets
 # CODE, TYPE, ALLOW and BODY.
 request() {

@@ -28,7 +28,7 @@ static const char fusebox_usage[] =
     "  gc [-r RULES] [--idle DURATION]              give back slots of unused breakers in no rule\n"
     "  check RULES                                  validate a rules file\n"
     "  explain [-r RULES] HOST[:PORT] | URL         which breaker a destination maps to\n"
-    "  serve [--listen ADDR:PORT] [--allow-control] breakers over HTTP (metrics, health)\n"
+    "  serve [--listen ADDR:PORT] [--allow-control] dashboard, metrics and health over HTTP\n"
     "  sync --redis URL [--host-id ID]              fleet agent: share breakers through Redis\n"
     "  systemd-dropin SERVICE [-r RULES] [-s STATE] print a drop-in that protects a service\n"
     "  help [COMMAND]                               show help (also COMMAND --help)\n"

@@ -100,10 +100,8 @@ size_t cli_read_rows(struct state *st, struct breaker_row **rows);
 /* True for the states in which calls are failed (open, half-open, forced). */
 bool cli_is_open(enum breaker_state s);
 
-/* Writes s as a JSON string (quoted and escaped) to out; cli_json_string
- * writes it to stdout. */
+/* Writes s as a JSON string (quoted and escaped) to out. */
 void cli_json_string_to(FILE *out, const char *s);
-void cli_json_string(const char *s);
 
 /* Writes one breaker as the object of status --json (no newline). */
 void cli_breaker_json(FILE *out, const struct breaker_row *row);
@@ -154,6 +152,10 @@ void cli_fleet_agent_text(FILE *out, const struct fleet_agent_row *agent,
 /* Writes the "fleet_agent" member of status --json (null when no agent ever ran). */
 void cli_fleet_agent_json(FILE *out, const struct fleet_agent_row *agent);
 
+/* Prints the line of cli_fleet_agent_text that says what the fleet agent
+ * says of itself; false, printing nothing, when no agent ever ran on st. */
+bool cli_fleet_agent_line(FILE *out, const struct state *st);
+
 /* Writes the ", \"fleet\": {…}" member of a breaker's status --json object. */
 void cli_fleet_breaker_json(FILE *out, const struct breaker_row *row);
 
@@ -162,6 +164,16 @@ void cli_fleet_breaker_json(FILE *out, const struct breaker_row *row);
  * and fusebox_fleet_failovers_total (nothing when no agent ever ran). */
 void cli_fleet_metrics(FILE *out, const struct breaker_row *rows, size_t n,
                        const struct fleet_agent_row *agent);
+
+/* Reads the events of the ring from *next up to the newest, advancing
+ * *next, and calls each(ev, arg) on every one; an event still being written
+ * ends the walk (the next call reads it). Returns how many events were lost
+ * on the way (overwritten before they were read). */
+uint64_t cli_read_events(const struct state *st, uint64_t *next,
+                         void (*each)(const struct event_record *ev, void *arg), void *arg);
+
+/* Writes one event as the object of events --json (no newline). */
+void cli_event_json(FILE *out, const struct event_record *ev);
 
 /* Writes wall_ms as ISO 8601 UTC with milliseconds into out. */
 void cli_iso8601(uint64_t wall_ms, char out[32]);

@@ -80,8 +80,3 @@ void cli_json_string_to(FILE *out, const char *s)
     }
     putc('"', out);
 }
-
-void cli_json_string(const char *s)
-{
-    cli_json_string_to(stdout, s);
-}

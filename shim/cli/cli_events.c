@@ -21,25 +21,37 @@ static const char events_usage[] =
     "  -s, --state STATE     state file (default: $FUSEBOX_STATE, else per-user default)\n"
     "  -h, --help            show this help\n";
 
-static void print_event(const struct event_record *ev, bool json)
+void cli_event_json(FILE *out, const struct event_record *ev)
 {
     char when[32], why[96];
     cli_iso8601(ev->wall_ms, when);
     breaker_describe(&ev->tr, why, sizeof why);
-    const char *from = breaker_state_name((enum breaker_state)ev->tr.from);
-    const char *to = breaker_state_name((enum breaker_state)ev->tr.to);
-    if (!json) {
-        printf("%s  %s  %s -> %s  %s  [%s %u]\n", when, ev->breaker, from, to, why, ev->comm,
-               ev->pid);
+    fprintf(out, "{\"seq\": %llu, \"time\": \"%s\", \"breaker\": ", (unsigned long long)ev->seq,
+            when);
+    cli_json_string_to(out, ev->breaker);
+    fprintf(out, ", \"from\": \"%s\", \"to\": \"%s\", \"reason\": ",
+            breaker_state_name((enum breaker_state)ev->tr.from),
+            breaker_state_name((enum breaker_state)ev->tr.to));
+    cli_json_string_to(out, why);
+    fprintf(out, ", \"pid\": %u, \"program\": ", ev->pid);
+    cli_json_string_to(out, ev->comm);
+    fputc('}', out);
+}
+
+/* Prints one event as a line of text, or as a JSON line. */
+static void print_event(const struct event_record *ev, bool json)
+{
+    if (json) {
+        cli_event_json(stdout, ev);
+        putchar('\n');
         return;
     }
-    printf("{\"seq\": %llu, \"time\": \"%s\", \"breaker\": ", (unsigned long long)ev->seq, when);
-    cli_json_string(ev->breaker);
-    printf(", \"from\": \"%s\", \"to\": \"%s\", \"reason\": ", from, to);
-    cli_json_string(why);
-    printf(", \"pid\": %u, \"program\": ", ev->pid);
-    cli_json_string(ev->comm);
-    printf("}\n");
+    char when[32], why[96];
+    cli_iso8601(ev->wall_ms, when);
+    breaker_describe(&ev->tr, why, sizeof why);
+    printf("%s  %s  %s -> %s  %s  [%s %u]\n", when, ev->breaker,
+           breaker_state_name((enum breaker_state)ev->tr.from),
+           breaker_state_name((enum breaker_state)ev->tr.to), why, ev->comm, ev->pid);
 }
 
 static void say_lost(uint64_t lost)
@@ -49,9 +61,8 @@ static void say_lost(uint64_t lost)
                   (unsigned long long)lost, lost == 1 ? "" : "s", STATE_EVENTS);
 }
 
-/* Prints the events from *next up to the newest, advancing *next; an event
- * still being written stops the walk (it is read on the next call). */
-static void print_from(const struct state *st, uint64_t *next, uint64_t since_wall, bool json)
+uint64_t cli_read_events(const struct state *st, uint64_t *next,
+                         void (*each)(const struct event_record *ev, void *arg), void *arg)
 {
     uint64_t head = state_events_appended(st), lost = 0;
     if (head > STATE_EVENTS && *next < head - STATE_EVENTS) {
@@ -66,11 +77,24 @@ static void print_from(const struct state *st, uint64_t *next, uint64_t since_wa
             lost++;
             continue;
         }
-        if (ev.wall_ms >= since_wall)
-            print_event(&ev, json);
+        each(&ev, arg);
     }
-    say_lost(lost);
-    fflush(stdout);
+    return lost;
+}
+
+/* What print_since needs: the oldest time shown, and the output format. */
+struct events_filter {
+    uint64_t since_wall;
+    bool json;
+};
+
+/* Prints ev when it is not older than the filter's time (a cli_read_events
+ * callback). */
+static void print_since(const struct event_record *ev, void *arg)
+{
+    const struct events_filter *f = arg;
+    if (ev->wall_ms >= f->since_wall)
+        print_event(ev, f->json);
 }
 
 int cmd_events(int argc, char **argv)
@@ -101,8 +125,10 @@ int cmd_events(int argc, char **argv)
     if (!st)
         return EXIT_OK;
     const struct timespec tenth = {0, 100000000};
+    struct events_filter filter = {since_wall, json};
     do {
-        print_from(st, &next, since_wall, json);
+        say_lost(cli_read_events(st, &next, print_since, &filter));
+        fflush(stdout);
     } while (follow && nanosleep(&tenth, NULL) == 0);
     state_close(st);
     return EXIT_OK;

@@ -67,12 +67,13 @@ static void node_text(FILE *out, const struct fleet_agent_row *a)
     fputc('\n', out);
 }
 
-void cli_fleet_agent_text(FILE *out, const struct fleet_agent_row *a,
-                          const struct breaker_row *rows, size_t n)
+/* Prints what the agent says of itself, in one line; false, printing
+ * nothing, when no agent ever ran on the file. */
+static bool agent_line(FILE *out, const struct fleet_agent_row *a)
 {
     char when[32], seen[32];
     if (!a->ever)
-        return; /* no agent ever ran on this file */
+        return false;
     cli_iso8601(a->since_wall_ms, when);
     cli_iso8601(a->alive_wall_ms, seen);
     if (!a->pid)
@@ -86,6 +87,21 @@ void cli_fleet_agent_text(FILE *out, const struct fleet_agent_row *a,
     else
         fprintf(out, "fleet: disconnected since %s (host '%s', agent pid %u retrying)\n", when,
                 a->host, a->pid);
+    return true;
+}
+
+bool cli_fleet_agent_line(FILE *out, const struct state *st)
+{
+    struct fleet_agent_row a;
+    cli_read_fleet_agent(st, &a);
+    return agent_line(out, &a);
+}
+
+void cli_fleet_agent_text(FILE *out, const struct fleet_agent_row *a,
+                          const struct breaker_row *rows, size_t n)
+{
+    if (!agent_line(out, a))
+        return;
     node_text(out, a);
     for (size_t i = 0; i < n; i++)
         if (rows[i].fleet_quorum)

@@ -1,5 +1,6 @@
 /* fusebox serve: the breakers over HTTP (libmicrohttpd) for scrapers, health
- * checks and automation. Every request reads the state file afresh; the
+ * checks, automation and people (the dashboard at /, cli_dashboard.c). Every
+ * request reads the state file afresh; the
  * control endpoints run the same code as the open/close/... commands, for a
  * request that serve_guard lets through. Slow or many clients cannot hold it
  * up: idle connections time out, each client address has a few at most, and
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_dashboard.h"
 #include "serve_guard.h"
 
 #define SERVE_PER_ADDRESS 16          /* connections at once from one client address */
@@ -24,10 +26,14 @@
 #define SERVE_TIMEOUT_DEFAULT "10s"   /* an idle connection is closed after this */
 
 static const char serve_usage[] =
-    "usage: fusebox serve [-s STATE] [--listen ADDR:PORT] [--allow-control [--token-file PATH]]\n"
-    "                     [--port-file PATH] [--timeout DURATION]\n"
+    "usage: fusebox serve [-s STATE] [-r RULES] [--listen ADDR:PORT]\n"
+    "                     [--allow-control [--token-file PATH]] [--port-file PATH]\n"
+    "                     [--timeout DURATION]\n"
     "\n"
     "Serves the breakers over HTTP until SIGINT or SIGTERM:\n"
+    "  GET  /                         the dashboard: a live page of every breaker, its last\n"
+    "                                 15 minutes, the recent transitions and the rules\n"
+    "  GET  " DASHBOARD_STREAM "         the dashboard's updates (server-sent events)\n"
     "  GET  /metrics                  the output of fusebox metrics (Prometheus)\n"
     "  GET  /breakers                 the output of fusebox status --json\n"
     "  GET  /breakers/NAME            one breaker (404 when there is none)\n"
@@ -49,6 +55,7 @@ static const char serve_usage[] =
     "  -c, --allow-control     accept the POST endpoints, with the token\n"
     "  -T, --token-file PATH   where the token goes (default: STATE.serve-token)\n"
     "  -p, --port-file PATH    write the port listened on into PATH once listening\n"
+    "  -r, --rules RULES       rules the dashboard shows (default: $FUSEBOX_RULES)\n"
     "  -t, --timeout DURATION  close a connection idle this long (default 10s; whole\n"
     "                          seconds, at least 1)\n"
     "  -s, --state STATE       state file (default: $FUSEBOX_STATE, else per-user default)\n"
@@ -61,6 +68,7 @@ struct server {
     const char *state_option; /* -s, or NULL */
     bool allow_control;
     struct serve_token token; /* with allow_control */
+    struct dashboard *dashboard;
 };
 
 /* A response being built: status, content type, body written to a memstream. */
@@ -289,6 +297,17 @@ static bool route(const struct server *srv, struct MHD_Connection *conn, const c
     return post_action(srv, conn, breaker, slash + 1, r);
 }
 
+/* Queues resp (NULL: memory ran out, and MHD closes the connection). */
+static enum MHD_Result send_response(struct MHD_Connection *conn, unsigned status,
+                                     struct MHD_Response *resp)
+{
+    if (!resp)
+        return MHD_NO;
+    enum MHD_Result queued = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return queued;
+}
+
 /* Sends the reply built in r (or a bare 500 when building it failed). */
 static enum MHD_Result send_reply(struct MHD_Connection *conn, struct reply *r, bool built)
 {
@@ -303,9 +322,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct reply *r, 
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
     if (r->header)
         MHD_add_response_header(resp, r->header, r->value);
-    enum MHD_Result queued = MHD_queue_response(conn, r->status, resp);
-    MHD_destroy_response(resp);
-    return queued;
+    return send_response(conn, r->status, resp);
 }
 
 /* True when the request says it has a body larger than SERVE_BODY_MAX, or
@@ -340,11 +357,18 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         *upload_data_size = 0;
         return MHD_YES;
     }
-    bool built;
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+    struct server *srv = cls;
+    bool built, get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+    bool page = strcmp(url, "/") == 0, stream = strcmp(url, DASHBOARD_STREAM) == 0;
+    if ((page || stream) && get)
+        return send_response(conn, MHD_HTTP_OK,
+                             page ? dashboard_page() : dashboard_stream(srv->dashboard, conn));
+    if (page || stream) {
+        built = reply_not_allowed(&r, "GET");
+    } else if (!get && strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
         built = reply_not_allowed(&r, "GET, POST");
     } else {
-        built = route(cls, conn, method, url, &r);
+        built = route(srv, conn, method, url, &r);
     }
     return send_reply(conn, &r, built);
 }
@@ -399,6 +423,7 @@ static bool write_port_file(const char *path, unsigned port)
 /* How fusebox serve was asked to run. */
 struct serve_options {
     const char *listen, *port_file, *token_file;
+    const char *rules; /* what the dashboard shows, or NULL */
     struct sockaddr_storage addr;
     unsigned timeout_s;
 };
@@ -439,12 +464,19 @@ static int serve(struct server *srv, const struct serve_options *o)
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL); /* MHD's thread inherits the mask */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+    pthread_sigmask(SIG_BLOCK, &stop, NULL); /* the threads inherit the mask */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME;
     if (o->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (srv->allow_control && !make_token(srv, o->token_file)) /* before MHD's thread reads it */
         return EXIT_BAD_INPUT;
+    srv->dashboard =
+        dashboard_start(srv->state_option, o->rules, srv->allow_control ? srv->token.path : NULL);
+    if (!srv->dashboard) {
+        if (srv->allow_control)
+            serve_token_remove(&srv->token);
+        return EXIT_BAD_INPUT;
+    }
     struct MHD_Daemon *daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, answer, srv, MHD_OPTION_SOCK_ADDR, &o->addr,
         MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -469,8 +501,7 @@ static int serve(struct server *srv, const struct serve_options *o)
     sigwait(&stop, &signal_number);
     status = EXIT_OK;
 out:
-    if (daemon)
-        MHD_stop_daemon(daemon);
+    dashboard_stop(srv->dashboard, daemon);
     if (srv->allow_control)
         serve_token_remove(&srv->token);
     return status;
@@ -479,12 +510,15 @@ out:
 int cmd_serve(int argc, char **argv)
 {
     struct server srv = {0};
-    struct serve_options o = {.listen = default_listen};
+    struct serve_options o = {.listen = default_listen, .rules = getenv("FUSEBOX_RULES")};
     const char *timeout = SERVE_TIMEOUT_DEFAULT;
-    const struct cli_option opts[] = {
-        {"listen", 'l', NULL, &o.listen},         {"allow-control", 'c', &srv.allow_control, NULL},
-        {"token-file", 'T', NULL, &o.token_file}, {"port-file", 'p', NULL, &o.port_file},
-        {"timeout", 't', NULL, &timeout},         {0}};
+    const struct cli_option opts[] = {{"listen", 'l', NULL, &o.listen},
+                                      {"allow-control", 'c', &srv.allow_control, NULL},
+                                      {"token-file", 'T', NULL, &o.token_file},
+                                      {"port-file", 'p', NULL, &o.port_file},
+                                      {"timeout", 't', NULL, &timeout},
+                                      {"rules", 'r', NULL, &o.rules},
+                                      {0}};
     int done = cli_parse_options(argc, argv, serve_usage, opts, &srv.state_option);
     if (done >= 0)
         return done;
@@ -507,5 +541,7 @@ int cmd_serve(int argc, char **argv)
         cli_error("serve: --token-file goes with --allow-control");
         return EXIT_USAGE;
     }
+    if (o.rules && !*o.rules)
+        o.rules = NULL;
     return serve(&srv, &o);
 }

@@ -107,11 +107,11 @@ static void show(struct snapshot *s, bool json, bool first)
     bool shared = state_group_shared(&s->sb);
     if (json) {
         printf("%s{\"state_file\": ", first ? "" : ", ");
-        cli_json_string(s->path);
+        cli_json_string_to(stdout, s->path);
         printf(", \"owner\": ");
-        cli_json_string(user);
+        cli_json_string_to(stdout, user);
         printf(", \"uid\": %u, \"group\": ", (unsigned)s->sb.st_uid);
-        cli_json_string(group);
+        cli_json_string_to(stdout, group);
         printf(", \"shared\": %s, \"breakers\": ", shared ? "true" : "false");
         cli_breakers_json(stdout, rows, n);
         putchar('}');
