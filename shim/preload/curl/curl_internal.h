@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "curl_url_scan.h"
 #include "runtime.h"
 
 struct runtime;
@@ -84,20 +85,17 @@ extern __thread unsigned curl_inside_libcurl __attribute__((tls_model("initial-e
 
 /* ---- target ----------------------------------------------------------- */
 
-#define CURL_HOST_MAX 264
-
-/* Where a transfer goes, as a breaker rule sees it. */
-struct curl_target {
-    char host[CURL_HOST_MAX]; /* lower case, no trailing dot, IPv6 in brackets; "" none */
-    char scheme[16];          /* lower case: "http", "https", …; "" unknown */
-    uint16_t port;            /* the URL's port, else the scheme's default */
-};
-
-/* Fills *t from a URL as curl_easy_setopt(CURLOPT_URL) takes it (a missing
- * scheme is guessed as libcurl does). Returns false, with t->host empty,
- * when the URL has no host or port libcurl would connect to (file://, a
- * malformed URL) or libcurl's URL API is missing. */
+/* Fills *t (struct curl_target: curl_url_scan.h) from a URL as
+ * curl_easy_setopt(CURLOPT_URL) takes it (a missing scheme is guessed as
+ * libcurl does): by the scanner, else by libcurl's URL API. Returns false,
+ * with t->host empty, when the URL has no host or port libcurl would connect
+ * to (file://, a malformed URL) or libcurl's URL API is missing. */
 bool curl_target_of_url(const char *url, struct curl_target *t);
+
+/* curl_target_of_url and curl_target_of_proxy by libcurl's URL API alone
+ * (what the scanner declines; the unit tests compare the two). */
+bool curl_target_of_url_api(const char *url, struct curl_target *t);
+bool curl_target_of_proxy_api(const char *proxy, struct curl_target *t);
 
 /* Same, from a CURLU handle (CURLOPT_CURLU). */
 bool curl_target_of_curlu(CURLU *url, struct curl_target *t);
