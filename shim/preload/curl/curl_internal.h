@@ -151,35 +151,44 @@ struct curl_multi_state {
 };
 
 struct curl_record {
-    struct curl_record *next;
-    const void *handle;
     struct curl_options options;
     struct curl_multi_state multi;
+    _Atomic(uintptr_t) *key;           /* its slot in the table (curl_records.c only) */
+    _Atomic(const void *) *pending_in; /* its slot's pending word (curl_records.c only) */
 };
 
-/* The table of records is guarded by one mutex (made fork-safe on first
- * use). curl_records_find, _add and _remove must be called with it held;
- * nothing may call into libcurl while holding it. */
-void curl_records_lock(void);
-void curl_records_unlock(void);
+/* The records take no lock: only the thread that uses a handle may look up,
+ * change or drop its record (libcurl's own rule for handles), and a record
+ * stays where it is until it is dropped. */
 
 /* Returns handle's record or NULL. */
 struct curl_record *curl_records_find(const void *handle);
 
-/* Returns handle's record, creating an empty one; NULL when out of memory. */
+/* Returns handle's record, creating one with cleared options and multi
+ * state; NULL (with a warning, once) when out of memory or room. */
 struct curl_record *curl_records_add(const void *handle);
 
-/* Removes handle's record, copying it to *out first; false when there was
- * none. */
-bool curl_records_remove(const void *handle, struct curl_record *out);
+/* Drops r, the record of a handle being cleaned up; its memory goes to a
+ * later handle. */
+void curl_records_drop(struct curl_record *r);
 
-/* Writes to out up to max handles whose transfer in multi is not settled
- * yet; returns how many. Takes the lock itself. */
+/* Notes the multi handle that r's transfer is pending in (NULL: none), for
+ * curl_records_in_multi. */
+void curl_records_set_pending(struct curl_record *r, const void *multi);
+
+/* Writes to out up to max handles whose transfer is pending in multi;
+ * returns how many. */
 size_t curl_records_in_multi(const void *multi, CURL **out, size_t max);
 
-/* True when there is no record at all (one relaxed load, no lock): the
- * hooks of a program that set no URL under rules skip the table. */
+/* True when there is no record at all (one relaxed load): the hooks of a
+ * program that set no URL under rules skip the table. */
 bool curl_records_empty(void);
+
+/* Sets o to no option given (as a new or reset handle has). */
+void curl_options_clear(struct curl_options *o);
+
+/* Sets s to no transfer in a multi handle. */
+void curl_multi_state_clear(struct curl_multi_state *s);
 
 /* ---- guard ------------------------------------------------------------ */
 
@@ -232,8 +241,9 @@ void curl_fallback_end(CURL *handle, struct curl_guard *g, const struct curl_opt
 
 /* ---- easy handles ----------------------------------------------------- */
 
-/* Copies handle's recorded options into *o; false when it has no record. */
-bool curl_options_of(const void *handle, struct curl_options *o);
+/* Returns handle's recorded options (valid until the handle is cleaned up
+ * or reset), or NULL when it has no record. */
+const struct curl_options *curl_options_of(const void *handle);
 
 /* ---- multi handles ---------------------------------------------------- */
 

@@ -1,20 +1,39 @@
-/* The per-handle records of the libcurl hooks: a chained hash table keyed
- * by the easy handle's address, under one mutex. A record is created by
- * the first curl_easy_setopt the shim cares about and dropped by
- * curl_easy_cleanup, so the table holds one record per live handle that
- * set a URL. Nothing is allocated before a program uses libcurl. */
-#include <pthread.h>
+/* The per-handle records of the libcurl hooks, in a lock-free table keyed
+ * by the easy handle's address. A record is created by the first
+ * curl_easy_setopt the shim cares about and dropped by curl_easy_cleanup.
+ *
+ * The table is a short list of levels, each a power of two of groups of
+ * CURL_RECORD_WAYS slots; a handle may take any free slot of its own group
+ * in a level (claimed with a CAS on the slot's key) and the next level is
+ * made when that group is full, so a lookup reads one group per level that
+ * exists, usually one cache line. A slot keeps its record's memory when it
+ * is freed, for the next handle that takes it: after the first transfers,
+ * a handle costs no allocation. Levels and records are never freed (the
+ * table holds at most as many records as handles were alive at once).
+ *
+ * Only the thread that uses a handle reads or writes its record (libcurl
+ * allows one thread at a time per handle and per multi handle). Other
+ * threads read the keys and the "pending in multi handle" words only, so
+ * nothing here takes a lock: safe across fork and in any thread. Nothing is
+ * allocated before a program uses libcurl under rules. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "curl_internal.h"
+#include "log.h"
 
-#define BUCKET_BITS 12
-#define BUCKETS (1u << BUCKET_BITS)
+#define CURL_RECORD_WAYS 8 /* slots of a group: 64 bytes of keys */
+#define LEVEL0_GROUP_BITS 8
+#define LEVEL_GROWTH_BITS 2 /* each level has four times the groups of the one before */
+#define LEVELS 6            /* 2 048 slots, then 8 192, …: 2.8 M in all */
 
-static struct curl_record *buckets[BUCKETS];
-static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
+struct level {
+    unsigned group_bits;
+    _Atomic(uintptr_t) *keys;          /* the handle in each slot, 0 when free */
+    _Atomic(const void *) *pending_in; /* the multi handle a slot's transfer is pending in */
+    struct curl_record **records;      /* each slot's record memory, NULL until first used */
+};
+
+static _Atomic(struct level *) levels[LEVELS];
 static _Atomic size_t record_count;
 
 bool curl_records_empty(void)
@@ -22,87 +41,129 @@ bool curl_records_empty(void)
     return atomic_load_explicit(&record_count, memory_order_relaxed) == 0;
 }
 
-static void lock_before_fork(void)
+/* Level i, made when make is set and it does not exist yet; NULL when it
+ * does not (or cannot be made). */
+static struct level *level_at(unsigned i, bool make)
 {
-    pthread_mutex_lock(&table_lock);
+    struct level *l = atomic_load_explicit(&levels[i], memory_order_acquire);
+    if (l || !make)
+        return l;
+    unsigned bits = LEVEL0_GROUP_BITS + LEVEL_GROWTH_BITS * i;
+    size_t slots = (size_t)CURL_RECORD_WAYS << bits;
+    struct level *fresh = malloc(sizeof *fresh);
+    void *keys = calloc(slots, sizeof *fresh->keys);
+    void *pending = calloc(slots, sizeof *fresh->pending_in);
+    void *records = calloc(slots, sizeof *fresh->records);
+    if (!fresh || !keys || !pending || !records) {
+        free(fresh);
+        free(keys);
+        free(pending);
+        free(records);
+        return NULL;
+    }
+    *fresh = (struct level){bits, keys, pending, records};
+    if (atomic_compare_exchange_strong_explicit(&levels[i], &l, fresh, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return fresh;
+    free(keys); /* another thread made it first: l is its level */
+    free(pending);
+    free(records);
+    free(fresh);
+    return l;
 }
 
-static void unlock_after_fork(void)
-{
-    pthread_mutex_unlock(&table_lock);
-}
-
-/* A fork while another thread holds the lock must not leave the child with
- * a lock nobody will release. */
-static void register_fork_handlers(void)
-{
-    pthread_atfork(lock_before_fork, unlock_after_fork, unlock_after_fork);
-}
-
-void curl_records_lock(void)
-{
-    pthread_once(&fork_handlers_once, register_fork_handlers);
-    pthread_mutex_lock(&table_lock);
-}
-
-void curl_records_unlock(void)
-{
-    pthread_mutex_unlock(&table_lock);
-}
-
-static struct curl_record **bucket_of(const void *handle)
+/* The first slot of handle's group in l. */
+static size_t group_of(const struct level *l, const void *handle)
 {
     uint64_t h = (uint64_t)(uintptr_t)handle * 0x9e3779b97f4a7c15ull;
-    return &buckets[h >> (64 - BUCKET_BITS)];
+    return (size_t)(h >> (64 - l->group_bits)) * CURL_RECORD_WAYS;
 }
+
+/* Per thread: the record it found last, tried first (a transfer looks its
+ * handle up a few times in a row). A hint only: it is taken when the
+ * record's slot still holds the handle. */
+static __thread struct curl_record *last_found __attribute__((tls_model("initial-exec")));
 
 struct curl_record *curl_records_find(const void *handle)
 {
-    for (struct curl_record *r = *bucket_of(handle); r; r = r->next)
-        if (r->handle == handle)
-            return r;
+    struct curl_record *r = last_found;
+    if (r && atomic_load_explicit(r->key, memory_order_relaxed) == (uintptr_t)handle)
+        return r;
+    for (unsigned i = 0; i < LEVELS; i++) {
+        const struct level *l = atomic_load_explicit(&levels[i], memory_order_acquire);
+        if (!l)
+            return NULL;
+        size_t first = group_of(l, handle);
+        for (size_t s = first; s < first + CURL_RECORD_WAYS; s++)
+            if (atomic_load_explicit(&l->keys[s], memory_order_relaxed) == (uintptr_t)handle)
+                return last_found = l->records[s];
+    }
+    return NULL;
+}
+
+/* Takes a free slot of handle's group in l for it; returns its record,
+ * ready for use, or NULL (no free slot, or no memory). */
+static struct curl_record *claim(struct level *l, const void *handle)
+{
+    size_t first = group_of(l, handle);
+    for (size_t s = first; s < first + CURL_RECORD_WAYS; s++) {
+        uintptr_t free_key = 0;
+        if (atomic_load_explicit(&l->keys[s], memory_order_relaxed) != 0 ||
+            !atomic_compare_exchange_strong_explicit(&l->keys[s], &free_key, (uintptr_t)handle,
+                                                     memory_order_acquire, memory_order_relaxed))
+            continue;
+        struct curl_record *r = l->records[s];
+        if (!r && !(r = l->records[s] = malloc(sizeof *r))) {
+            atomic_store_explicit(&l->keys[s], 0, memory_order_release);
+            return NULL;
+        }
+        r->key = &l->keys[s];
+        r->pending_in = &l->pending_in[s];
+        curl_options_clear(&r->options);
+        curl_multi_state_clear(&r->multi);
+        atomic_fetch_add_explicit(&record_count, 1, memory_order_relaxed);
+        return last_found = r;
+    }
     return NULL;
 }
 
 struct curl_record *curl_records_add(const void *handle)
 {
     struct curl_record *r = curl_records_find(handle);
-    if (r)
-        return r;
-    r = calloc(1, sizeof *r);
+    for (unsigned i = 0; i < LEVELS && !r; i++) {
+        struct level *l = level_at(i, true);
+        if (!l)
+            break;
+        r = claim(l, handle);
+    }
     if (!r)
-        return NULL;
-    struct curl_record **head = bucket_of(handle);
-    r->handle = handle;
-    r->next = *head;
-    *head = r;
-    atomic_fetch_add_explicit(&record_count, 1, memory_order_relaxed);
+        log_once(LOG_WARN, "no room to follow another libcurl handle; its transfers pass through");
     return r;
 }
 
-bool curl_records_remove(const void *handle, struct curl_record *out)
+void curl_records_drop(struct curl_record *r)
 {
-    for (struct curl_record **link = bucket_of(handle); *link; link = &(*link)->next) {
-        struct curl_record *r = *link;
-        if (r->handle == handle) {
-            *link = r->next;
-            memcpy(out, r, sizeof *r);
-            free(r);
-            atomic_fetch_sub_explicit(&record_count, 1, memory_order_relaxed);
-            return true;
-        }
-    }
-    return false;
+    atomic_store_explicit(r->pending_in, NULL, memory_order_relaxed);
+    atomic_store_explicit(r->key, 0, memory_order_release);
+    atomic_fetch_sub_explicit(&record_count, 1, memory_order_relaxed);
+}
+
+void curl_records_set_pending(struct curl_record *r, const void *multi)
+{
+    atomic_store_explicit(r->pending_in, multi, memory_order_relaxed);
 }
 
 size_t curl_records_in_multi(const void *multi, CURL **out, size_t max)
 {
     size_t n = 0;
-    curl_records_lock();
-    for (size_t b = 0; b < BUCKETS && n < max; b++)
-        for (struct curl_record *r = buckets[b]; r && n < max; r = r->next)
-            if (r->multi.multi == multi && (r->multi.active || r->multi.rejected))
-                out[n++] = (CURL *)r->handle;
-    curl_records_unlock();
+    for (unsigned i = 0; i < LEVELS && n < max; i++) {
+        const struct level *l = level_at(i, false);
+        size_t slots = l ? (size_t)CURL_RECORD_WAYS << l->group_bits : 0;
+        for (size_t s = 0; s < slots && n < max; s++) {
+            uintptr_t key = atomic_load_explicit(&l->keys[s], memory_order_relaxed);
+            if (key && atomic_load_explicit(&l->pending_in[s], memory_order_relaxed) == multi)
+                out[n++] = (CURL *)key;
+        }
+    }
     return n;
 }
