@@ -147,7 +147,7 @@ struct tally {
 static void compare(const char *text, bool proxy, struct tally *n)
 {
     struct curl_target scanned, got, want;
-    bool settled = proxy ? curl_url_scan_proxy(text, &scanned) : curl_url_scan(text, &scanned);
+    bool settled = proxy ? curl_url_scan_proxy(text, &scanned) : curl_url_scan(text, &scanned) > 0;
     bool ok = proxy ? curl_target_of_proxy(text, &got) : curl_target_of_url(text, &got);
     bool parsed =
         proxy ? curl_target_of_proxy_api(text, &want) : curl_target_of_url_api(text, &want);
@@ -227,8 +227,10 @@ static void settles_common_urls(void)
     };
     for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
         struct curl_target t;
-        if (!CHECK_CTX(curl_url_scan(rows[i].url, &t), "%s", rows[i].url))
+        size_t len = curl_url_scan(rows[i].url, &t);
+        if (!CHECK_CTX(len > 0, "%s", rows[i].url))
             continue;
+        CHECK_INT(rows[i].url[len] == '\0' || strchr("/?#", rows[i].url[len]) != NULL, 1);
         CHECK_STR(t.host, rows[i].host);
         CHECK_STR(t.scheme, rows[i].scheme);
         CHECK_INT(t.port, rows[i].port);
@@ -249,11 +251,42 @@ static void declines_what_libcurl_rewrites(void)
     }
 }
 
+/* The last host read is remembered per thread: a URL that starts the same
+ * way must still be read whole. */
+static void remembered_host_is_read_again_where_it_must(void)
+{
+    static const struct {
+        const char *url;
+        bool ok;
+        const char *host;
+        unsigned port;
+    } rows[] = {
+        {"http://example.com/x", true, "example.com", 80},
+        {"http://example.com/y?z#w", true, "example.com", 80},
+        {"http://example.com", true, "example.com", 80},
+        {"http://example.com/a b", false, "", 0},
+        {"http://example.com:81/", true, "example.com", 81},
+        {"http://example.com:81@other.example/", true, "other.example", 80},
+        {"http://example.comx/", true, "example.comx", 80},
+        {"http://example.com/\x01", false, "", 0},
+        {"http://example.com./", true, "example.com", 80},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        struct curl_target t;
+        bool ok = curl_target_of_url(rows[i].url, &t);
+        if (!CHECK_CTX(ok == rows[i].ok, "%s", rows[i].url) || !ok)
+            continue;
+        CHECK_STR(t.host, rows[i].host);
+        CHECK_INT(t.port, rows[i].port);
+    }
+}
+
 int main(void)
 {
     RUN(corpus_agrees_with_libcurl);
     RUN(mutations_agree_with_libcurl);
     RUN(settles_common_urls);
     RUN(declines_what_libcurl_rewrites);
+    RUN(remembered_host_is_read_again_where_it_must);
     return unit_done();
 }

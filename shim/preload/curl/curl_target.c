@@ -73,9 +73,45 @@ static CURLU *parsed(const char *text, unsigned flags)
     return u;
 }
 
+/* Per thread: the scheme and authority of the URL the scanner read last
+ * ("http://host:port", at most URL_MEMO_MAX bytes; len 0: none) and what it
+ * gave, so that a loop over the URLs of one host scans the host once. */
+#define URL_MEMO_MAX 96
+struct url_memo {
+    size_t len;
+    char text[URL_MEMO_MAX];
+    struct curl_target target;
+};
+static __thread struct url_memo memo __attribute__((tls_model("initial-exec")));
+
+/* True when url starts with the memo's scheme and authority, then ends or
+ * goes on with a clean path, query or fragment. */
+static bool memo_fits(const char *url)
+{
+    if (memo.len == 0 || strncmp(url, memo.text, memo.len) != 0)
+        return false;
+    char next = url[memo.len];
+    return (next == '\0' || next == '/' || next == '?' || next == '#') &&
+           curl_url_rest_is_clean(url + memo.len);
+}
+
 bool curl_target_of_url(const char *url, struct curl_target *t)
 {
-    return (url && curl_url_scan(url, t)) || curl_target_of_url_api(url, t);
+    if (!url)
+        return curl_target_of_url_api(url, t);
+    if (memo_fits(url)) {
+        *t = memo.target;
+        return true;
+    }
+    size_t len = curl_url_scan(url, t);
+    if (len == 0)
+        return curl_target_of_url_api(url, t);
+    if (len < URL_MEMO_MAX) {
+        memcpy(memo.text, url, len);
+        memo.len = len;
+        memo.target = *t;
+    }
+    return true;
 }
 
 bool curl_target_of_url_api(const char *url, struct curl_target *t)

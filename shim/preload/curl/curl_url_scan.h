@@ -24,9 +24,17 @@ struct curl_target {
 
 /* Fills *t from url as curl_easy_setopt(CURLOPT_URL) takes it, when the
  * scheme is http or https: its host, scheme and port (the scheme's default
- * when the URL gives none). Returns false, leaving *t undefined, when it
- * declines: then libcurl's parser must decide. */
-bool curl_url_scan(const char *url, struct curl_target *t);
+ * when the URL gives none). Returns the length of its scheme and authority
+ * ("http://host:port"), or 0, leaving *t undefined, when it declines: then
+ * libcurl's parser must decide. Any URL that starts with the same bytes
+ * followed by '/', '?', '#' or its end, and whose rest passes
+ * curl_url_rest_is_clean, gives the same *t. */
+size_t curl_url_scan(const char *url, struct curl_target *t);
+
+/* True when the rest of a URL after its authority (path, query, fragment)
+ * has no byte libcurl refuses (controls, space, DEL) and is not so long
+ * that the scanner leaves it to libcurl. */
+bool curl_url_rest_is_clean(const char *rest);
 
 /* Same for a proxy string as CURLOPT_PROXY takes it ("host:port",
  * "socks5h://host", …; no scheme means http): any scheme, and port 0 when
