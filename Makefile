@@ -63,6 +63,13 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(UNIT_OBJS) $(BUIL
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(INC_preload) -Ishim/cli -Itests/unit -o $@ $< $(UNIT_OBJS) $(LDFLAGS) -pthread
 
+# The libcurl hooks' records, tested alone (their curl.h is headers only).
+$(BUILD)/tests/test_curl_records: tests/unit/test_curl_records.c tests/unit/unit.h $(UNIT_OBJS) \
+    $(call obj,preload/curl,curl_records) $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(INC_preload/curl) -Itests/unit -o $@ $< $(call obj,preload/curl,curl_records) \
+	    $(UNIT_OBJS) $(LDFLAGS) -pthread
+
 # The URL scanner's test compares it with libcurl's parser, so it links
 # libcurl (and the shim's URL code that calls it); the shim never does.
 URL_TEST_OBJS := $(call obj,preload/curl,curl_url_scan curl_target curl_bind)

@@ -90,14 +90,6 @@ static struct curl_record *take_state(CURL *handle, struct curl_multi_state *s)
     return r;
 }
 
-void curl_multi_state_clear(struct curl_multi_state *s)
-{
-    /* the guard is read only while active or rejected, but for connect_to */
-    s->active = s->rejected = false;
-    s->multi = NULL;
-    s->guard.connect_to = NULL;
-}
-
 void curl_multi_forget(const struct curl_multi_state *s, CURL *handle)
 {
     count(s, -1);

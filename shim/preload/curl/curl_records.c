@@ -41,6 +41,30 @@ bool curl_records_empty(void)
     return atomic_load_explicit(&record_count, memory_order_relaxed) == 0;
 }
 
+void curl_options_clear(struct curl_options *o)
+{
+    /* the buffers behind a cleared flag or an empty host are never read */
+    o->url.host[0] = '\0';
+    o->curlu = NULL;
+    o->port = 0;
+    o->errorbuffer = NULL;
+    o->opensocket = NULL;
+    o->proxy_set = false;
+    o->proxy.host[0] = '\0';
+    o->noproxy_set = false;
+    o->noproxy[0] = '\0';
+    o->fresh_connect = 0;
+    o->connect_to = NULL;
+}
+
+void curl_multi_state_clear(struct curl_multi_state *s)
+{
+    /* the guard is read only while active or rejected, but for connect_to */
+    s->active = s->rejected = false;
+    s->multi = NULL;
+    s->guard.connect_to = NULL;
+}
+
 /* Level i, made when make is set and it does not exist yet; NULL when it
  * does not (or cannot be made). */
 static struct level *level_at(unsigned i, bool make)
@@ -113,12 +137,15 @@ static struct curl_record *claim(struct level *l, const void *handle)
                                                      memory_order_acquire, memory_order_relaxed))
             continue;
         struct curl_record *r = l->records[s];
-        if (!r && !(r = l->records[s] = malloc(sizeof *r))) {
-            atomic_store_explicit(&l->keys[s], 0, memory_order_release);
-            return NULL;
+        if (!r) { /* the slot's first record: its links to the slot never change */
+            if (!(r = malloc(sizeof *r))) {
+                atomic_store_explicit(&l->keys[s], 0, memory_order_release);
+                return NULL;
+            }
+            r->key = &l->keys[s];
+            r->pending_in = &l->pending_in[s];
+            l->records[s] = r;
         }
-        r->key = &l->keys[s];
-        r->pending_in = &l->pending_in[s];
         curl_options_clear(&r->options);
         curl_multi_state_clear(&r->multi);
         atomic_fetch_add_explicit(&record_count, 1, memory_order_relaxed);

@@ -30,22 +30,6 @@ _Static_assert(sizeof(long) == sizeof(uintptr_t) && sizeof(void *) == sizeof(uin
                    sizeof(curl_opensocket_callback) == sizeof(uintptr_t),
                "every curl_easy_setopt value must be one machine word");
 
-void curl_options_clear(struct curl_options *o)
-{
-    /* the buffers behind a cleared flag or an empty host are never read */
-    o->url.host[0] = '\0';
-    o->curlu = NULL;
-    o->port = 0;
-    o->errorbuffer = NULL;
-    o->opensocket = NULL;
-    o->proxy_set = false;
-    o->proxy.host[0] = '\0';
-    o->noproxy_set = false;
-    o->noproxy[0] = '\0';
-    o->fresh_connect = 0;
-    o->connect_to = NULL;
-}
-
 /* True for the options whose values the records keep. */
 __attribute__((always_inline)) static inline bool noted(CURLoption option)
 {
