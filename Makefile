@@ -19,7 +19,7 @@ endif
 # paths of the rooms below it only, so an arrow pointing up does not build.
 CORE    := outcome log refusal breaker state rules rules_read pattern jsonpos match fallback
 PRELOAD := libc names fdtrack runtime pending hook_connect hook_fallback hook_fd hook_io hook_resolve
-CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_setopt curl_target curl_url_scan
+CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_proxy_env curl_records curl_setopt curl_target curl_url_scan
 CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \
            cli_check cli_explain cli_serve cli_fsck cli_sync cli_fleet_view fleet state_check
 INC_core         := -Ishim/core
@@ -63,11 +63,12 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(UNIT_OBJS) $(BUIL
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(INC_preload) -Ishim/cli -Itests/unit -o $@ $< $(UNIT_OBJS) $(LDFLAGS) -pthread
 
-# The libcurl hooks' records, tested alone (their curl.h is headers only).
-$(BUILD)/tests/test_curl_records: tests/unit/test_curl_records.c tests/unit/unit.h $(UNIT_OBJS) \
-    $(call obj,preload/curl,curl_records) $(BUILD)/flags
+# A module of the libcurl hooks tested alone: test_curl_NAME links
+# curl_NAME (their curl.h is headers only).
+$(BUILD)/tests/test_curl_%: tests/unit/test_curl_%.c tests/unit/unit.h $(UNIT_OBJS) \
+    $(BUILD)/obj/preload/curl/curl_%.o $(BUILD)/flags
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(INC_preload/curl) -Itests/unit -o $@ $< $(call obj,preload/curl,curl_records) \
+	$(CC) $(ALL_CFLAGS) $(INC_preload/curl) -Itests/unit -o $@ $< $(BUILD)/obj/preload/curl/curl_$*.o \
 	    $(UNIT_OBJS) $(LDFLAGS) -pthread
 
 # The URL scanner's test compares it with libcurl's parser, so it links

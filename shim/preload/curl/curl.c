@@ -57,7 +57,9 @@ EXPORT CURL *curl_easy_duphandle(CURL *handle)
     if (!copy || curl_records_empty() || !(from = curl_records_find(handle)))
         return copy;
     KEEP_ERRNO();
-    struct curl_record *to = curl_records_add(copy);
+    struct curl_record *to = curl_records_find(copy);
+    if (!to)
+        to = curl_records_add(copy);
     if (to)
         to->options = from->options;
     real_curl_easy_setopt_fn set = curl_real(curl_easy_setopt);

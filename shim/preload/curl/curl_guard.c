@@ -59,100 +59,13 @@ static bool no_proxy_for(const char *list, const char *host)
     return false;
 }
 
-extern char **environ;
-
-/* The proxy variables of the environment for a transfer of one scheme: the
- * first entry of each name, as getenv finds it; NULL when absent. */
-struct proxy_environment {
-    const char *no_lower, *no_upper;         /* no_proxy, NO_PROXY */
-    const char *scheme_lower, *scheme_upper; /* <scheme>_proxy, <SCHEME>_PROXY */
-    const char *all_lower, *all_upper;       /* all_proxy, ALL_PROXY */
-};
-
-/* The value of environment entry e when its name is name (n bytes) then
- * suffix ("_proxy" or "_PROXY"); else NULL. */
-static const char *proxy_value(const char *e, const char *name, size_t n, const char *suffix)
-{
-    for (size_t i = 0; i < n; i++)
-        if (e[i] != name[i])
-            return NULL;
-    for (size_t i = 0; i < 6; i++)
-        if (e[n + i] != suffix[i])
-            return NULL;
-    return e[n + 6] == '=' ? e + n + 7 : NULL;
-}
-
-/* A variable name without its "_proxy": in lower and in upper case, and
- * the first value found under each. */
-struct proxy_name {
-    const char *lower, *upper;
-    size_t n;
-    const char **lower_value, **upper_value;
-};
-
-/* Takes the value of entry e when it is the first of name's variables (in
- * the case of its first byte) seen so far. */
-static void take_proxy_value(const char *e, const struct proxy_name *name)
-{
-    bool capital = e[0] >= 'A' && e[0] <= 'Z';
-    const char **first = capital ? name->upper_value : name->lower_value;
-    if (!*first)
-        *first = capital ? proxy_value(e, name->upper, name->n, "_PROXY")
-                         : proxy_value(e, name->lower, name->n, "_proxy");
-}
-
-/* Reads the proxy variables for scheme (lower case) in one pass over the
- * environment, rather than six getenv calls: this runs per transfer, so an
- * entry that cannot be one of them costs a test of its first byte. */
-static void read_proxy_environment(const char *scheme, struct proxy_environment *env)
-{
-    char scheme_upper[sizeof((struct curl_target *)0)->scheme];
-    size_t n = strnlen(scheme, sizeof scheme_upper - 1);
-    for (size_t i = 0; i <= n; i++)
-        scheme_upper[i] = (char)(scheme[i] >= 'a' && scheme[i] <= 'z' ? scheme[i] - 32 : scheme[i]);
-    *env = (struct proxy_environment){NULL, NULL, NULL, NULL, NULL, NULL};
-    const struct proxy_name no = {"no", "NO", 2, &env->no_lower, &env->no_upper},
-                            all = {"all", "ALL", 3, &env->all_lower, &env->all_upper},
-                            own = {scheme, scheme_upper, n, &env->scheme_lower, &env->scheme_upper};
-    char own_first = n ? scheme[0] : 'n';
-    /* the first bytes the names can start with (either case), by their 6 low bits */
-#define START_BIT(c) (1ull << ((c)&63) | 1ull << (((c) - ('a' - 'A')) & 63))
-    uint64_t starts = START_BIT('n') | START_BIT('a') | START_BIT(own_first);
-#undef START_BIT
-    for (char *const *e = environ; e && *e; e++) {
-        const char *entry = *e;
-        if (!((starts >> (entry[0] & 63)) & 1))
-            continue;
-        char first = (char)(entry[0] | 0x20);
-        if (first == 'n')
-            take_proxy_value(entry, &no);
-        if (first == 'a')
-            take_proxy_value(entry, &all);
-        if (n && first == own_first)
-            take_proxy_value(entry, &own);
-    }
-}
-
-/* The proxy variable libcurl reads for a transfer of scheme, or NULL:
- * <scheme>_proxy, its upper-case name (never HTTP_PROXY), all_proxy,
- * ALL_PROXY. */
-static const char *environment_proxy(const struct proxy_environment *env, const char *scheme)
-{
-    const char *v = env->scheme_lower;
-    if (!v && strcmp(scheme, "http") != 0)
-        v = env->scheme_upper;
-    if (!v)
-        v = env->all_lower;
-    return v ? v : env->all_upper;
-}
-
 /* Fills *proxy with the proxy a transfer to origin goes through; false when
  * it goes direct. */
 static bool proxy_of(const struct curl_options *o, const struct curl_target *origin,
                      struct curl_target *proxy)
 {
-    struct proxy_environment env;
-    read_proxy_environment(origin->scheme, &env);
+    struct curl_proxy_environment env;
+    curl_proxy_environment_read(origin->scheme, &env);
     const char *exceptions = o->noproxy_set ? o->noproxy : env.no_lower;
     if (!exceptions)
         exceptions = env.no_upper;
@@ -162,7 +75,7 @@ static bool proxy_of(const struct curl_options *o, const struct curl_target *ori
         *proxy = o->proxy;
         return proxy->host[0] != '\0';
     }
-    const char *from_environment = environment_proxy(&env, origin->scheme);
+    const char *from_environment = curl_proxy_environment_proxy(&env, origin->scheme);
     return from_environment && curl_target_of_proxy(from_environment, proxy);
 }
 

@@ -7,6 +7,7 @@
  *             buffer, open-socket callback, proxy) and the guarded transfer
  *             in progress in a multi handle
  *   target    URL → (host, port), the proxy a transfer goes through
+ *   proxy env the proxy variables of the environment
  *   guard     decide a transfer before it runs, classify and record it after
  *   fallback  point a transfer whose breaker is open at its fallback
  *             (CURLOPT_CONNECT_TO), and give the program its own list back
@@ -106,6 +107,26 @@ bool curl_target_of_curlu(CURLU *url, struct curl_target *t);
  * proxy (empty string, unparsable). */
 bool curl_target_of_proxy(const char *proxy, struct curl_target *t);
 
+/* ---- proxy environment ------------------------------------------------ */
+
+/* The proxy variables of the environment for a transfer of one scheme: the
+ * first entry of each name, as getenv finds it; NULL when absent. */
+struct curl_proxy_environment {
+    const char *no_lower, *no_upper;         /* no_proxy, NO_PROXY */
+    const char *scheme_lower, *scheme_upper; /* <scheme>_proxy, <SCHEME>_PROXY */
+    const char *all_lower, *all_upper;       /* all_proxy, ALL_PROXY */
+};
+
+/* Reads them for scheme (lower case, as in struct curl_target) in one pass
+ * over environ. The values point into the environment. */
+void curl_proxy_environment_read(const char *scheme, struct curl_proxy_environment *env);
+
+/* The proxy libcurl takes from env for a transfer of scheme, or NULL:
+ * <scheme>_proxy, its upper-case name (but never HTTP_PROXY), all_proxy,
+ * ALL_PROXY, the first one set. */
+const char *curl_proxy_environment_proxy(const struct curl_proxy_environment *env,
+                                         const char *scheme);
+
 /* ---- records ---------------------------------------------------------- */
 
 #define CURL_NOPROXY_MAX 512
@@ -161,11 +182,26 @@ struct curl_record {
  * change or drop its record (libcurl's own rule for handles), and a record
  * stays where it is until it is dropped. */
 
-/* Returns handle's record or NULL. */
-struct curl_record *curl_records_find(const void *handle);
+/* Per thread: the record found or made last, tried first by
+ * curl_records_find (a transfer looks its handle up a few times in a row).
+ * A hint only: taken when its slot still holds the handle. */
+extern __thread struct curl_record *curl_records_hint __attribute__((tls_model("initial-exec")));
 
-/* Returns handle's record, creating one with cleared options and multi
- * state; NULL (with a warning, once) when out of memory or room. */
+/* curl_records_find past the hint: the table itself. */
+struct curl_record *curl_records_lookup(const void *handle);
+
+/* Returns handle's record or NULL. */
+static inline struct curl_record *curl_records_find(const void *handle)
+{
+    struct curl_record *r = curl_records_hint;
+    if (r && atomic_load_explicit(r->key, memory_order_relaxed) == (uintptr_t)handle)
+        return r;
+    return curl_records_lookup(handle);
+}
+
+/* Returns a new record for handle, which has none (the caller looked),
+ * with cleared options and multi state; NULL (with a warning, once) when
+ * out of memory or room. */
 struct curl_record *curl_records_add(const void *handle);
 
 /* Drops r, the record of a handle being cleaned up; its memory goes to a

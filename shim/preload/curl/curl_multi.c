@@ -158,8 +158,10 @@ EXPORT CURLMsg *curl_multi_info_read(CURLM *multi, int *left)
     real_curl_multi_info_read_fn read = curl_real(curl_multi_info_read);
     if (!read)
         return NULL;
+    if (curl_inside_libcurl)
+        return read(multi, left);
     CURLMsg *m = read(multi, left);
-    if (m && m->msg == CURLMSG_DONE && !curl_inside_libcurl)
+    if (m && m->msg == CURLMSG_DONE)
         settle(m->easy_handle, true, m->data.result);
     return m;
 }
@@ -203,10 +205,11 @@ EXPORT CURLMcode curl_multi_perform(CURLM *multi, int *running)
     real_curl_multi_perform_fn perform = curl_real(curl_multi_perform);
     if (!perform)
         return CURLM_INTERNAL_ERROR;
-    unsigned depth = guarding();
-    runtime_transfer_depth += depth;
+    if (!guarding())
+        return perform(multi, running);
+    runtime_transfer_depth++;
     CURLMcode rc = perform(multi, running);
-    runtime_transfer_depth -= depth;
+    runtime_transfer_depth--;
     return rc;
 }
 
@@ -216,9 +219,10 @@ EXPORT CURLMcode curl_multi_socket_action(CURLM *multi, curl_socket_t socket, in
     real_curl_multi_socket_action_fn action = curl_real(curl_multi_socket_action);
     if (!action)
         return CURLM_INTERNAL_ERROR;
-    unsigned depth = guarding();
-    runtime_transfer_depth += depth;
+    if (!guarding())
+        return action(multi, socket, events, running);
+    runtime_transfer_depth++;
     CURLMcode rc = action(multi, socket, events, running);
-    runtime_transfer_depth -= depth;
+    runtime_transfer_depth--;
     return rc;
 }

@@ -103,16 +103,10 @@ static size_t group_of(const struct level *l, const void *handle)
     return (size_t)(h >> (64 - l->group_bits)) * CURL_RECORD_WAYS;
 }
 
-/* Per thread: the record it found last, tried first (a transfer looks its
- * handle up a few times in a row). A hint only: it is taken when the
- * record's slot still holds the handle. */
-static __thread struct curl_record *last_found __attribute__((tls_model("initial-exec")));
+__thread struct curl_record *curl_records_hint;
 
-struct curl_record *curl_records_find(const void *handle)
+struct curl_record *curl_records_lookup(const void *handle)
 {
-    struct curl_record *r = last_found;
-    if (r && atomic_load_explicit(r->key, memory_order_relaxed) == (uintptr_t)handle)
-        return r;
     for (unsigned i = 0; i < LEVELS; i++) {
         const struct level *l = atomic_load_explicit(&levels[i], memory_order_acquire);
         if (!l)
@@ -120,7 +114,7 @@ struct curl_record *curl_records_find(const void *handle)
         size_t first = group_of(l, handle);
         for (size_t s = first; s < first + CURL_RECORD_WAYS; s++)
             if (atomic_load_explicit(&l->keys[s], memory_order_relaxed) == (uintptr_t)handle)
-                return last_found = l->records[s];
+                return curl_records_hint = l->records[s];
     }
     return NULL;
 }
@@ -149,14 +143,14 @@ static struct curl_record *claim(struct level *l, const void *handle)
         curl_options_clear(&r->options);
         curl_multi_state_clear(&r->multi);
         atomic_fetch_add_explicit(&record_count, 1, memory_order_relaxed);
-        return last_found = r;
+        return curl_records_hint = r;
     }
     return NULL;
 }
 
 struct curl_record *curl_records_add(const void *handle)
 {
-    struct curl_record *r = curl_records_find(handle);
+    struct curl_record *r = NULL;
     for (unsigned i = 0; i < LEVELS && !r; i++) {
         struct level *l = level_at(i, true);
         if (!l)

@@ -58,24 +58,28 @@ static const uint64_t maybe_noted =
     NOTED_BIT(CURLOPT_FRESH_CONNECT) | NOTED_BIT(CURLOPT_OPENSOCKETFUNCTION) |
     NOTED_BIT(CURLOPT_CONNECT_TO);
 
-/* Stores an accepted option value v in o. */
+/* Stores an accepted option value v in o. Leaves errno alone. */
 static void store(struct curl_options *o, CURLoption option, uintptr_t v)
 {
     switch (option) {
-    case CURLOPT_URL:
+    case CURLOPT_URL: {
+        KEEP_ERRNO(); /* libcurl's URL API, when the scanner declines */
         curl_target_of_url((const char *)v, &o->url);
         break;
+    }
     case CURLOPT_CURLU:
         o->curlu = (CURLU *)v;
         break;
     case CURLOPT_ERRORBUFFER:
         o->errorbuffer = (char *)v;
         break;
-    case CURLOPT_PROXY:
+    case CURLOPT_PROXY: {
+        KEEP_ERRNO();
         o->proxy_set = v != 0;
         if (!v || !curl_target_of_proxy((const char *)v, &o->proxy))
             o->proxy.host[0] = '\0';
         break;
+    }
     case CURLOPT_NOPROXY: {
         const char *list = (const char *)v;
         size_t len = list ? strlen(list) : 0;
@@ -109,10 +113,11 @@ static void store(struct curl_options *o, CURLoption option, uintptr_t v)
  * errno alone. */
 static void note(CURL *handle, CURLoption option, uintptr_t v)
 {
-    KEEP_ERRNO();
     struct curl_record *r = curl_records_empty() ? NULL : curl_records_find(handle);
-    if (!r && !curl_inside_libcurl && runtime_get())
-        r = curl_records_add(handle);
+    if (!r && !curl_inside_libcurl) {
+        KEEP_ERRNO();
+        r = runtime_get() ? curl_records_add(handle) : NULL;
+    }
     if (r)
         store(&r->options, option, v);
 }

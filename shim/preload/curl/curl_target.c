@@ -88,7 +88,7 @@ static __thread struct url_memo memo __attribute__((tls_model("initial-exec")));
  * goes on with a clean path, query or fragment. */
 static bool memo_fits(const char *url)
 {
-    if (memo.len == 0 || strncmp(url, memo.text, memo.len) != 0)
+    if (memo.len == 0 || strnlen(url, memo.len) < memo.len || memcmp(url, memo.text, memo.len) != 0)
         return false;
     char next = url[memo.len];
     return (next == '\0' || next == '/' || next == '?' || next == '#') &&
@@ -100,7 +100,9 @@ bool curl_target_of_url(const char *url, struct curl_target *t)
     if (!url)
         return curl_target_of_url_api(url, t);
     if (memo_fits(url)) {
-        *t = memo.target;
+        memcpy(t->host, memo.target.host, strlen(memo.target.host) + 1);
+        memcpy(t->scheme, memo.target.scheme, sizeof t->scheme);
+        t->port = memo.target.port;
         return true;
     }
     size_t len = curl_url_scan(url, t);
