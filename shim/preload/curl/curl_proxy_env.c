@@ -51,7 +51,7 @@ void curl_proxy_environment_read(const char *scheme, struct curl_proxy_environme
 #undef START_BIT
     for (char *const *e = environ; e && *e; e++) {
         const char *entry = *e;
-        if (!((starts >> (entry[0] & 63)) & 1))
+        if (!(starts & (1ull << (entry[0] & 63))))
             continue;
         /* the first two bytes in either case: an entry has two at least ('=' or NUL) */
         char first = (char)(entry[0] | 0x20), second = (char)(entry[1] | 0x20);

@@ -6,17 +6,17 @@
  * CURL_RECORD_WAYS slots; a handle may take any free slot of its own group
  * in a level (claimed with a CAS on the slot's key) and the next level is
  * made when that group is full, so a lookup reads one group per level that
- * exists, usually one cache line. A slot keeps its record's memory when it
- * is freed, for the next handle that takes it: after the first transfers,
- * a handle costs no allocation. Levels and records are never freed (the
- * table holds at most as many records as handles were alive at once).
+ * exists, usually one cache line. Each level is one anonymous mapping of
+ * its keys, its pending words and its records, made when first needed and
+ * never unmapped: a record costs no allocation, and the table never touches
+ * the program's heap (a level's untouched pages cost no memory).
  *
  * Only the thread that uses a handle reads or writes its record (libcurl
  * allows one thread at a time per handle and per multi handle). Other
  * threads read the keys and the "pending in multi handle" words only, so
  * nothing here takes a lock: safe across fork and in any thread. Nothing is
  * allocated before a program uses libcurl under rules. */
-#include <stdlib.h>
+#include <sys/mman.h>
 
 #include "curl_internal.h"
 #include "log.h"
@@ -26,12 +26,17 @@
 #define LEVEL_GROWTH_BITS 2 /* each level has four times the groups of the one before */
 #define LEVELS 6            /* 2 048 slots, then 8 192, …: 2.8 M in all */
 
+/* A level: this header (in a cache line of its own), then slots keys (a
+ * group of them in one line), slots pending words and slots records, in
+ * one mapping. */
+#define LEVEL_HEADER 64
 struct level {
     unsigned group_bits;
     _Atomic(uintptr_t) *keys;          /* the handle in each slot, 0 when free */
     _Atomic(const void *) *pending_in; /* the multi handle a slot's transfer is pending in */
-    struct curl_record **records;      /* each slot's record memory, NULL until first used */
+    struct curl_record *records;
 };
+_Static_assert(sizeof(struct level) <= LEVEL_HEADER, "a level's header fits its line");
 
 static _Atomic(struct level *) levels[LEVELS];
 static _Atomic size_t record_count;
@@ -74,25 +79,20 @@ static struct level *level_at(unsigned i, bool make)
         return l;
     unsigned bits = LEVEL0_GROUP_BITS + LEVEL_GROWTH_BITS * i;
     size_t slots = (size_t)CURL_RECORD_WAYS << bits;
-    struct level *fresh = malloc(sizeof *fresh);
-    void *keys = calloc(slots, sizeof *fresh->keys);
-    void *pending = calloc(slots, sizeof *fresh->pending_in);
-    void *records = calloc(slots, sizeof *fresh->records);
-    if (!fresh || !keys || !pending || !records) {
-        free(fresh);
-        free(keys);
-        free(pending);
-        free(records);
+    size_t size =
+        sizeof *l + slots * (sizeof *l->keys + sizeof *l->pending_in + sizeof *l->records);
+    char *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
         return NULL;
-    }
-    *fresh = (struct level){bits, keys, pending, records};
+    struct level *fresh = (struct level *)base;
+    fresh->group_bits = bits;
+    fresh->keys = (_Atomic(uintptr_t) *)(base + LEVEL_HEADER);
+    fresh->pending_in = (_Atomic(const void *) *)(fresh->keys + slots);
+    fresh->records = (struct curl_record *)(fresh->pending_in + slots);
     if (atomic_compare_exchange_strong_explicit(&levels[i], &l, fresh, memory_order_acq_rel,
                                                 memory_order_acquire))
         return fresh;
-    free(keys); /* another thread made it first: l is its level */
-    free(pending);
-    free(records);
-    free(fresh);
+    munmap(base, size); /* another thread made it first: l is its level */
     return l;
 }
 
@@ -114,7 +114,7 @@ struct curl_record *curl_records_lookup(const void *handle)
         size_t first = group_of(l, handle);
         for (size_t s = first; s < first + CURL_RECORD_WAYS; s++)
             if (atomic_load_explicit(&l->keys[s], memory_order_relaxed) == (uintptr_t)handle)
-                return curl_records_hint = l->records[s];
+                return curl_records_hint = &l->records[s];
     }
     return NULL;
 }
@@ -130,15 +130,10 @@ static struct curl_record *claim(struct level *l, const void *handle)
             !atomic_compare_exchange_strong_explicit(&l->keys[s], &free_key, (uintptr_t)handle,
                                                      memory_order_acquire, memory_order_relaxed))
             continue;
-        struct curl_record *r = l->records[s];
-        if (!r) { /* the slot's first record: its links to the slot never change */
-            if (!(r = malloc(sizeof *r))) {
-                atomic_store_explicit(&l->keys[s], 0, memory_order_release);
-                return NULL;
-            }
+        struct curl_record *r = &l->records[s];
+        if (!r->key) { /* the slot's first record: its links to the slot never change */
             r->key = &l->keys[s];
             r->pending_in = &l->pending_in[s];
-            l->records[s] = r;
         }
         curl_options_clear(&r->options);
         curl_multi_state_clear(&r->multi);
@@ -158,7 +153,9 @@ struct curl_record *curl_records_add(const void *handle)
         r = claim(l, handle);
     }
     if (!r)
-        log_once(LOG_WARN, "no room to follow another libcurl handle; its transfers pass through");
+        log_once(LOG_WARN,
+                 "no room to follow another libcurl handle (%s); its transfers pass through",
+                 "no memory, or 2.8 M alive");
     return r;
 }
 
