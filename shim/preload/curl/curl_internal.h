@@ -28,9 +28,9 @@ struct runtime;
 
 /* ---- binding ---------------------------------------------------------- */
 
-/* X(return type, name, parameters) of the fixed-argument libcurl functions
- * the hooks call. The variadic curl_easy_setopt and curl_easy_getinfo are
- * bound apart (real_curl_easy_setopt / real_curl_easy_getinfo). */
+/* X(return type, name, parameters) of the libcurl functions the hooks call,
+ * curl_easy_setopt and curl_easy_getinfo with their variadic parameters
+ * (the setopt hook itself is declared apart: curl_setopt.c). */
 #define CURL_REAL_SYMBOLS(X)                                                                       \
     X(CURLcode, curl_easy_perform, (CURL * handle))                                                \
     X(CURL *, curl_easy_duphandle, (CURL * handle))                                                \
