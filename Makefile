@@ -26,7 +26,7 @@ endif
 # paths of the rooms below it only, so an arrow pointing up does not build.
 CORE    := outcome log refusal breaker state rules rules_read pattern jsonpos match fallback
 PRELOAD := libc names fdtrack runtime pending hook_connect hook_fallback hook_fd hook_io hook_resolve
-CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
+CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_proxy_env curl_records curl_setopt curl_target curl_url_scan
 CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \
            cli_check cli_explain cli_serve serve_guard cli_dashboard cli_dashboard_json cli_fsck \
            cli_gc cli_sync cli_fleet_view cli_dropin cli_status_all fleet state_check
@@ -85,6 +85,22 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(UNIT_OBJS) $(BUIL
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(INC_preload) -Ishim/cli -Itests/unit -o $@ $< $(UNIT_OBJS) $(LDFLAGS) -pthread
 
+# A module of the libcurl hooks tested alone: test_curl_NAME links
+# curl_NAME (their curl.h is headers only).
+$(BUILD)/tests/test_curl_%: tests/unit/test_curl_%.c tests/unit/unit.h $(UNIT_OBJS) \
+    $(BUILD)/obj/preload/curl/curl_%.o $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(INC_preload/curl) -Itests/unit -o $@ $< $(BUILD)/obj/preload/curl/curl_$*.o \
+	    $(UNIT_OBJS) $(LDFLAGS) -pthread
+
+# The URL scanner's test compares it with libcurl's parser, so it links
+# libcurl (and the shim's URL code that calls it); the shim never does.
+URL_TEST_OBJS := $(call obj,preload/curl,curl_url_scan curl_target curl_bind)
+$(BUILD)/tests/test_url_scan: tests/unit/test_url_scan.c tests/unit/unit.h $(UNIT_OBJS) $(URL_TEST_OBJS) $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(INC_preload/curl) -Itests/unit -o $@ $< $(URL_TEST_OBJS) $(UNIT_OBJS) \
+	    $(LDFLAGS) -pthread -Wl,--no-as-needed -lcurl -Wl,--as-needed -ldl
+
 $(BUILD)/helpers/%: tests/helpers/%.c $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) -pthread
@@ -97,23 +113,34 @@ $(BUILD)/helpers/curl_%: tests/helpers/curl_%.c $(BUILD)/flags
 deps:
 	@bash scripts/install-deps.sh
 
-# libFuzzer over the rules parser and the matcher (clang, ASan, UBSan):
-# `make fuzz FUZZ_SECONDS=N`. New inputs go to $(BUILD)/fuzz/corpus, a crash
-# to $(BUILD)/fuzz/crash-*; tests/fuzz/corpus holds the committed seeds.
+# libFuzzer (clang, ASan, UBSan) over the rules parser and the matcher, and
+# over the URL scanner against libcurl's parser (that harness links libcurl):
+# `make fuzz FUZZ_SECONDS=N` gives each harness half of N. New inputs go to
+# $(BUILD)/fuzz/corpus and url_corpus, a crash to $(BUILD)/fuzz/crash-*;
+# tests/fuzz/corpus and url_corpus hold the committed seeds.
 FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_SRCS := $(patsubst %,shim/core/%.c,rules rules_read pattern refusal jsonpos match outcome log breaker fallback)
 $(BUILD)/fuzz/fuzz_rules: tests/fuzz/fuzz_rules.c $(FUZZ_SRCS) shim/core/*.h
 	@mkdir -p $(@D)
-	clang -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
-	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(INC_core) \
-	    -o $@ $< $(FUZZ_SRCS) -ldl -pthread
+	clang $(FUZZ_FLAGS) $(INC_core) -o $@ $< $(FUZZ_SRCS) -ldl -pthread
+
+FUZZ_URL_SRCS := $(patsubst %,shim/preload/curl/%.c,curl_url_scan curl_target curl_bind) shim/core/log.c
+$(BUILD)/fuzz/fuzz_url_scan: tests/fuzz/fuzz_url_scan.c $(FUZZ_URL_SRCS) shim/preload/curl/*.h
+	@mkdir -p $(@D)
+	clang $(FUZZ_FLAGS) $(INC_preload/curl) -o $@ $< $(FUZZ_URL_SRCS) \
+	    -Wl,--no-as-needed -lcurl -Wl,--as-needed -ldl -pthread
 
 .PHONY: fuzz
-fuzz: $(BUILD)/fuzz/fuzz_rules
-	@mkdir -p $(BUILD)/fuzz/corpus
-	$(BUILD)/fuzz/fuzz_rules -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=16384 \
+fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_url_scan
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/url_corpus
+	$(BUILD)/fuzz/fuzz_rules -max_total_time=$$(($(FUZZ_SECONDS) / 2)) -timeout=10 -max_len=16384 \
 	    -dict=tests/fuzz/rules.dict -artifact_prefix=$(BUILD)/fuzz/ \
 	    $(BUILD)/fuzz/corpus tests/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_url_scan -max_total_time=$$(($(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2)) -timeout=10 \
+	    -max_len=1024 -dict=tests/fuzz/url.dict -artifact_prefix=$(BUILD)/fuzz/ \
+	    $(BUILD)/fuzz/url_corpus tests/fuzz/url_corpus
 
 # The README's test command: installs what is missing, builds, runs every
 # suite (or those named by SUITES: unit, bats, tests/NAME.bats) and ends with

@@ -13,20 +13,25 @@
 #include "state.h"
 
 /* The origin of the transfer: its URL (a CURLU when set, as libcurl
- * prefers it), with CURLOPT_PORT applied. */
-static bool origin_of(const struct curl_options *o, struct curl_target *t)
+ * prefers it), with CURLOPT_PORT applied; o's own when nothing changes it,
+ * else filled in *scratch. NULL when there is none. */
+static const struct curl_target *origin_of(const struct curl_options *o,
+                                           struct curl_target *scratch)
 {
+    bool port_set = o->port > 0 && o->port <= 65535;
+    if (!o->curlu && !port_set)
+        return o->url.host[0] ? &o->url : NULL;
     if (o->curlu) {
-        if (!curl_target_of_curlu(o->curlu, t))
-            return false;
+        if (!curl_target_of_curlu(o->curlu, scratch))
+            return NULL;
     } else if (o->url.host[0]) {
-        *t = o->url;
+        *scratch = o->url;
     } else {
-        return false;
+        return NULL;
     }
-    if (o->port > 0 && o->port <= 65535)
-        t->port = (uint16_t)o->port;
-    return true;
+    if (port_set)
+        scratch->port = (uint16_t)o->port;
+    return scratch;
 }
 
 /* True when host matches one entry of a no-proxy list as libcurl reads it:
@@ -54,39 +59,49 @@ static bool no_proxy_for(const char *list, const char *host)
     return false;
 }
 
-/* The proxy environment variable libcurl reads for scheme, or NULL. */
-static const char *proxy_from_environment(const char *scheme)
-{
-    char name[32];
-    snprintf(name, sizeof name, "%s_proxy", scheme);
-    const char *v = getenv(name);
-    if (!v && strcmp(scheme, "http") != 0) {
-        for (char *p = name; *p; p++)
-            *p = (char)(*p >= 'a' && *p <= 'z' ? *p - ('a' - 'A') : *p);
-        v = getenv(name);
-    }
-    if (!v)
-        v = getenv("all_proxy");
-    if (!v)
-        v = getenv("ALL_PROXY");
-    return v;
-}
-
 /* Fills *proxy with the proxy a transfer to origin goes through; false when
  * it goes direct. */
 static bool proxy_of(const struct curl_options *o, const struct curl_target *origin,
                      struct curl_target *proxy)
 {
-    const char *exceptions = o->noproxy_set ? o->noproxy : getenv("no_proxy");
+    struct curl_proxy_environment env;
+    curl_proxy_environment_read(origin->scheme, &env);
+    const char *exceptions = o->noproxy_set ? o->noproxy : env.no_lower;
     if (!exceptions)
-        exceptions = getenv("NO_PROXY");
+        exceptions = env.no_upper;
     if (exceptions && no_proxy_for(exceptions, origin->host))
         return false;
     if (o->proxy_set) {
         *proxy = o->proxy;
         return proxy->host[0] != '\0';
     }
-    return curl_target_of_proxy(proxy_from_environment(origin->scheme), proxy);
+    const char *from_environment = curl_proxy_environment_proxy(&env, origin->scheme);
+    return from_environment && curl_target_of_proxy(from_environment, proxy);
+}
+
+/* Per thread: the destinations matched last (the origin, the proxy) and
+ * their breakers, with the runtime that matched them. A runtime's rules and
+ * matcher never change once it is built, and a transfer loop goes to few
+ * hosts: the matcher is asked again only when a destination changes. */
+struct matched {
+    const struct runtime *rt; /* NULL: empty */
+    uint16_t port;
+    int breaker;
+    char host[CURL_HOST_MAX];
+};
+static __thread struct matched last_matched[2] __attribute__((tls_model("initial-exec")));
+
+/* runtime_match_host for t, through last_matched[which]. */
+static int match_target(const struct runtime *rt, const struct curl_target *t, unsigned which)
+{
+    struct matched *m = &last_matched[which];
+    if (m->rt != rt || m->port != t->port || strcmp(m->host, t->host) != 0) {
+        m->breaker = runtime_match_host(rt, t->host, t->port);
+        m->rt = rt;
+        m->port = t->port;
+        memcpy(m->host, t->host, strlen(t->host) + 1);
+    }
+    return m->breaker;
 }
 
 static void note_rejection(struct curl_guard *g, const struct guarded_call *call,
@@ -101,22 +116,23 @@ enum curl_verdict curl_guard_begin(struct runtime *rt, const struct curl_options
                                    struct curl_guard *g)
 {
     KEEP_ERRNO();
-    struct curl_target origin, proxy;
+    struct curl_target scratch, proxy;
     enum curl_verdict verdict = CURL_UNGUARDED;
     g->origin = g->via = g->rejected_by = g->fell_back = -1;
     g->connect_to = NULL;
     g->proxied = false;
-    if (origin_of(o, &origin)) {
-        g->proxied = proxy_of(o, &origin, &proxy);
-        g->origin = runtime_match_host(rt, origin.host, origin.port);
-        g->via = g->proxied ? runtime_match_host(rt, proxy.host, proxy.port) : -1;
+    const struct curl_target *origin = origin_of(o, &scratch);
+    if (origin) {
+        g->proxied = proxy_of(o, origin, &proxy);
+        g->origin = match_target(rt, origin, 0);
+        g->via = g->proxied ? match_target(rt, &proxy, 1) : -1;
     }
-    bool refused = g->origin >= 0 && !runtime_begin_host(rt, (uint32_t)g->origin, origin.host,
-                                                         origin.port, &g->origin_call);
-    if (refused && curl_fallback_begin(rt, o, &origin, g))
+    bool refused = g->origin >= 0 && !runtime_begin_host(rt, (uint32_t)g->origin, origin->host,
+                                                         origin->port, &g->origin_call);
+    if (refused && curl_fallback_begin(rt, o, origin, g))
         refused = false;
     if (refused) {
-        note_rejection(g, &g->origin_call, &origin);
+        note_rejection(g, &g->origin_call, origin);
         verdict = CURL_REJECTED;
     } else if (g->via >= 0 &&
                !runtime_begin_host(rt, (uint32_t)g->via, proxy.host, proxy.port, &g->via_call)) {
@@ -148,7 +164,9 @@ static bool spoke_http(CURL *handle)
     char *scheme = NULL;
     if (!get || get(handle, CURLINFO_SCHEME, &scheme) != CURLE_OK || !scheme)
         return false;
-    return strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0;
+    return (scheme[0] | 0x20) == 'h' && (scheme[1] | 0x20) == 't' && (scheme[2] | 0x20) == 't' &&
+           (scheme[3] | 0x20) == 'p' &&
+           (scheme[4] == '\0' || ((scheme[4] | 0x20) == 's' && scheme[5] == '\0'));
 }
 
 static enum outcome_class class_of_status(long status)
@@ -245,7 +263,10 @@ void curl_guard_end(const struct curl_guard *g, CURL *handle, CURLcode rc)
             via = CLASS_RESET;
     } else {
         if (rc == CURLE_OK || rc == CURLE_HTTP_RETURNED_ERROR) {
-            status = spoke_http(handle) ? info_long(handle, CURLINFO_RESPONSE_CODE) : 0;
+            /* below 400 every status is a success: the scheme matters above */
+            status = info_long(handle, CURLINFO_RESPONSE_CODE);
+            if (status >= 400 && !spoke_http(handle))
+                status = 0;
             origin = class_of_status(status);
         } else
             origin = class_of_error(rc, info_long(handle, CURLINFO_OS_ERRNO));

@@ -7,6 +7,7 @@
  *             buffer, open-socket callback, proxy) and the guarded transfer
  *             in progress in a multi handle
  *   target    URL → (host, port), the proxy a transfer goes through
+ *   proxy env the proxy variables of the environment
  *   guard     decide a transfer before it runs, classify and record it after
  *   fallback  point a transfer whose breaker is open at its fallback
  *             (CURLOPT_CONNECT_TO), and give the program its own list back
@@ -20,15 +21,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "curl_url_scan.h"
 #include "runtime.h"
 
 struct runtime;
 
 /* ---- binding ---------------------------------------------------------- */
 
-/* X(return type, name, parameters) of the fixed-argument libcurl functions
- * the hooks call. The variadic curl_easy_setopt and curl_easy_getinfo are
- * bound apart (real_curl_easy_setopt / real_curl_easy_getinfo). */
+/* X(return type, name, parameters) of the libcurl functions the hooks call,
+ * curl_easy_setopt and curl_easy_getinfo with their variadic parameters
+ * (the setopt hook itself is declared apart: curl_setopt.c). */
 #define CURL_REAL_SYMBOLS(X)                                                                       \
     X(CURLcode, curl_easy_perform, (CURL * handle))                                                \
     X(CURL *, curl_easy_duphandle, (CURL * handle))                                                \
@@ -84,20 +86,17 @@ extern __thread unsigned curl_inside_libcurl __attribute__((tls_model("initial-e
 
 /* ---- target ----------------------------------------------------------- */
 
-#define CURL_HOST_MAX 264
-
-/* Where a transfer goes, as a breaker rule sees it. */
-struct curl_target {
-    char host[CURL_HOST_MAX]; /* lower case, no trailing dot, IPv6 in brackets; "" none */
-    char scheme[16];          /* lower case: "http", "https", …; "" unknown */
-    uint16_t port;            /* the URL's port, else the scheme's default */
-};
-
-/* Fills *t from a URL as curl_easy_setopt(CURLOPT_URL) takes it (a missing
- * scheme is guessed as libcurl does). Returns false, with t->host empty,
- * when the URL has no host or port libcurl would connect to (file://, a
- * malformed URL) or libcurl's URL API is missing. */
+/* Fills *t (struct curl_target: curl_url_scan.h) from a URL as
+ * curl_easy_setopt(CURLOPT_URL) takes it (a missing scheme is guessed as
+ * libcurl does): by the scanner, else by libcurl's URL API. Returns false,
+ * with t->host empty, when the URL has no host or port libcurl would connect
+ * to (file://, a malformed URL) or libcurl's URL API is missing. */
 bool curl_target_of_url(const char *url, struct curl_target *t);
+
+/* curl_target_of_url and curl_target_of_proxy by libcurl's URL API alone
+ * (what the scanner declines; the unit tests compare the two). */
+bool curl_target_of_url_api(const char *url, struct curl_target *t);
+bool curl_target_of_proxy_api(const char *proxy, struct curl_target *t);
 
 /* Same, from a CURLU handle (CURLOPT_CURLU). */
 bool curl_target_of_curlu(CURLU *url, struct curl_target *t);
@@ -107,6 +106,26 @@ bool curl_target_of_curlu(CURLU *url, struct curl_target *t);
  * default port 1080, 443 for https://). Returns false when it names no
  * proxy (empty string, unparsable). */
 bool curl_target_of_proxy(const char *proxy, struct curl_target *t);
+
+/* ---- proxy environment ------------------------------------------------ */
+
+/* The proxy variables of the environment for a transfer of one scheme: the
+ * first entry of each name, as getenv finds it; NULL when absent. */
+struct curl_proxy_environment {
+    const char *no_lower, *no_upper;         /* no_proxy, NO_PROXY */
+    const char *scheme_lower, *scheme_upper; /* <scheme>_proxy, <SCHEME>_PROXY */
+    const char *all_lower, *all_upper;       /* all_proxy, ALL_PROXY */
+};
+
+/* Reads them for scheme (lower case, as in struct curl_target) in one pass
+ * over environ. The values point into the environment. */
+void curl_proxy_environment_read(const char *scheme, struct curl_proxy_environment *env);
+
+/* The proxy libcurl takes from env for a transfer of scheme, or NULL:
+ * <scheme>_proxy, its upper-case name (but never HTTP_PROXY), all_proxy,
+ * ALL_PROXY, the first one set. */
+const char *curl_proxy_environment_proxy(const struct curl_proxy_environment *env,
+                                         const char *scheme);
 
 /* ---- records ---------------------------------------------------------- */
 
@@ -153,35 +172,59 @@ struct curl_multi_state {
 };
 
 struct curl_record {
-    struct curl_record *next;
-    const void *handle;
     struct curl_options options;
     struct curl_multi_state multi;
+    _Atomic(uintptr_t) *key;           /* its slot in the table (curl_records.c only) */
+    _Atomic(const void *) *pending_in; /* its slot's pending word (curl_records.c only) */
 };
 
-/* The table of records is guarded by one mutex (made fork-safe on first
- * use). curl_records_find, _add and _remove must be called with it held;
- * nothing may call into libcurl while holding it. */
-void curl_records_lock(void);
-void curl_records_unlock(void);
+/* The records take no lock: only the thread that uses a handle may look up,
+ * change or drop its record (libcurl's own rule for handles), and a record
+ * stays where it is until it is dropped. */
+
+/* Per thread: the record found or made last, tried first by
+ * curl_records_find (a transfer looks its handle up a few times in a row).
+ * A hint only: taken when its slot still holds the handle. */
+extern __thread struct curl_record *curl_records_hint __attribute__((tls_model("initial-exec")));
+
+/* curl_records_find past the hint: the table itself. */
+struct curl_record *curl_records_lookup(const void *handle);
 
 /* Returns handle's record or NULL. */
-struct curl_record *curl_records_find(const void *handle);
+static inline struct curl_record *curl_records_find(const void *handle)
+{
+    struct curl_record *r = curl_records_hint;
+    if (r && atomic_load_explicit(r->key, memory_order_relaxed) == (uintptr_t)handle)
+        return r;
+    return curl_records_lookup(handle);
+}
 
-/* Returns handle's record, creating an empty one; NULL when out of memory. */
+/* Returns a new record for handle, which has none (the caller looked),
+ * with cleared options and multi state; NULL (with a warning, once) when
+ * out of memory or room. */
 struct curl_record *curl_records_add(const void *handle);
 
-/* Removes handle's record, copying it to *out first; false when there was
- * none. */
-bool curl_records_remove(const void *handle, struct curl_record *out);
+/* Drops r, the record of a handle being cleaned up; its memory goes to a
+ * later handle. */
+void curl_records_drop(struct curl_record *r);
 
-/* Writes to out up to max handles whose transfer in multi is not settled
- * yet; returns how many. Takes the lock itself. */
+/* Notes the multi handle that r's transfer is pending in (NULL: none), for
+ * curl_records_in_multi. */
+void curl_records_set_pending(struct curl_record *r, const void *multi);
+
+/* Writes to out up to max handles whose transfer is pending in multi;
+ * returns how many. */
 size_t curl_records_in_multi(const void *multi, CURL **out, size_t max);
 
-/* True when there is no record at all (one relaxed load, no lock): the
- * hooks of a program that set no URL under rules skip the table. */
+/* True when there is no record at all (one relaxed load): the hooks of a
+ * program that set no URL under rules skip the table. */
 bool curl_records_empty(void);
+
+/* Sets o to no option given (as a new or reset handle has). */
+void curl_options_clear(struct curl_options *o);
+
+/* Sets s to no transfer in a multi handle. */
+void curl_multi_state_clear(struct curl_multi_state *s);
 
 /* ---- guard ------------------------------------------------------------ */
 
@@ -235,8 +278,9 @@ void curl_fallback_end(CURL *handle, struct curl_guard *g, const struct curl_opt
 
 /* ---- easy handles ----------------------------------------------------- */
 
-/* Copies handle's recorded options into *o; false when it has no record. */
-bool curl_options_of(const void *handle, struct curl_options *o);
+/* Returns handle's recorded options (valid until the handle is cleaned up
+ * or reset), or NULL when it has no record. */
+const struct curl_options *curl_options_of(const void *handle);
 
 /* ---- multi handles ---------------------------------------------------- */
 

@@ -48,60 +48,46 @@ static void count(const struct curl_multi_state *s, int delta)
         atomic_fetch_add_explicit(&multi_guarded, (unsigned)delta, memory_order_relaxed);
 }
 
-/* Stores s as handle's multi state; false when the handle has no record
- * (any more). */
-static bool keep_state(CURL *handle, const struct curl_multi_state *s)
+/* Stores s as r's multi state. */
+static void keep_state(struct curl_record *r, const struct curl_multi_state *s)
 {
-    curl_records_lock();
-    struct curl_record *r = curl_records_find(handle);
-    if (r) {
-        r->multi = *s;
-        count(s, 1);
-    }
-    curl_records_unlock();
-    return r != NULL;
+    r->multi = *s;
+    curl_records_set_pending(r, s->multi);
+    count(s, 1);
 }
 
-/* Decides handle's transfer and keeps its state (s) for the multi handle,
- * or undoes what it set when the state cannot be kept. Leaves errno alone. */
-static enum curl_verdict start(CURL *handle, struct runtime *rt, const struct curl_options *o,
+/* Decides the transfer of handle (record r) and keeps its state (s) for
+ * the multi handle. Leaves errno alone. */
+static enum curl_verdict start(CURL *handle, struct runtime *rt, struct curl_record *r,
                                struct curl_multi_state *s)
 {
     KEEP_ERRNO();
-    enum curl_verdict verdict = curl_guard_begin(rt, o, &s->guard);
+    enum curl_verdict verdict = curl_guard_begin(rt, &r->options, &s->guard);
     s->active = verdict == CURL_ALLOWED;
     s->rejected = verdict == CURL_REJECTED;
     if (s->rejected)
-        set_refusing(handle, true, o);
-    if (verdict != CURL_UNGUARDED && !keep_state(handle, s)) {
-        if (s->rejected)
-            set_refusing(handle, false, o);
-        if (s->active)
-            curl_guard_end_unread(&s->guard, handle);
-        curl_fallback_end(NULL, &s->guard, o);
-    } else if (s->active) {
+        set_refusing(handle, true, &r->options);
+    if (verdict != CURL_UNGUARDED)
+        keep_state(r, s);
+    if (s->active)
         curl_fallback_install(handle, &s->guard);
-    }
     return verdict;
 }
 
-/* Takes handle's multi state out of its record (with the options it needs
- * to undo a rejection); false when there is none to settle. */
-static bool take_state(CURL *handle, struct curl_multi_state *s, struct curl_options *o)
+/* Takes handle's multi state out of its record into *s; returns the record,
+ * or NULL when there is none to settle. */
+static struct curl_record *take_state(CURL *handle, struct curl_multi_state *s)
 {
     if (atomic_load_explicit(&multi_pending, memory_order_relaxed) == 0)
-        return false;
-    curl_records_lock();
+        return NULL;
     struct curl_record *r = curl_records_find(handle);
-    bool pending = r && (r->multi.active || r->multi.rejected);
-    if (pending) {
-        *s = r->multi;
-        *o = r->options;
-        count(s, -1);
-        memset(&r->multi, 0, sizeof r->multi);
-    }
-    curl_records_unlock();
-    return pending;
+    if (!r || !(r->multi.active || r->multi.rejected))
+        return NULL;
+    *s = r->multi;
+    count(s, -1);
+    curl_multi_state_clear(&r->multi);
+    curl_records_set_pending(r, NULL);
+    return r;
 }
 
 void curl_multi_forget(const struct curl_multi_state *s, CURL *handle)
@@ -109,8 +95,10 @@ void curl_multi_forget(const struct curl_multi_state *s, CURL *handle)
     count(s, -1);
     if (s->active)
         curl_guard_end_unread(&s->guard, handle);
-    struct curl_guard g = s->guard;
-    curl_fallback_end(NULL, &g, NULL);
+    if (s->guard.connect_to) {
+        struct curl_guard g = s->guard;
+        curl_fallback_end(NULL, &g, NULL);
+    }
 }
 
 EXPORT CURLMcode curl_multi_add_handle(CURLM *multi, CURL *handle)
@@ -119,20 +107,23 @@ EXPORT CURLMcode curl_multi_add_handle(CURLM *multi, CURL *handle)
     if (!add)
         return CURLM_INTERNAL_ERROR;
     struct runtime *rt;
-    struct curl_options o;
-    struct curl_multi_state s = {.active = false, .multi = multi};
-    if (curl_inside_libcurl || !(rt = runtime_get()) || !curl_options_of(handle, &o))
+    struct curl_record *r;
+    if (curl_inside_libcurl || !(rt = runtime_get()) || curl_records_empty() ||
+        !(r = curl_records_find(handle)))
         return add(multi, handle);
-    enum curl_verdict verdict = start(handle, rt, &o, &s);
+    struct curl_multi_state s;
+    curl_multi_state_clear(&s);
+    s.multi = multi;
+    enum curl_verdict verdict = start(handle, rt, r, &s);
     CURLMcode rc = add(multi, handle);
     if (rc != CURLM_OK && verdict != CURL_UNGUARDED) {
         KEEP_ERRNO();
-        if (take_state(handle, &s, &o)) {
+        if (take_state(handle, &s)) {
             if (s.rejected)
-                set_refusing(handle, false, &o);
+                set_refusing(handle, false, &r->options);
             if (s.active)
                 curl_guard_end(&s.guard, handle, CURLE_FAILED_INIT);
-            curl_fallback_end(handle, &s.guard, &o);
+            curl_fallback_end(handle, &s.guard, &r->options);
         }
     }
     return rc;
@@ -144,21 +135,22 @@ EXPORT CURLMcode curl_multi_add_handle(CURLM *multi, CURL *handle)
 static void settle(CURL *handle, bool read, CURLcode rc)
 {
     struct curl_multi_state s;
-    struct curl_options o;
-    if (!take_state(handle, &s, &o))
+    const struct curl_record *r = take_state(handle, &s);
+    if (!r)
         return;
     KEEP_ERRNO();
+    const struct curl_options *o = &r->options;
     if (s.rejected) {
-        set_refusing(handle, false, &o);
-        bool failed = read ? rc == CURLE_COULDNT_CONNECT : o.errorbuffer && o.errorbuffer[0];
+        set_refusing(handle, false, o);
+        bool failed = read ? rc == CURLE_COULDNT_CONNECT : o->errorbuffer && o->errorbuffer[0];
         if (failed)
-            curl_guard_explain(&s.guard, o.errorbuffer);
+            curl_guard_explain(&s.guard, o->errorbuffer);
     }
     if (s.active && read)
         curl_guard_end(&s.guard, handle, rc);
     else if (s.active)
         curl_guard_end_unread(&s.guard, handle);
-    curl_fallback_end(handle, &s.guard, &o);
+    curl_fallback_end(handle, &s.guard, o);
 }
 
 EXPORT CURLMsg *curl_multi_info_read(CURLM *multi, int *left)
@@ -166,8 +158,10 @@ EXPORT CURLMsg *curl_multi_info_read(CURLM *multi, int *left)
     real_curl_multi_info_read_fn read = curl_real(curl_multi_info_read);
     if (!read)
         return NULL;
+    if (curl_inside_libcurl)
+        return read(multi, left);
     CURLMsg *m = read(multi, left);
-    if (m && m->msg == CURLMSG_DONE && !curl_inside_libcurl)
+    if (m && m->msg == CURLMSG_DONE)
         settle(m->easy_handle, true, m->data.result);
     return m;
 }
@@ -211,10 +205,11 @@ EXPORT CURLMcode curl_multi_perform(CURLM *multi, int *running)
     real_curl_multi_perform_fn perform = curl_real(curl_multi_perform);
     if (!perform)
         return CURLM_INTERNAL_ERROR;
-    unsigned depth = guarding();
-    runtime_transfer_depth += depth;
+    if (!guarding())
+        return perform(multi, running);
+    runtime_transfer_depth++;
     CURLMcode rc = perform(multi, running);
-    runtime_transfer_depth -= depth;
+    runtime_transfer_depth--;
     return rc;
 }
 
@@ -224,9 +219,10 @@ EXPORT CURLMcode curl_multi_socket_action(CURLM *multi, curl_socket_t socket, in
     real_curl_multi_socket_action_fn action = curl_real(curl_multi_socket_action);
     if (!action)
         return CURLM_INTERNAL_ERROR;
-    unsigned depth = guarding();
-    runtime_transfer_depth += depth;
+    if (!guarding())
+        return action(multi, socket, events, running);
+    runtime_transfer_depth++;
     CURLMcode rc = action(multi, socket, events, running);
-    runtime_transfer_depth -= depth;
+    runtime_transfer_depth--;
     return rc;
 }

@@ -1,9 +1,11 @@
-/* URL → where a transfer goes, parsed with libcurl's own URL API so that
- * the shim reads a URL exactly as libcurl will. */
+/* URL → where a transfer goes: read in place by the scanner
+ * (curl_url_scan.c) when it can settle the URL, else parsed with libcurl's
+ * own URL API, so that the shim reads a URL exactly as libcurl will. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "curl_internal.h"
+#include "curl_url_scan.h"
 
 /* Copies src into dst (size bytes) in lower case, dropping one trailing dot
  * of a name; false when it does not fit or is empty. */
@@ -71,7 +73,50 @@ static CURLU *parsed(const char *text, unsigned flags)
     return u;
 }
 
+/* Per thread: the scheme and authority of the URL the scanner read last
+ * ("http://host:port", at most URL_MEMO_MAX bytes; len 0: none) and what it
+ * gave, so that a loop over the URLs of one host scans the host once. */
+#define URL_MEMO_MAX 96
+struct url_memo {
+    size_t len;
+    char text[URL_MEMO_MAX];
+    struct curl_target target;
+};
+static __thread struct url_memo memo __attribute__((tls_model("initial-exec")));
+
+/* True when url starts with the memo's scheme and authority, then ends or
+ * goes on with a clean path, query or fragment. */
+static bool memo_fits(const char *url)
+{
+    if (memo.len == 0 || strnlen(url, memo.len) < memo.len || memcmp(url, memo.text, memo.len) != 0)
+        return false;
+    char next = url[memo.len];
+    return (next == '\0' || next == '/' || next == '?' || next == '#') &&
+           curl_url_rest_is_clean(url + memo.len);
+}
+
 bool curl_target_of_url(const char *url, struct curl_target *t)
+{
+    if (!url)
+        return curl_target_of_url_api(url, t);
+    if (memo_fits(url)) {
+        memcpy(t->host, memo.target.host, strlen(memo.target.host) + 1);
+        memcpy(t->scheme, memo.target.scheme, sizeof t->scheme);
+        t->port = memo.target.port;
+        return true;
+    }
+    size_t len = curl_url_scan(url, t);
+    if (len == 0)
+        return curl_target_of_url_api(url, t);
+    if (len < URL_MEMO_MAX) {
+        memcpy(memo.text, url, len);
+        memo.len = len;
+        memo.target = *t;
+    }
+    return true;
+}
+
+bool curl_target_of_url_api(const char *url, struct curl_target *t)
 {
     CURLU *u = parsed(url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME);
     bool ok = curl_target_of_curlu(u, t);
@@ -80,7 +125,22 @@ bool curl_target_of_url(const char *url, struct curl_target *t)
     return ok;
 }
 
+/* The port of a proxy whose string gives none. */
+static uint16_t default_proxy_port(const struct curl_target *t)
+{
+    return strcmp(t->scheme, "https") == 0 ? 443 : 1080;
+}
+
 bool curl_target_of_proxy(const char *proxy, struct curl_target *t)
+{
+    if (!proxy || !*proxy || !curl_url_scan_proxy(proxy, t))
+        return curl_target_of_proxy_api(proxy, t);
+    if (t->port == 0)
+        t->port = default_proxy_port(t);
+    return true;
+}
+
+bool curl_target_of_proxy_api(const char *proxy, struct curl_target *t)
 {
     t->host[0] = t->scheme[0] = '\0';
     t->port = 0;
@@ -103,7 +163,7 @@ bool curl_target_of_proxy(const char *proxy, struct curl_target *t)
         if (url_part(u, CURLUPART_PORT, 0, port, sizeof port, false))
             n = strtol(port, NULL, 10);
         else
-            n = strcmp(t->scheme, "https") == 0 ? 443 : 1080;
+            n = default_proxy_port(t);
         ok = n > 0 && n <= 65535;
         t->port = (uint16_t)n;
     }
