@@ -103,7 +103,10 @@ int cmd_events(int argc, char **argv)
     const struct timespec tenth = {0, 100000000};
     do {
         print_from(st, &next, since_wall, json);
-    } while (follow && nanosleep(&tenth, NULL) == 0);
+    } while (follow && !state_lost(st) && nanosleep(&tenth, NULL) == 0);
+    bool lost = state_lost(st);
+    if (lost)
+        cli_error("events: state file %s was truncated while being read", path);
     state_close(st);
-    return EXIT_OK;
+    return lost ? EXIT_BAD_INPUT : EXIT_OK;
 }

@@ -262,14 +262,27 @@ static bool state_ready(struct runtime *rt)
     return rt->state != NULL;
 }
 
+/* True, after one warning, when the state file was truncated under this
+ * process (its mapping is zero pages now, see sigbus.h). */
+static bool state_was_lost(const struct runtime *rt)
+{
+    if (__builtin_expect(!state_lost(rt->state), 1))
+        return false;
+    log_once(LOG_WARN,
+             "state file %s was truncated while in use; everything passes through "
+             "(fusebox reset --all --recreate makes a new one)",
+             rt->state_path);
+    return true;
+}
+
 /* Returns breaker b's shared slot, claiming it on first use; NULL when there
- * is none to be had. */
+ * is none to be had, or the state file was lost. */
 static struct state_slot *slot_of(struct runtime *rt, uint32_t b)
 {
     uintptr_t cached = atomic_load_explicit(&rt->slots[b], memory_order_acquire);
     if (__builtin_expect(cached > SLOT_UNAVAILABLE, 1))
-        return (struct state_slot *)cached;
-    if (cached == SLOT_UNAVAILABLE || !state_ready(rt))
+        return state_was_lost(rt) ? NULL : (struct state_slot *)cached;
+    if (cached == SLOT_UNAVAILABLE || !state_ready(rt) || state_was_lost(rt))
         return NULL;
     const struct rule_breaker *rb = &rt->rules->breakers[b];
     struct state_slot *slot = state_find_slot(rt->state, rb->name, true);
