@@ -111,6 +111,22 @@ write_rules() {
     export FUSEBOX_RULES="$BATS_TEST_TMPDIR/rules.json"
 }
 
+# syslog_receiver SOCKET OUT: a datagram socket at SOCKET that writes the
+# first message it gets to OUT (in the background; teardown stops it).
+syslog_receiver() {
+    python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(60)
+open(sys.argv[2] + ".ready", "w").close()
+data = s.recv(4096).decode()
+with open(sys.argv[2], "w") as out:
+    out.write(data)' "$1" "$2" 3>&- &
+    SERVER_PIDS+=("$!")
+    wait_for 30 test -e "$2.ready"
+}
+
 # shimmed COMMAND...: runs COMMAND with the shim preloaded.
 shimmed() {
     LD_PRELOAD="$PRELOAD" "$@"

@@ -116,3 +116,45 @@ print("connects", "many" if n > 1 else n)' "$1"
     [ "$(cat events.err)" = "fusebox: events: state file $FUSEBOX_STATE was truncated while being read" ]
 }
 
+# reuse_stderr DATA PORT: under the shim, a daemon-like python3 closes fd 2,
+# opens the file DATA (which gets fd 2), connects to PORT (its first call:
+# the shim sets up then) and writes a record to DATA.
+reuse_stderr() {
+    shimmed python3 -c '
+import os, socket, sys
+os.close(2)
+assert os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) == 2
+s = socket.socket()
+try:
+    s.connect(("127.0.0.1", int(sys.argv[2])))
+except OSError:
+    pass
+os.write(2, b"record\n")' "$@"
+}
+
+@test "fd 2 reused for a data file: no fusebox line lands in it; syslog still gets the warning" {
+    local data=$BATS_TEST_TMPDIR/data sock=$BATS_TEST_TMPDIR/log.sock got=$BATS_TEST_TMPDIR/syslog
+    export FUSEBOX_RULES='{"version": 1, "breakers": 5}'
+    run reuse_stderr "$data" "$dead_PORT"
+    assert_success
+    [ "$(cat "$data")" = record ]
+    syslog_receiver "$sock" "$got"
+    FUSEBOX_SYSLOG=$sock run reuse_stderr "$data" "$dead_PORT"
+    assert_success
+    [ "$(cat "$data")" = record ]
+    wait_for 30 test -s "$got"
+    run cat "$got"
+    assert_output --regexp '^<14>fusebox\[[0-9]+\]: rules not loaded, everything passes through: FUSEBOX_RULES:1:28: breakers: must be an array'
+    # the control: with fd 2 left alone, the same warning goes to it
+    run --separate-stderr shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT"
+    [[ "$stderr" == "fusebox: rules not loaded, everything passes through: FUSEBOX_RULES:1:28: breakers: must be an array"* ]]
+}
+
+@test "fd 2 reused for a data file: transitions at FUSEBOX_LOG=info stay out of it" {
+    trip_rules
+    local data=$BATS_TEST_TMPDIR/data
+    FUSEBOX_LOG=info run reuse_stderr "$data" "$dead_PORT"
+    assert_success
+    [ "$(breaker_field dead state)" = open ]
+    [ "$(cat "$data")" = record ]
+}

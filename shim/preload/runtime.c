@@ -192,6 +192,13 @@ __attribute__((constructor)) static void register_fork_handler(void)
     pthread_atfork(NULL, NULL, forked_child);
 }
 
+/* fd 2 at load is the program's stderr, the only one messages go to: a
+ * daemon may close it and reuse fd 2 for its data before its first call. */
+__attribute__((constructor)) static void pin_stderr(void)
+{
+    log_pin_stderr();
+}
+
 struct runtime *runtime_peek(void)
 {
     if (atomic_load_explicit(&build_status, memory_order_acquire) != BUILD_DONE)
