@@ -6,6 +6,8 @@
 
 load common
 
+TORTURE="$BUILD/helpers/connect_torture"
+
 setup() {
     common_setup
     start_server dead refuse
@@ -157,4 +159,20 @@ os.write(2, b"record\n")' "$@"
     assert_success
     [ "$(breaker_field dead state)" = open ]
     [ "$(cat "$data")" = record ]
+}
+
+@test "rules nested 900 deep, first read on a thread with a 64 KiB stack: one warning, the program runs" {
+    local deep=$BATS_TEST_TMPDIR/deep.json
+    python3 -c 'print("{\"version\": 1, \"breakers\": [], \"x\": " + "[" * 900 + "]" * 900 + "}")' >"$deep"
+    FUSEBOX_RULES=$deep run --separate-stderr shimmed "$TORTURE" burst "$dead_PORT" 1 64
+    assert_success
+    assert_output 'ok 0 refused 1 other 0'
+    [ "$stderr" = "fusebox: rules not loaded, everything passes through: $deep:1:68: nested deeper than 32 levels" ]
+    # the control: rules that load are read on that stack too, and the call counts
+    trip_rules
+    run --separate-stderr shimmed "$TORTURE" burst "$dead_PORT" 1 64
+    assert_success
+    assert_output 'ok 0 refused 1 other 0'
+    [ -z "$stderr" ]
+    [ "$(breaker_field dead failures)" -eq 1 ]
 }
