@@ -176,3 +176,35 @@ os.write(2, b"record\n")' "$@"
     [ -z "$stderr" ]
     [ "$(breaker_field dead failures)" -eq 1 ]
 }
+
+# slow_rules: rules that take a while to set up (60 000 breakers, about 0.3 s
+# here alone), the first for the refusing server, with fail_max 10000.
+slow_rules() {
+    python3 -c '
+import json, sys
+breakers = [{"name": "dead", "hosts": ["127.0.0.1:" + sys.argv[1]], "fail_max": 10000}]
+breakers += [{"name": "b%d" % i, "hosts": ["h%d.example.com" % i, "10.%d.%d.0/24" % (i // 250, i % 250)]}
+             for i in range(60000)]
+json.dump({"version": 1, "breakers": breakers}, open(sys.argv[2], "w"))' "$dead_PORT" "$BATS_TEST_TMPDIR/rules.json"
+    export FUSEBOX_RULES=$BATS_TEST_TMPDIR/rules.json
+}
+
+@test "500 threads on a slow first load: every call waits for it and is counted, nothing is said" {
+    slow_rules
+    run --separate-stderr shimmed "$TORTURE" burst "$dead_PORT" 500 256
+    assert_success
+    assert_output 'ok 0 refused 500 other 0'
+    [ -z "$stderr" ]
+    [ "$(breaker_field dead calls)" -eq 500 ]
+    [ "$(breaker_field dead failures)" -eq 500 ]
+}
+
+@test "a connect from a signal handler that interrupts the setting up passes through, and says so once" {
+    slow_rules
+    run --separate-stderr shimmed "$TORTURE" handler-during-setup "$dead_PORT"
+    assert_success
+    assert_line 'handler connects: some'
+    assert_line 'ok 0 refused 1 other 0'
+    [ "$stderr" = "fusebox: a network call passed through uncounted: a signal handler interrupted fusebox setting up on its thread (said once per process)" ]
+    [ "$(breaker_field dead failures)" -ge 1 ] # the first connect, and handlers' after the setting up
+}

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -16,6 +15,7 @@
 #include "log.h"
 #include "match.h"
 #include "names.h"
+#include "setup_wait.h"
 #include "state.h"
 
 struct runtime {
@@ -48,7 +48,6 @@ __thread unsigned runtime_transfer_depth;
 _Atomic unsigned runtime_guarded_transfers;
 static _Atomic int build_status = BUILD_NONE;
 static __thread bool building_here;
-#define BUILD_WAIT_ROUNDS 20000 /* of 50 us: one second at most */
 static struct runtime *_Atomic built;
 
 /* Reads FUSEBOX_* settings; NULL when the shim must stay out of the way. */
@@ -175,6 +174,7 @@ static void forked_child(void)
 {
     int running = BUILD_RUNNING;
     atomic_compare_exchange_strong(&build_status, &running, BUILD_NONE);
+    setup_forget_waiters();
     struct runtime *rt = runtime_peek();
     if (rt) {
         int opening = STATE_OPENING;
@@ -206,21 +206,26 @@ struct runtime *runtime_peek(void)
     return atomic_load_explicit(&built, memory_order_relaxed);
 }
 
-/* Waits, a bounded time, while another thread sets something up (*status
- * stays busy); returns whether it finished. The thread doing the setting up
- * (re-entered from a signal handler) never waits, and neither does anyone
- * past the bound, so a thread holding a lock that the setting up needs costs
- * a delay, never a deadlock. */
+/* Waits while another thread sets something up (*status stays busy), at
+ * most SETUP_WAIT_MS; returns whether it finished. The thread doing the
+ * setting up (re-entered from a signal handler) never waits. A call that
+ * goes on unfinished passes through undecided and uncounted: said once per
+ * process. */
 static bool finished_elsewhere(_Atomic int *status, int busy)
 {
-    if (building_here)
+    if (!building_here && setup_wait(status, busy))
+        return true;
+    static atomic_flag said = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&said))
         return false;
-    const struct timespec pause = {0, 50000};
-    for (int i = 0; i < BUILD_WAIT_ROUNDS; i++) {
-        if (atomic_load_explicit(status, memory_order_acquire) != busy)
-            return true;
-        nanosleep(&pause, NULL);
-    }
+    if (building_here)
+        log_msg(LOG_WARN, "a network call passed through uncounted: a signal handler interrupted "
+                          "fusebox setting up on its thread (said once per process)");
+    else
+        log_msg(LOG_WARN,
+                "a network call passed through uncounted: fusebox was still setting up on "
+                "another thread after %d s (said once per process)",
+                SETUP_WAIT_MS / 1000);
     return false;
 }
 
@@ -237,7 +242,7 @@ struct runtime *runtime_get(void)
         building_here = true;
         rt = runtime_build();
         atomic_store_explicit(&built, rt, memory_order_relaxed);
-        atomic_store_explicit(&build_status, BUILD_DONE, memory_order_release);
+        setup_finish(&build_status, BUILD_DONE);
         building_here = false;
     } else if (finished_elsewhere(&build_status, BUILD_RUNNING)) {
         rt = atomic_load_explicit(&built, memory_order_relaxed);
@@ -264,8 +269,7 @@ static bool state_ready(struct runtime *rt)
     building_here = false;
     if (!rt->state)
         log_msg(LOG_WARN, "%s; everything passes through", err);
-    atomic_store_explicit(&rt->state_status, rt->state ? STATE_READY : STATE_FAILED,
-                          memory_order_release);
+    setup_finish(&rt->state_status, rt->state ? STATE_READY : STATE_FAILED);
     return rt->state != NULL;
 }
 

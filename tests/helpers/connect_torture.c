@@ -16,6 +16,10 @@
  *                                                of this process's own, but
  *                                                about one connect in ten goes
  *                                                to DEAD_PORT
+ *   connect_torture handler-during-setup PORT    a connect from a signal
+ *                                                handler every millisecond
+ *                                                while the first connect
+ *                                                runs (fusebox sets up in it)
  *   connect_torture burst PORT THREADS STACK_KB  THREADS threads with stacks
  *                                                of STACK_KB KiB, released at
  *                                                once, one connect each: the
@@ -35,6 +39,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -155,6 +160,25 @@ static void connect_in_handler(int sig)
     errno = saved;
 }
 
+static volatile sig_atomic_t handler_connects;
+
+static void count_connect_in_handler(int sig)
+{
+    connect_in_handler(sig);
+    handler_connects++;
+}
+
+/* Binds libc's connect, socket and close with an AF_UNIX connect, which
+ * fusebox passes straight through without setting up: a handler's connect
+ * then never has to look a symbol up. */
+static void bind_real_connect(void)
+{
+    struct sockaddr_un nowhere = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    connect(fd, (struct sockaddr *)&nowhere, sizeof nowhere);
+    close(fd);
+}
+
 static void just_interrupt(int sig)
 {
     (void)sig;
@@ -188,6 +212,15 @@ int main(int argc, char **argv)
         signal(SIGUSR1, connect_in_handler);
         raise(SIGUSR1);
         printf("handler: %s\n", handler_err == 0 ? "ok" : strerror(handler_err));
+    } else if (strcmp(argv[1], "handler-during-setup") == 0) {
+        bind_real_connect();
+        struct sigaction sa = {.sa_handler = count_connect_in_handler, .sa_flags = SA_RESTART};
+        sigaction(SIGALRM, &sa, NULL);
+        struct itimerval every_ms = {.it_interval = {0, 1000}, .it_value = {0, 1000}};
+        setitimer(ITIMER_REAL, &every_ms, NULL);
+        connect_once();
+        setitimer(ITIMER_REAL, &(struct itimerval){{0, 0}, {0, 0}}, NULL);
+        printf("handler connects: %s\n", handler_connects ? "some" : "none");
     } else if (strcmp(argv[1], "eintr") == 0) {
         struct sigaction sa = {.sa_handler = just_interrupt}; /* no SA_RESTART */
         sigaction(SIGALRM, &sa, NULL);
