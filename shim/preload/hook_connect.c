@@ -1,7 +1,8 @@
 /* connect(): the data path of fusebox. An AF_INET/AF_INET6 stream connect to
- * a ruled destination asks its breaker first; an open breaker fails it with
- * ECONNREFUSED and no syscall, or sends it to the breaker's fallback
- * (hook_fallback.c). The outcome is recorded by guarded_connect (pending.c),
+ * a ruled destination asks its breaker first; an open breaker fails it as a
+ * refusing host would, sending nothing (refused.c: ECONNREFUSED, or for a
+ * non-blocking socket EINPROGRESS and then ECONNREFUSED), or sends it to the
+ * breaker's fallback (hook_fallback.c). The outcome is recorded by guarded_connect (pending.c),
  * from the return or, for a non-blocking connect, later. Everything else
  * goes straight to libc. */
 #include <arpa/inet.h>
@@ -15,6 +16,7 @@
 #include "keep_errno.h"
 #include "libc.h"
 #include "pending.h"
+#include "refused.h"
 #include "runtime.h"
 
 bool destination_of(const struct sockaddr *sa, socklen_t len, struct destination *d)
@@ -79,8 +81,7 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (!runtime_begin_host(rt, (uint32_t)b, per_host ? host : NULL, d.port, &call)) {
         if (rule->fallback_count)
             return fallback_connect(rt, &call, fd, addr->sa_family);
-        errno = ECONNREFUSED;
-        return -1;
+        return refused_connect(fd, &call);
     }
     return guarded_connect(rt, fd, addr, len, &call);
 }

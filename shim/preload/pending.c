@@ -9,6 +9,7 @@
 #include "fdtrack.h"
 #include "keep_errno.h"
 #include "libc.h"
+#include "refused.h"
 #include "runtime.h"
 
 static void report(const struct guarded_call *call, enum outcome_class outcome)
@@ -38,12 +39,16 @@ void pending_settle_io(int fd, int err)
         report(&call, outcome);
 }
 
-void pending_settle_so_error(int fd, int so_error)
+void pending_settle_so_error(int fd, int *so_error)
 {
     KEEP_ERRNO();
-    bool connecting = so_error == 0 && kernel_verdict(fd, 0) < 0;
+    if (refused_take(fd)) {
+        *so_error = ECONNREFUSED;
+        return;
+    }
+    bool connecting = *so_error == 0 && kernel_verdict(fd, 0) < 0;
     if (!connecting)
-        pending_settle_io(fd, so_error);
+        pending_settle_io(fd, *so_error);
 }
 
 /* Settles a pending connect already taken from fd's entry, from what the
@@ -73,6 +78,10 @@ void pending_settle_ending(int fd)
 
 int pending_connect_again(int fd, const struct sockaddr *addr, socklen_t len)
 {
+    if (refused_take(fd)) {
+        errno = ECONNREFUSED;
+        return -1;
+    }
     int rc = libc_connect(fd, addr, len);
     int err = errno;
     struct guarded_call call;
@@ -93,6 +102,7 @@ int guarded_connect(struct runtime *rt, int fd, const struct sockaddr *addr, soc
     /* Pending from before the syscall: a program that leaves connect() with
      * siglongjmp (wget's --connect-timeout) still has its attempt settled,
      * when it closes the socket. */
+    refused_forget(fd);
     bool tracked = call->ticket.verdict != VERDICT_BYPASS && fdtrack_set_pending(fd, call);
     int rc = libc_connect(fd, addr, len);
     int err = errno;
