@@ -15,6 +15,7 @@
 #include "log.h"
 #include "match.h"
 #include "names.h"
+#include "rounds.h"
 #include "setup_wait.h"
 #include "state.h"
 
@@ -168,8 +169,8 @@ static struct runtime *runtime_build(void)
     return rt;
 }
 
-/* A fork child starts with no build in progress and no pending connects of
- * its own (the parent's attempts are the parent's to report). */
+/* A fork child starts with no build in progress and no pending connects or
+ * held rounds of its own (the parent's attempts are the parent's to report). */
 static void forked_child(void)
 {
     int running = BUILD_RUNNING;
@@ -181,6 +182,7 @@ static void forked_child(void)
         atomic_compare_exchange_strong(&rt->state_status, &opening, STATE_UNOPENED);
     }
     fdtrack_take_all(NULL);
+    rounds_forget_all();
 }
 
 /* The fork handler is registered when the shim is loaded: registered by the
