@@ -114,6 +114,7 @@ client_psql() { psql -h 127.0.0.1 -p "$1" -U fusebox -d fusebox -w -c 'select 1'
 }
 
 @test "psql (libpq, non-blocking): the same refusal, exit 2" {
+    require_preloadable psql
     run both_say psql
     assert_success
     assert_line 'psql: error: connection to server at "127.0.0.1", port PORT failed: Connection refused'
