@@ -159,10 +159,10 @@ static const char *unusable(int fd, int *sys)
     const char *why = refusal(&sb);
     if (why)
         return why;
-    if ((*sys = fill_holes(fd, &sb)) != 0)
-        return "it has holes, and its space cannot be reserved";
     if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || !header_is_valid(&h))
         return "not a fusebox state file of this layout version";
+    if ((*sys = fill_holes(fd, &sb)) != 0)
+        return "it has holes, and its space cannot be reserved";
     return NULL;
 }
 

@@ -100,10 +100,10 @@ int pending_connect_again(int fd, const struct sockaddr *addr, socklen_t len)
 int guarded_connect(struct runtime *rt, int fd, const struct sockaddr *addr, socklen_t len,
                     struct guarded_call *call)
 {
+    refused_forget(fd);
     /* Pending from before the syscall: a program that leaves connect() with
      * siglongjmp (wget's --connect-timeout) still has its attempt settled,
      * when it closes the socket. */
-    refused_forget(fd);
     bool tracked = call->ticket.verdict != VERDICT_BYPASS && fdtrack_set_pending(fd, call);
     int rc = libc_connect(fd, addr, len);
     int err = errno;
