@@ -164,10 +164,13 @@ breaker_is() {
 # sanitizer runtime alone (without fusebox) cannot be preloaded into PROGRAM:
 # on Debian 12, ASan preloaded into curl or wget deadlocks in setlocale.
 require_preloadable() {
-    [ -n "$PRELOAD_BEFORE_SHIM" ] || return 0
-    if ! timeout 10 env LD_PRELOAD="$PRELOAD_BEFORE_SHIM" "$1" --version >/dev/null 2>&1; then
-        skip "the sanitizer runtime cannot be preloaded into $1 here, even without fusebox"
-    fi
+    preloadable "$1" || skip "the sanitizer runtime cannot be preloaded into $1 here, even without fusebox"
+}
+
+# preloadable PROGRAM: false when require_preloadable would skip.
+preloadable() {
+    [ -z "$PRELOAD_BEFORE_SHIM" ] ||
+        timeout 10 env LD_PRELOAD="$PRELOAD_BEFORE_SHIM" "$1" --version >/dev/null 2>&1
 }
 
 # runs_unprotected TEXT: a refused connect goes through (twice, past fail_max

@@ -46,16 +46,17 @@ print(" ".join(a[4][0] for a in socket.getaddrinfo("dual.fusebox.test", 80, type
 
 @test "::1 refuses, 127.0.0.1 answers: wget, python, node and perl succeed; the breaker stays closed with fail_max 1" {
     start_server web http 200 --dual --v6-mode refuse
-    local client
-    for client in wget python node perl; do
+    local client clients=(python node perl)
+    if preloadable wget; then clients+=(wget); fi # not in a sanitizer run where it hangs alone
+    for client in "${clients[@]}"; do
         run with_hosts env LD_PRELOAD="$PRELOAD" bash -c "$(declare -f "client_$client"); client_$client $web_PORT"
         assert_success
         [ "$(breaker_field dual state)" = closed ] || { echo "$client opened it" >&2; return 1; }
     done
     [ "$(breaker_field dual failures)" -eq 0 ]
-    [ "$(breaker_field dual successes)" -eq 4 ]
-    [ "$(breaker_field dual calls)" -eq 4 ]
-    [ "$(server_count web requests)" -eq 4 ]
+    [ "$(breaker_field dual successes)" -eq "${#clients[@]}" ]
+    [ "$(breaker_field dual calls)" -eq "${#clients[@]}" ]
+    [ "$(server_count web requests)" -eq "${#clients[@]}" ]
 }
 
 @test "both addresses refuse: one failure, not two; the next call is refused at both without a connect" {
