@@ -24,8 +24,8 @@ endif
 
 # Rooms by layer (see docs/hacking.md). Each room compiles with the include
 # paths of the rooms below it only, so an arrow pointing up does not build.
-CORE    := outcome log refusal breaker state rules rules_read pattern jsonpos match fallback
-PRELOAD := libc names fdtrack runtime pending hook_connect hook_fallback hook_fd hook_io hook_resolve
+CORE    := outcome log refusal sigbus breaker state rules rules_read pattern jsonpos match fallback
+PRELOAD := libc names fdtrack setup_wait runtime refused rounds pending hook_connect hook_fallback hook_fd hook_io hook_resolve
 CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_proxy_env curl_records curl_setopt curl_target curl_url_scan
 CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \
            cli_check cli_explain cli_serve serve_guard cli_dashboard cli_dashboard_json cli_fsck \

@@ -125,6 +125,22 @@ write_rules() {
     export FUSEBOX_RULES="$BATS_TEST_TMPDIR/rules.json"
 }
 
+# syslog_receiver SOCKET OUT: a datagram socket at SOCKET that writes the
+# first message it gets to OUT (in the background; teardown stops it).
+syslog_receiver() {
+    python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(60)
+open(sys.argv[2] + ".ready", "w").close()
+data = s.recv(4096).decode()
+with open(sys.argv[2], "w") as out:
+    out.write(data)' "$1" "$2" 3>&- &
+    SERVER_PIDS+=("$!")
+    wait_for 30 test -e "$2.ready"
+}
+
 # shimmed COMMAND...: runs COMMAND with the shim preloaded.
 shimmed() {
     LD_PRELOAD="$PRELOAD" "$@"
@@ -162,10 +178,13 @@ breaker_is() {
 # sanitizer runtime alone (without fusebox) cannot be preloaded into PROGRAM:
 # on Debian 12, ASan preloaded into curl or wget deadlocks in setlocale.
 require_preloadable() {
-    [ -n "$PRELOAD_BEFORE_SHIM" ] || return 0
-    if ! timeout 10 env LD_PRELOAD="$PRELOAD_BEFORE_SHIM" "$1" --version >/dev/null 2>&1; then
-        skip "the sanitizer runtime cannot be preloaded into $1 here, even without fusebox"
-    fi
+    preloadable "$1" || skip "the sanitizer runtime cannot be preloaded into $1 here, even without fusebox"
+}
+
+# preloadable PROGRAM: false when require_preloadable would skip.
+preloadable() {
+    [ -z "$PRELOAD_BEFORE_SHIM" ] ||
+        timeout 10 env LD_PRELOAD="$PRELOAD_BEFORE_SHIM" "$1" --version >/dev/null 2>&1
 }
 
 # runs_unprotected TEXT: a refused connect goes through (twice, past fail_max

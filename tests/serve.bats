@@ -321,17 +321,7 @@ health_under() {
 
 @test "FUSEBOX_SYSLOG: a transition goes to the syslog socket as user.info from fusebox[PID]" {
     local sock=$BATS_TEST_TMPDIR/log.sock received=$BATS_TEST_TMPDIR/syslog.txt
-    python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(10)
-open(sys.argv[2] + ".ready", "w").close()
-data = s.recv(4096).decode()
-with open(sys.argv[2], "w") as out:
-    out.write(data)' "$sock" "$received" 3>&- &
-    SERVER_PIDS+=("$!")
-    wait_for 30 test -e "$received.ready"
+    syslog_receiver "$sock" "$received"
     start_server dead refuse
     write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"dead\", \"hosts\": [\"127.0.0.1:$dead_PORT\"], \"fail_max\": 1}]}"
     FUSEBOX_SYSLOG=$sock shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT"

@@ -129,7 +129,10 @@ int cmd_events(int argc, char **argv)
     do {
         say_lost(cli_read_events(st, &next, print_since, &filter));
         fflush(stdout);
-    } while (follow && nanosleep(&tenth, NULL) == 0);
+    } while (follow && !state_lost(st) && nanosleep(&tenth, NULL) == 0);
+    bool lost = state_lost(st);
+    if (lost)
+        cli_error("events: state file %s was truncated while being read", path);
     state_close(st);
-    return EXIT_OK;
+    return lost ? EXIT_BAD_INPUT : EXIT_OK;
 }

@@ -4,8 +4,8 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -257,6 +257,18 @@ static bool check_entry(struct checker *c, const char *path, const struct stat *
     return true;
 }
 
+/* Reads the size bytes of fd into a malloc'd *data (*len: how many one read
+ * got; fewer when the file shrank meanwhile). With pread, not a mapping: a
+ * page that its filesystem cannot back (a full tmpfs) or that was truncated
+ * meanwhile is never a SIGBUS. Returns false with errno on error. */
+static bool read_all(int fd, size_t size, char **data, size_t *len)
+{
+    *data = malloc(size ? size : 1);
+    ssize_t n = *data ? pread(fd, *data, size, 0) : -1;
+    *len = n > 0 ? (size_t)n : 0;
+    return n >= 0;
+}
+
 size_t state_check_file(const char *path, state_problem_fn *problem, void *ctx,
                         struct state_census *census)
 {
@@ -270,17 +282,18 @@ size_t state_check_file(const char *path, state_problem_fn *problem, void *ctx,
     if (!check_entry(&c, path, &sb))
         return c.count;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    void *map = MAP_FAILED;
+    char *data = NULL;
+    size_t len = 0;
     if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
         flag(&c, "%s: cannot read: %s", path, fd < 0 ? strerror(errno) : "it changed");
-    else if (sb.st_size > 0 &&
-             (map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED)
-        flag(&c, "%s: cannot map: %s", path, strerror(errno));
+    else if (sb.st_size > (off_t)STATE_CHECK_MAX_SIZE)
+        flag(&c, "file is %lld bytes, far more than a state file's %zu", (long long)sb.st_size,
+             STATE_FILE_SIZE);
+    else if (!read_all(fd, (size_t)sb.st_size, &data, &len))
+        flag(&c, "%s: cannot read: %s", path, strerror(errno));
     else
-        c.count +=
-            state_check(map == MAP_FAILED ? "" : map, (size_t)sb.st_size, problem, ctx, census);
-    if (map != MAP_FAILED)
-        munmap(map, (size_t)sb.st_size);
+        c.count += state_check(data, len, problem, ctx, census);
+    free(data);
     if (fd >= 0)
         close(fd);
     return c.count;

@@ -29,11 +29,14 @@ typedef void state_problem_fn(void *ctx, const char *problem);
 size_t state_check(const void *data, size_t len, state_problem_fn *problem, void *ctx,
                    struct state_census *census);
 
+#define STATE_CHECK_MAX_SIZE (16 * STATE_FILE_SIZE) /* larger files are not read */
+
 /* Checks the file at path as state_open would judge it (exists, not a
  * symlink, a regular file, owned by the effective user and not group- or
  * world-writable, or else group-shared: see state_group_shared) and then its
- * contents with state_check. Never follows a
- * symlink, never blocks on a FIFO, never writes. Same results as state_check. */
+ * contents with state_check, read with pread (no mapping: nothing can raise
+ * SIGBUS). Never follows a symlink, never blocks on a FIFO, never writes.
+ * Same results as state_check. */
 size_t state_check_file(const char *path, state_problem_fn *problem, void *ctx,
                         struct state_census *census);
 

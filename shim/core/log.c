@@ -6,12 +6,20 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 static _Atomic int threshold = LOG_WARN;
 static char syslog_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static _Atomic bool syslog_on;
+
+/* What fd 2 was when log_pin_stderr ran: any (never pinned), that file
+ * (stderr_dev, stderr_ino), or nothing (it was closed). */
+enum { STDERR_ANY, STDERR_PINNED, STDERR_NONE };
+static _Atomic int stderr_pin = STDERR_ANY;
+static dev_t stderr_dev;
+static ino_t stderr_ino;
 
 int log_level_parse(const char *s)
 {
@@ -32,6 +40,28 @@ bool log_enabled(enum log_level level)
     return level != LOG_OFF && (int)level <= atomic_load_explicit(&threshold, memory_order_relaxed);
 }
 
+void log_pin_stderr(void)
+{
+    KEEP_ERRNO();
+    struct stat sb;
+    if (fstat(STDERR_FILENO, &sb) != 0) {
+        atomic_store_explicit(&stderr_pin, STDERR_NONE, memory_order_release);
+        return;
+    }
+    stderr_dev = sb.st_dev;
+    stderr_ino = sb.st_ino;
+    atomic_store_explicit(&stderr_pin, STDERR_PINNED, memory_order_release);
+}
+
+/* True when fd 2 is still the file it was when it was pinned. */
+static bool stderr_is_original(void)
+{
+    int pin = atomic_load_explicit(&stderr_pin, memory_order_acquire);
+    struct stat sb;
+    return pin == STDERR_ANY || (pin == STDERR_PINNED && fstat(STDERR_FILENO, &sb) == 0 &&
+                                 sb.st_dev == stderr_dev && sb.st_ino == stderr_ino);
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
     if (!log_enabled(level))
@@ -46,6 +76,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
     size_t len = n < 0 ? prefix : prefix + (size_t)n;
     if (len > sizeof line - 2)
         len = sizeof line - 2;
+    if (!stderr_is_original()) {
+        line[len] = '\0';
+        if (level <= LOG_WARN)
+            log_syslog(line + prefix);
+        return;
+    }
     line[len++] = '\n';
     ssize_t unused = write(STDERR_FILENO, line, len);
     (void)unused;

@@ -2,7 +2,10 @@
  *
  * Written with one write(2) and no stdio, so a message never takes a lock
  * that the host program may hold. The level comes from FUSEBOX_LOG (set by
- * the caller with log_set_level); the default is warn.
+ * the caller with log_set_level); the default is warn. In the library,
+ * stderr is the program's original one only: once fd 2 is another file
+ * than at load (a daemon that closed it and opened a data file), nothing is
+ * written to it, and warnings go to syslog instead when it is on.
  *
  * Calls that libfusebox.so interposes: write (fd 2), and socket, connect,
  * send and close for syslog (AF_UNIX): each passes its hook's first test
@@ -24,8 +27,15 @@ void log_set_level(enum log_level level);
 /* True when messages of this level are written. */
 bool log_enabled(enum log_level level);
 
-/* Writes "fusebox: MESSAGE\n" to stderr when level is enabled. Leaves errno
- * alone. */
+/* Remembers what fd 2 is now (its device and inode, or that it is closed)
+ * as the only stderr messages may go to. Called once, when the library is
+ * loaded; until then (and in the command, which never calls it) any fd 2
+ * is. Leaves errno alone. */
+void log_pin_stderr(void);
+
+/* Writes "fusebox: MESSAGE\n" to stderr when level is enabled and fd 2 is
+ * still the pinned stderr; otherwise sends an error or warning to syslog
+ * (when on) and writes nothing. Leaves errno alone. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Sends transitions to syslog too: setting is FUSEBOX_SYSLOG's value, "1"

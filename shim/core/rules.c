@@ -184,6 +184,32 @@ static size_t find_unfit_byte(const char *text, size_t len, const char **why)
     return len;
 }
 
+/* Returns the offset of the first '[' or '{' (outside strings) that opens a
+ * value nested deeper than RULES_MAX_DEPTH, or len. cJSON parses by
+ * recursion, a few hundred bytes of stack a level: bounded here, before it
+ * sees the text, the rules parse on any thread's stack (64 KiB will do). */
+static size_t too_deep_at(const char *text, size_t len)
+{
+    unsigned depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if ((c == '[' || c == '{') && ++depth > RULES_MAX_DEPTH) {
+            return i;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return len;
+}
+
 static bool is_blank(const char *text, size_t len)
 {
     return jsonpos_skip_space(text, len, jsonpos_text_start(text, len)) == len;
@@ -197,6 +223,11 @@ static cJSON *parse_json(struct parser *ps)
     size_t unfit = find_unfit_byte(ps->text, ps->len, &why);
     if (unfit < ps->len) {
         parser_report(ps, offset_spot(unfit), "", "%s", why);
+        return NULL;
+    }
+    size_t deep = too_deep_at(ps->text, ps->len);
+    if (deep < ps->len) {
+        parser_report(ps, offset_spot(deep), "", "nested deeper than %d levels", RULES_MAX_DEPTH);
         return NULL;
     }
     if (is_blank(ps->text, ps->len)) {

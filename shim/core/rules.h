@@ -22,6 +22,7 @@
 #define RULES_SYSTEM_PATH "/etc/fusebox/rules.json" /* used when FUSEBOX_RULES is unset */
 #define RULES_MAX_FILE_SIZE (64u << 20)
 #define RULES_MAX_PROBLEMS 100 /* problems reported before giving up */
+#define RULES_MAX_DEPTH 32     /* nesting of arrays and objects (version 1 needs 5) */
 #define RULES_MAX_NAME_LEN 100 /* breaker name */
 #define DEFAULT_MAX_HOSTS 64u
 #define STATE_MAX_HOSTS 1024u /* per_host breakers of one rule at most */

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "keep_errno.h"
 #include "refusal.h"
+#include "sigbus.h"
 
 _Static_assert(sizeof(struct state_header) == STATE_HEADER_SIZE, "header size");
 _Static_assert(sizeof(struct state_slot) == STATE_SLOT_SIZE, "slot size");
@@ -101,10 +102,13 @@ static void init_header(struct state_header *h)
     memcpy(h->magic, STATE_MAGIC, sizeof STATE_MAGIC);
 }
 
-/* Makes a fully initialised file under a temporary name and gives it the
- * name path with publish (link: only where nothing is; rename: in place of
- * what is there), so no process ever sees a half-made file. Returns 0, or -1
- * with errno (EEXIST from link: another process made it first). */
+/* Makes a fully initialised file under a temporary name, its space reserved
+ * (no page of it can later fail to be backed), and gives it the name path
+ * with publish (link: only where nothing is; rename: in place of what is
+ * there), so no process ever sees a half-made file. Nothing is mapped, so a
+ * full filesystem is an error, not a SIGBUS; the temporary file is removed
+ * whatever fails. Returns 0, or -1 with errno (EEXIST from link: another
+ * process made it first; ENOSPC: no room for it). */
 static int create_file(const char *path, int (*publish)(const char *tmp, const char *path))
 {
     char tmp[4096];
@@ -115,21 +119,22 @@ static int create_file(const char *path, int (*publish)(const char *tmp, const c
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return -1;
-    int rc = -1;
-    void *map = MAP_FAILED;
-    if (fchmod(fd, in_shared_dir(path) ? 0660 : 0600) == 0 &&
-        ftruncate(fd, (off_t)STATE_FILE_SIZE) == 0)
-        map = mmap(NULL, STATE_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (map != MAP_FAILED) {
-        init_header(map);
-        munmap(map, STATE_FILE_SIZE);
-        rc = publish(tmp, path);
+    struct state_header header = {0};
+    init_header(&header);
+    int err = fchmod(fd, in_shared_dir(path) ? 0660 : 0600) != 0
+                  ? errno
+                  : posix_fallocate(fd, 0, (off_t)STATE_FILE_SIZE);
+    if (err == 0) {
+        ssize_t n = pwrite(fd, &header, sizeof header, 0);
+        err = n == (ssize_t)sizeof header ? 0 : n < 0 ? errno : EIO;
     }
-    KEEP_ERRNO();
-    if (rc != 0 || publish != rename)
+    if (err == 0 && publish(tmp, path) != 0)
+        err = errno;
+    if (err != 0 || publish != rename)
         unlink(tmp);
     close(fd);
-    return rc;
+    errno = err;
+    return err ? -1 : 0;
 }
 
 bool state_header_is_valid(const struct state_header *h)
@@ -172,31 +177,67 @@ static int open_existing(const char *path, bool create)
     return -1;
 }
 
+/* Gives every page of the open state file fd (fstat: sb) its space: a file
+ * made before fusebox reserved space, or truncated and extended since, has
+ * holes, which are filled now (their contents stay zero). Returns 0, or the
+ * errno why they cannot be (ENOSPC). A filesystem that allocates nothing
+ * ahead (ZFS) is taken at its word. */
+static int fill_holes(int fd, const struct stat *sb)
+{
+    if ((uint64_t)sb->st_blocks * 512u >= STATE_FILE_SIZE)
+        return 0;
+    return posix_fallocate(fd, 0, (off_t)STATE_FILE_SIZE);
+}
+
+/* Checks the open file fd as a state file: NULL, or the reason it is refused
+ * (with *sys, when not 0, the errno behind it). */
+static const char *unusable(int fd, int *sys)
+{
+    struct stat sb;
+    struct state_header h;
+    *sys = 0;
+    if (fstat(fd, &sb) != 0) {
+        *sys = errno;
+        return "cannot stat it";
+    }
+    const char *why = refusal(&sb);
+    if (why)
+        return why;
+    if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || !state_header_is_valid(&h))
+        return "not a fusebox state file of this layout version";
+    if ((*sys = fill_holes(fd, &sb)) != 0)
+        return "it has holes, and its space cannot be reserved";
+    return NULL;
+}
+
 struct state *state_open(const char *path, bool create, char *err, size_t errlen)
 {
-    int fd = open_existing(path, create);
+    int fd = open_existing(path, create), sys = 0;
     if (fd < 0) {
         KEEP_ERRNO();
         refuse(err, errlen, "state file %s: %s", path,
                errno == ELOOP ? "is a symbolic link" : strerror(errno));
         return NULL;
     }
-    struct stat sb;
-    const char *why = fstat(fd, &sb) != 0 ? strerror(errno) : refusal(&sb);
+    const char *why = unusable(fd, &sys);
+    struct state *st = why ? NULL : calloc(1, sizeof *st);
     void *map = MAP_FAILED;
-    if (!why) {
+    if (st) {
         map = mmap(NULL, STATE_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (map == MAP_FAILED)
-            why = strerror(errno);
-        else if (!state_header_is_valid(map))
-            why = "not a fusebox state file of this layout version";
+        if (map == MAP_FAILED || !sigbus_guard(map, STATE_FILE_SIZE, &st->lost)) {
+            why = map == MAP_FAILED ? "cannot map it" : "cannot guard its mapping";
+            sys = errno;
+        }
+    } else if (!why) {
+        why = "out of memory";
     }
     close(fd);
-    struct state *st = why ? NULL : calloc(1, sizeof *st);
-    if (!st) {
-        refuse(err, errlen, "state file %s: %s", path, why ? why : "out of memory");
+    if (why) {
+        refuse(err, errlen, "state file %s: %s%s%s", path, why, sys ? ": " : "",
+               sys ? strerror(sys) : "");
         if (map != MAP_FAILED)
             munmap(map, STATE_FILE_SIZE);
+        free(st);
         errno = EINVAL;
         return NULL;
     }
@@ -212,6 +253,7 @@ void state_close(struct state *st)
 {
     if (!st)
         return;
+    sigbus_unguard(st->header);
     munmap(st->header, st->size);
     free(st);
 }

@@ -18,6 +18,7 @@
 #ifndef FUSEBOX_STATE_H
 #define FUSEBOX_STATE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -122,6 +123,7 @@ struct state {
     struct state_slot *slots;
     struct state_event *events;
     size_t size;
+    _Atomic bool lost; /* the file was truncated under us: zero pages in its place (sigbus.h) */
 };
 
 /* Writes the default state file path into buf: $XDG_RUNTIME_DIR/fusebox.state
@@ -140,13 +142,25 @@ bool state_header_is_valid(const struct state_header *h);
 bool state_group_shared(const struct stat *sb);
 
 /* Maps the state file at path. With create, a missing file is made (mode
- * 0600, or 0660 in a set-group-ID directory of group STATE_GROUP; fully
- * initialised before it appears under its name). Refuses a symlink, a
- * non-regular file, a file of another owner, a group- or world-writable
- * file, and a file of another layout; but a group-shared file (see
- * state_group_shared) is not refused for its owner or its mode. Returns NULL
- * with a one-line reason in err (errno ENOENT when the file does not exist). */
+ * 0600, or 0660 in a set-group-ID directory of group STATE_GROUP; its space
+ * reserved and fully initialised before it appears under its name; on a full
+ * filesystem nothing is left behind). Refuses a symlink, a non-regular file,
+ * a file of another owner, a group- or world-writable file, a file of the
+ * wrong size or of another layout, and a file with holes that cannot be
+ * filled (a page that could not be backed would raise SIGBUS); but a
+ * group-shared file (see state_group_shared) is not refused for its owner or
+ * its mode. The mapping is guarded (sigbus.h): if the file is truncated
+ * later, the process keeps running on zero pages and state_lost says so.
+ * Returns NULL with a one-line reason in err (errno ENOENT when the file
+ * does not exist). */
 struct state *state_open(const char *path, bool create, char *err, size_t errlen);
+
+/* True once a bus error replaced st's mapping with zero pages: what it holds
+ * is this process's alone and no longer shared. One load. */
+static inline bool state_lost(const struct state *st)
+{
+    return atomic_load_explicit(&st->lost, memory_order_acquire);
+}
 
 void state_close(struct state *st);
 

@@ -1,9 +1,11 @@
 /* connect(): the data path of fusebox. An AF_INET/AF_INET6 stream connect to
- * a ruled destination asks its breaker first; an open breaker fails it with
- * ECONNREFUSED and no syscall, or sends it to the breaker's fallback
- * (hook_fallback.c). The outcome is recorded by guarded_connect (pending.c),
- * from the return or, for a non-blocking connect, later. Everything else
- * goes straight to libc. */
+ * a ruled destination asks its breaker first; an open breaker fails it as a
+ * refusing host would, sending nothing (refused.c: ECONNREFUSED, or for a
+ * non-blocking socket EINPROGRESS and then ECONNREFUSED), or sends it to the
+ * breaker's fallback (hook_fallback.c). An attempt that goes on with a round
+ * of a name's addresses is that round's call (rounds.c). The outcome is
+ * recorded by guarded_connect (pending.c), from the return or, for a
+ * non-blocking connect, later. Everything else goes straight to libc. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -15,6 +17,8 @@
 #include "keep_errno.h"
 #include "libc.h"
 #include "pending.h"
+#include "refused.h"
+#include "rounds.h"
 #include "runtime.h"
 
 bool destination_of(const struct sockaddr *sa, socklen_t len, struct destination *d)
@@ -73,14 +77,16 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
         return libc_connect(fd, addr, len);
 
     struct guarded_call call;
+    struct rounds_turn turn = {0};
     char host[INET6_ADDRSTRLEN];
     const struct rule_breaker *rule = runtime_breaker(rt, (uint32_t)b);
     bool per_host = rule->per_host && inet_ntop(d.family, d.addr, host, sizeof host) != NULL;
-    if (!runtime_begin_host(rt, (uint32_t)b, per_host ? host : NULL, d.port, &call)) {
+    bool continued = !rule->per_host && rounds_continue(rt, (uint32_t)b, &d, &call, &turn);
+    if (!continued && !runtime_begin_host(rt, (uint32_t)b, per_host ? host : NULL, d.port, &call)) {
         if (rule->fallback_count)
             return fallback_connect(rt, &call, fd, addr->sa_family);
-        errno = ECONNREFUSED;
-        return -1;
+        return refused_connect(fd, &call);
     }
+    rounds_attempt(fd, &turn);
     return guarded_connect(rt, fd, addr, len, &call);
 }

@@ -10,6 +10,7 @@
 #include "keep_errno.h"
 #include "pending.h"
 #include "libc.h"
+#include "refused.h"
 #include "runtime.h"
 
 /* True when AF_INET6 socket fd takes IPv6 only (no v4-mapped addresses).
@@ -51,6 +52,8 @@ int fallback_connect(struct runtime *rt, const struct guarded_call *rejected, in
         if (rc == 0 || err != ECONNREFUSED)
             break;
     }
+    if (!reached)
+        return refused_connect(fd, rejected);
     errno = rc == 0 ? saved : err; /* a refusing address before does not show */
     return rc;
 }

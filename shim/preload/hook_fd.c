@@ -85,6 +85,6 @@ EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     int rc = libc_getsockopt(fd, level, name, val, len);
     if (rc == 0 && level == SOL_SOCKET && name == SO_ERROR && val && len && *len >= sizeof(int) &&
         fdtrack_is_pending(fd))
-        pending_settle_so_error(fd, *(int *)val);
+        pending_settle_so_error(fd, (int *)val);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include "keep_errno.h"
 #include "libc.h"
 #include "names.h"
+#include "rounds.h"
 #include "runtime.h"
 
 /* Fills c with the host-name candidates of name; false when no rule names
@@ -21,11 +22,16 @@ static bool ruled_name(struct runtime **rt, const char *name, struct name_candid
            runtime_name_candidates(*rt, name, c) > 0;
 }
 
-static void remember(const struct sockaddr *sa, socklen_t len, const struct name_candidates *c)
+/* Remembers an address a ruled name resolved to, for connect() to find the
+ * name by, and adds it to the lookup's addresses (a round, rounds.h). */
+static void remember(const struct sockaddr *sa, socklen_t len, const struct name_candidates *c,
+                     struct rounds_lookup *lookup)
 {
     struct destination d;
-    if (destination_of(sa, len, &d))
+    if (destination_of(sa, len, &d)) {
         names_record(d.family, d.addr, c);
+        rounds_collect(lookup, &d);
+    }
 }
 
 /* True when the lookup of a ruled name must fail at once (fail_dns, open). */
@@ -73,8 +79,10 @@ EXPORT int getaddrinfo(const char *node, const char *service, const struct addri
     int rc = libc_getaddrinfo(node, service, hints, res);
     KEEP_ERRNO();
     if (ruled && rc == 0) {
+        struct rounds_lookup lookup = {0};
         for (const struct addrinfo *ai = *res; ai; ai = ai->ai_next)
-            remember(ai->ai_addr, ai->ai_addrlen, &c);
+            remember(ai->ai_addr, ai->ai_addrlen, &c, &lookup);
+        rounds_resolved(node, &lookup);
     } else if (ruled &&
                (rc == EAI_NONAME || rc == EAI_AGAIN || rc == EAI_FAIL || rc == EAI_NODATA)) {
         dns_failed(rt, &c, numeric_port(service));
@@ -82,12 +90,13 @@ EXPORT int getaddrinfo(const char *node, const char *service, const struct addri
     return rc;
 }
 
-/* Remembers the addresses of a hostent, or counts its failure. */
-static void resolved(struct runtime *rt, const struct name_candidates *c, const struct hostent *he,
-                     int herr)
+/* Remembers the addresses of name's hostent, or counts its failure. */
+static void resolved(struct runtime *rt, const char *name, const struct name_candidates *c,
+                     const struct hostent *he, int herr)
 {
     KEEP_ERRNO();
     if (he && (he->h_addrtype == AF_INET || he->h_addrtype == AF_INET6)) {
+        struct rounds_lookup lookup = {0};
         for (char **a = he->h_addr_list; *a; a++) {
             struct sockaddr_storage ss = {.ss_family = (sa_family_t)he->h_addrtype};
             struct sockaddr_in *in = (struct sockaddr_in *)&ss;
@@ -96,8 +105,9 @@ static void resolved(struct runtime *rt, const struct name_candidates *c, const 
                 memcpy(&in->sin_addr, *a, 4);
             else
                 memcpy(&in6->sin6_addr, *a, 16);
-            remember((struct sockaddr *)&ss, sizeof ss, c);
+            remember((struct sockaddr *)&ss, sizeof ss, c, &lookup);
         }
+        rounds_resolved(name, &lookup);
     } else if (!he && (herr == HOST_NOT_FOUND || herr == TRY_AGAIN || herr == NO_RECOVERY)) {
         dns_failed(rt, c, 0);
     }
@@ -125,7 +135,7 @@ static struct hostent *guarded_hostent(const char *name, int af)
     }
     struct hostent *he = af < 0 ? libc_gethostbyname(name) : libc_gethostbyname2(name, af);
     if (ruled)
-        resolved(rt, &c, he, h_errno);
+        resolved(rt, name, &c, he, h_errno);
     return he;
 }
 
@@ -156,7 +166,7 @@ static int guarded_hostent_r(const char *name, int af, struct hostent *ret, char
     int rc = af < 0 ? libc_gethostbyname_r(name, ret, buf, len, result, h_errnop)
                     : libc_gethostbyname2_r(name, af, ret, buf, len, result, h_errnop);
     if (ruled && rc != ERANGE)
-        resolved(rt, &c, result ? *result : NULL, h_errnop ? *h_errnop : 0);
+        resolved(rt, name, &c, result ? *result : NULL, h_errnop ? *h_errnop : 0);
     return rc;
 }
 

@@ -25,8 +25,8 @@ bool destination_of(const struct sockaddr *sa, socklen_t len, struct destination
  * whose own breaker, if any, lets the call through; an address that refuses
  * at once gives way to the next (on Linux a TCP socket whose connect failed
  * may connect again). Counts the call as a fallback of that breaker when it
- * reached one. Returns what connect() returns; -1 with ECONNREFUSED when no
- * fallback could be tried. */
+ * reached one. Returns what connect() returns; when no fallback could be
+ * tried, the breaker's refusal (refused_connect). */
 int fallback_connect(struct runtime *rt, const struct guarded_call *rejected, int fd,
                      int socket_family);
 

@@ -9,13 +9,15 @@
 #include "fdtrack.h"
 #include "keep_errno.h"
 #include "libc.h"
+#include "refused.h"
+#include "rounds.h"
 #include "runtime.h"
 
-static void report(const struct guarded_call *call, enum outcome_class outcome)
+static void report(int fd, const struct guarded_call *call, enum outcome_class outcome)
 {
     struct runtime *rt = runtime_peek();
     if (rt)
-        runtime_end(rt, call, outcome);
+        rounds_end(rt, fd, call, outcome);
 }
 
 /* What the kernel says of a socket whose connect was pending: success,
@@ -35,15 +37,19 @@ void pending_settle_io(int fd, int err)
     enum outcome_class outcome = err ? outcome_class_of_errno(err) : OUTCOME_SUCCESS;
     struct guarded_call call;
     if (outcome != OUTCOME_IGNORED && fdtrack_take_pending(fd, &call))
-        report(&call, outcome);
+        report(fd, &call, outcome);
 }
 
-void pending_settle_so_error(int fd, int so_error)
+void pending_settle_so_error(int fd, int *so_error)
 {
     KEEP_ERRNO();
-    bool connecting = so_error == 0 && kernel_verdict(fd, 0) < 0;
+    if (refused_take(fd)) {
+        *so_error = ECONNREFUSED;
+        return;
+    }
+    bool connecting = *so_error == 0 && kernel_verdict(fd, 0) < 0;
     if (!connecting)
-        pending_settle_io(fd, so_error);
+        pending_settle_io(fd, *so_error);
 }
 
 /* Settles a pending connect already taken from fd's entry, from what the
@@ -61,7 +67,7 @@ static void settle_taken(int fd, const struct guarded_call *call)
         verdict = rt && runtime_succeeded_since(rt, call->breaker, call->started_ms)
                       ? OUTCOME_IGNORED
                       : CLASS_TIMEOUT;
-    report(call, (enum outcome_class)verdict);
+    report(fd, call, (enum outcome_class)verdict);
 }
 
 void pending_settle_ending(int fd)
@@ -73,15 +79,19 @@ void pending_settle_ending(int fd)
 
 int pending_connect_again(int fd, const struct sockaddr *addr, socklen_t len)
 {
+    if (refused_take(fd)) {
+        errno = ECONNREFUSED;
+        return -1;
+    }
     int rc = libc_connect(fd, addr, len);
     int err = errno;
     struct guarded_call call;
     if (rc == 0 || err == EISCONN) {
         if (fdtrack_take_pending(fd, &call))
-            report(&call, OUTCOME_SUCCESS);
+            report(fd, &call, OUTCOME_SUCCESS);
     } else if (err != EALREADY && err != EINPROGRESS && err != EINTR) {
         if (fdtrack_take_pending(fd, &call))
-            report(&call, outcome_class_of_errno(err));
+            report(fd, &call, outcome_class_of_errno(err));
     }
     errno = err;
     return rc;
@@ -90,6 +100,7 @@ int pending_connect_again(int fd, const struct sockaddr *addr, socklen_t len)
 int guarded_connect(struct runtime *rt, int fd, const struct sockaddr *addr, socklen_t len,
                     struct guarded_call *call)
 {
+    refused_forget(fd);
     /* Pending from before the syscall: a program that leaves connect() with
      * siglongjmp (wget's --connect-timeout) still has its attempt settled,
      * when it closes the socket. */
@@ -98,14 +109,16 @@ int guarded_connect(struct runtime *rt, int fd, const struct sockaddr *addr, soc
     int err = errno;
     bool completed = rc == 0 || (err != EINPROGRESS && err != EINTR);
     if (completed && (!tracked || fdtrack_take_pending(fd, call)))
-        runtime_end(rt, call, rc == 0 ? OUTCOME_SUCCESS : outcome_class_of_errno(err));
+        rounds_end(rt, fd, call, rc == 0 ? OUTCOME_SUCCESS : outcome_class_of_errno(err));
     else if (!completed && !tracked)
-        runtime_end(rt, call, OUTCOME_IGNORED);
+        rounds_end(rt, fd, call, OUTCOME_IGNORED);
     errno = err;
     return rc;
 }
 
+/* At exit: the connects still pending, then the failures their rounds held. */
 __attribute__((destructor)) static void settle_pending_at_exit(void)
 {
     fdtrack_take_all(settle_taken);
+    rounds_flush(runtime_peek());
 }

@@ -20,7 +20,8 @@ int guarded_connect(struct runtime *rt, int fd, const struct sockaddr *addr, soc
 /* A connect() on fd, whose earlier connect is still pending: libc's result
  * settles that attempt (EISCONN: it connected; EALREADY: still in progress;
  * an error: it failed). Returns what libc's connect returned, with its
- * errno. */
+ * errno; -1 with ECONNREFUSED, and no syscall, when the earlier one was an
+ * open breaker's refusal not yet told. */
 int pending_connect_again(int fd, const struct sockaddr *addr, socklen_t len);
 
 /* Settles fd's pending connect, if any, from what the kernel says of the
@@ -30,9 +31,10 @@ int pending_connect_again(int fd, const struct sockaddr *addr, socklen_t len);
  * errno alone. */
 void pending_settle_ending(int fd);
 
-/* Settles fd's pending connect after the program read SO_ERROR (so_error)
- * from it. Leaves errno alone. */
-void pending_settle_so_error(int fd, int so_error);
+/* Settles fd's pending connect after the program read SO_ERROR (*so_error)
+ * from it; an open breaker's refusal of it (refused.h) is told now, as
+ * *so_error = ECONNREFUSED. Leaves errno alone. */
+void pending_settle_so_error(int fd, int *so_error);
 
 /* Settles fd's pending connect after a read or write on it ended with err
  * (0: it moved data, so the socket is connected; EAGAIN and the like: no

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -16,6 +15,8 @@
 #include "log.h"
 #include "match.h"
 #include "names.h"
+#include "rounds.h"
+#include "setup_wait.h"
 #include "state.h"
 
 struct runtime {
@@ -49,7 +50,6 @@ __thread unsigned runtime_transfer_depth;
 _Atomic unsigned runtime_guarded_transfers;
 static _Atomic int build_status = BUILD_NONE;
 static __thread bool building_here;
-#define BUILD_WAIT_ROUNDS 20000 /* of 50 us: one second at most */
 static struct runtime *_Atomic built;
 
 /* The system rules file when it exists, else NULL. */
@@ -184,18 +184,20 @@ static struct runtime *runtime_build(void)
     return rt;
 }
 
-/* A fork child starts with no build in progress and no pending connects of
- * its own (the parent's attempts are the parent's to report). */
+/* A fork child starts with no build in progress and no pending connects or
+ * held rounds of its own (the parent's attempts are the parent's to report). */
 static void forked_child(void)
 {
     int running = BUILD_RUNNING;
     atomic_compare_exchange_strong(&build_status, &running, BUILD_NONE);
+    setup_forget_waiters();
     struct runtime *rt = runtime_peek();
     if (rt) {
         int opening = STATE_OPENING;
         atomic_compare_exchange_strong(&rt->state_status, &opening, STATE_UNOPENED);
     }
     fdtrack_take_all(NULL);
+    rounds_forget_all();
 }
 
 /* The fork handler is registered when the shim is loaded: registered by the
@@ -207,6 +209,13 @@ __attribute__((constructor)) static void register_fork_handler(void)
     pthread_atfork(NULL, NULL, forked_child);
 }
 
+/* fd 2 at load is the program's stderr, the only one messages go to: a
+ * daemon may close it and reuse fd 2 for its data before its first call. */
+__attribute__((constructor)) static void pin_stderr(void)
+{
+    log_pin_stderr();
+}
+
 struct runtime *runtime_peek(void)
 {
     if (atomic_load_explicit(&build_status, memory_order_acquire) != BUILD_DONE)
@@ -214,21 +223,26 @@ struct runtime *runtime_peek(void)
     return atomic_load_explicit(&built, memory_order_relaxed);
 }
 
-/* Waits, a bounded time, while another thread sets something up (*status
- * stays busy); returns whether it finished. The thread doing the setting up
- * (re-entered from a signal handler) never waits, and neither does anyone
- * past the bound, so a thread holding a lock that the setting up needs costs
- * a delay, never a deadlock. */
+/* Waits while another thread sets something up (*status stays busy), at
+ * most SETUP_WAIT_MS; returns whether it finished. The thread doing the
+ * setting up (re-entered from a signal handler) never waits. A call that
+ * goes on unfinished passes through undecided and uncounted: said once per
+ * process. */
 static bool finished_elsewhere(_Atomic int *status, int busy)
 {
-    if (building_here)
+    if (!building_here && setup_wait(status, busy))
+        return true;
+    static atomic_flag said = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&said))
         return false;
-    const struct timespec pause = {0, 50000};
-    for (int i = 0; i < BUILD_WAIT_ROUNDS; i++) {
-        if (atomic_load_explicit(status, memory_order_acquire) != busy)
-            return true;
-        nanosleep(&pause, NULL);
-    }
+    if (building_here)
+        log_msg(LOG_WARN, "a network call passed through uncounted: a signal handler interrupted "
+                          "fusebox setting up on its thread (said once per process)");
+    else
+        log_msg(LOG_WARN,
+                "a network call passed through uncounted: fusebox was still setting up on "
+                "another thread after %d s (said once per process)",
+                SETUP_WAIT_MS / 1000);
     return false;
 }
 
@@ -245,7 +259,7 @@ struct runtime *runtime_get(void)
         building_here = true;
         rt = runtime_build();
         atomic_store_explicit(&built, rt, memory_order_relaxed);
-        atomic_store_explicit(&build_status, BUILD_DONE, memory_order_release);
+        setup_finish(&build_status, BUILD_DONE);
         building_here = false;
     } else if (finished_elsewhere(&build_status, BUILD_RUNNING)) {
         rt = atomic_load_explicit(&built, memory_order_relaxed);
@@ -272,25 +286,39 @@ static bool state_ready(struct runtime *rt)
     building_here = false;
     if (!rt->state)
         log_msg(LOG_WARN, "%s; everything passes through", err);
-    atomic_store_explicit(&rt->state_status, rt->state ? STATE_READY : STATE_FAILED,
-                          memory_order_release);
+    setup_finish(&rt->state_status, rt->state ? STATE_READY : STATE_FAILED);
     return rt->state != NULL;
 }
 
+/* True, after one warning, when the state file was truncated under this
+ * process (its mapping is zero pages now, see sigbus.h). */
+static bool state_was_lost(const struct runtime *rt)
+{
+    if (__builtin_expect(!state_lost(rt->state), 1))
+        return false;
+    log_once(LOG_WARN,
+             "state file %s was truncated while in use; everything passes through "
+             "(fusebox reset --all --recreate makes a new one)",
+             rt->state_path);
+    return true;
+}
+
 /* Returns breaker b's shared slot, claiming it on first use; NULL when there
- * is none to be had. */
+ * is none to be had, or the state file was lost. */
 static struct state_slot *slot_of(struct runtime *rt, uint32_t b)
 {
     uintptr_t cached = atomic_load_explicit(&rt->slots[b], memory_order_acquire);
     if (__builtin_expect(cached > SLOT_UNAVAILABLE, 1)) {
         struct state_slot *slot = (struct state_slot *)cached;
+        if (state_was_lost(rt))
+            return NULL;
         if (__builtin_expect(atomic_load_explicit(&slot->key, memory_order_relaxed) ==
                                  atomic_load_explicit(&rt->slot_keys[b], memory_order_relaxed),
                              1))
             return slot;
         /* fusebox gc gave the slot back while this process kept it: find the
          * breaker's slot again (a new one when it is gone) */
-    } else if (cached == SLOT_UNAVAILABLE || !state_ready(rt)) {
+    } else if (cached == SLOT_UNAVAILABLE || !state_ready(rt) || state_was_lost(rt)) {
         return NULL;
     }
     const struct rule_breaker *rb = &rt->rules->breakers[b];

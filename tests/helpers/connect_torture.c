@@ -15,7 +15,17 @@
  *   connect_torture mix DEAD_PORT THREADS COUNT  like threads, to a listener
  *                                                of this process's own, but
  *                                                about one connect in ten goes
- *                                                to DEAD_PORT */
+ *                                                to DEAD_PORT
+ *   connect_torture handler-during-setup PORT    a connect from a signal
+ *                                                handler every millisecond
+ *                                                while the first connect
+ *                                                runs (fusebox sets up in it)
+ *   connect_torture burst PORT THREADS STACK_KB  THREADS threads with stacks
+ *                                                of STACK_KB KiB, released at
+ *                                                once, one connect each: the
+ *                                                process's first, so fusebox
+ *                                                sets up on one of them while
+ *                                                the others arrive */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -29,6 +39,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,6 +88,40 @@ static void run_threads(int threads)
         pthread_join(t[i], NULL);
 }
 
+#define BURST_MAX 2000
+static pthread_barrier_t burst_start;
+
+static void *connect_at_start(void *arg)
+{
+    (void)arg;
+    pthread_barrier_wait(&burst_start);
+    connect_once();
+    return NULL;
+}
+
+/* Returns once every thread has made its connect; exits when one cannot be
+ * started. */
+static void run_burst(long threads, long stack_kb)
+{
+    static pthread_t t[BURST_MAX];
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    if (threads < 1 || threads > BURST_MAX || stack_kb < 16 ||
+        pthread_attr_setstacksize(&attr, (size_t)stack_kb * 1024) != 0) {
+        fprintf(stderr, "connect_torture: burst: 1 to %d threads, stacks of 16 KiB or more\n",
+                BURST_MAX);
+        exit(2);
+    }
+    pthread_barrier_init(&burst_start, NULL, (unsigned)threads);
+    for (long i = 0; i < threads; i++)
+        if (pthread_create(&t[i], &attr, connect_at_start, NULL) != 0) {
+            perror("connect_torture: pthread_create");
+            exit(1); /* the others wait at the barrier for ever */
+        }
+    for (long i = 0; i < threads; i++)
+        pthread_join(t[i], NULL);
+}
+
 static void *accept_forever(void *arg)
 {
     int listener = (int)(intptr_t)arg;
@@ -115,6 +160,25 @@ static void connect_in_handler(int sig)
     errno = saved;
 }
 
+static volatile sig_atomic_t handler_connects;
+
+static void count_connect_in_handler(int sig)
+{
+    connect_in_handler(sig);
+    handler_connects++;
+}
+
+/* Binds libc's connect, socket and close with an AF_UNIX connect, which
+ * fusebox passes straight through without setting up: a handler's connect
+ * then never has to look a symbol up. */
+static void bind_real_connect(void)
+{
+    struct sockaddr_un nowhere = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    connect(fd, (struct sockaddr *)&nowhere, sizeof nowhere);
+    close(fd);
+}
+
 static void just_interrupt(int sig)
 {
     (void)sig;
@@ -124,7 +188,8 @@ int main(int argc, char **argv)
 {
     if (argc < 3) {
         fprintf(stderr,
-                "usage: connect_torture threads|in-handler|eintr|fork PORT [THREADS COUNT]\n");
+                "usage: connect_torture threads|mix|burst|in-handler|eintr|fork PORT [THREADS "
+                "COUNT|STACK_KB]\n");
         return 2;
     }
     target.sin_family = AF_INET;
@@ -140,11 +205,22 @@ int main(int argc, char **argv)
         per_thread = atol(argv[4]);
         int threads = atoi(argv[3]);
         run_threads(threads < 64 ? threads : 64);
+    } else if (strcmp(argv[1], "burst") == 0 && argc == 5) {
+        run_burst(atol(argv[3]), atol(argv[4]));
     } else if (strcmp(argv[1], "in-handler") == 0) {
         connect_once();
         signal(SIGUSR1, connect_in_handler);
         raise(SIGUSR1);
         printf("handler: %s\n", handler_err == 0 ? "ok" : strerror(handler_err));
+    } else if (strcmp(argv[1], "handler-during-setup") == 0) {
+        bind_real_connect();
+        struct sigaction sa = {.sa_handler = count_connect_in_handler, .sa_flags = SA_RESTART};
+        sigaction(SIGALRM, &sa, NULL);
+        struct itimerval every_ms = {.it_interval = {0, 1000}, .it_value = {0, 1000}};
+        setitimer(ITIMER_REAL, &every_ms, NULL);
+        connect_once();
+        setitimer(ITIMER_REAL, &(struct itimerval){{0, 0}, {0, 0}}, NULL);
+        printf("handler connects: %s\n", handler_connects ? "some" : "none");
     } else if (strcmp(argv[1], "eintr") == 0) {
         struct sigaction sa = {.sa_handler = just_interrupt}; /* no SA_RESTART */
         sigaction(SIGALRM, &sa, NULL);

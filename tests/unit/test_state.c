@@ -84,11 +84,38 @@ static void creates_a_private_initialised_file(void)
     CHECK_INT(stat(path, &sb), 0);
     CHECK_INT(sb.st_mode & 0777, 0600);
     CHECK_INT(sb.st_size, STATE_FILE_SIZE);
+    CHECK((uint64_t)sb.st_blocks * 512 >= STATE_FILE_SIZE); /* its space is reserved */
     CHECK_STR(st->header->magic, STATE_MAGIC);
     CHECK_INT(st->header->layout_version, STATE_LAYOUT_VERSION);
     state_close(st);
     st = state_open(path, false, err, sizeof err); /* and opens it again */
     CHECK(st != NULL);
+    state_close(st);
+}
+
+/* A file of the right layout with holes (made by a fusebox that did not
+ * reserve space) gets them filled at open, its contents unchanged. */
+static void fills_the_holes_of_a_sparse_file(void)
+{
+    char err[256], path[256];
+    struct state *st = state_open(path_in_dir("model.state"), true, err, sizeof err);
+    snprintf(path, sizeof path, "%s", path_in_dir("sparse.state"));
+    int fd = open(path, O_CREAT | O_WRONLY, 0600);
+    if (!CHECK(st != NULL) || !CHECK(fd >= 0))
+        return;
+    CHECK_INT(ftruncate(fd, STATE_FILE_SIZE), 0);
+    CHECK_INT(pwrite(fd, st->header, STATE_HEADER_SIZE, 0), STATE_HEADER_SIZE);
+    close(fd);
+    state_close(st);
+    struct stat sb;
+    CHECK_INT(stat(path, &sb), 0);
+    CHECK((uint64_t)sb.st_blocks * 512 < STATE_FILE_SIZE);
+    st = state_open(path, false, err, sizeof err);
+    if (!CHECK(st != NULL))
+        return;
+    CHECK_STR(st->header->magic, STATE_MAGIC);
+    CHECK_INT(stat(path, &sb), 0);
+    CHECK((uint64_t)sb.st_blocks * 512 >= STATE_FILE_SIZE);
     state_close(st);
 }
 
@@ -597,6 +624,7 @@ int main(void)
         return 1;
     RUN(layout_is_pinned);
     RUN(creates_a_private_initialised_file);
+    RUN(fills_the_holes_of_a_sparse_file);
     RUN(missing_without_create_is_enoent);
     RUN(refuses_what_it_must);
     RUN(slots_are_found_by_name_and_claimed_once);

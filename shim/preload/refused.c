@@ -1,0 +1,54 @@
+#include "refused.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+
+#include "fdtrack.h"
+
+/* Bit fd: fd's pending connect in fdtrack is a refusal. Meaningful only
+ * while fd has a pending connect: guarded_connect clears it before it makes
+ * one of its own. */
+static _Atomic uint64_t refused_bits[FDTRACK_MAX / 64];
+
+static void set_bit(int fd, bool on)
+{
+    uint64_t bit = UINT64_C(1) << (fd % 64);
+    if (on)
+        atomic_fetch_or_explicit(&refused_bits[fd / 64], bit, memory_order_release);
+    else
+        atomic_fetch_and_explicit(&refused_bits[fd / 64], ~bit, memory_order_release);
+}
+
+int refused_connect(int fd, const struct guarded_call *rejected)
+{
+    int flags = fcntl(fd, F_GETFL);
+    bool nonblocking = flags >= 0 && (flags & O_NONBLOCK) && fd >= 0 && fd < FDTRACK_MAX;
+    if (nonblocking)
+        set_bit(fd, true);
+    if (nonblocking && fdtrack_set_pending(fd, rejected)) {
+        errno = EINPROGRESS;
+        return -1;
+    }
+    errno = ECONNREFUSED;
+    return -1;
+}
+
+bool refused_take(int fd)
+{
+    if (!fdtrack_is_pending(fd)) /* also false for fds beyond the table */
+        return false;
+    uint64_t bit = UINT64_C(1) << (fd % 64);
+    if (!(atomic_fetch_and_explicit(&refused_bits[fd / 64], ~bit, memory_order_acq_rel) & bit))
+        return false;
+    struct guarded_call rejected;
+    return fdtrack_take_pending(fd, &rejected);
+}
+
+void refused_forget(int fd)
+{
+    if (fd >= 0 && fd < FDTRACK_MAX &&
+        (atomic_load_explicit(&refused_bits[fd / 64], memory_order_relaxed) & UINT64_C(1)
+                                                                                  << (fd % 64)))
+        set_bit(fd, false);
+}
