@@ -18,7 +18,7 @@ endif
 # Rooms by layer (see docs/hacking.md). Each room compiles with the include
 # paths of the rooms below it only, so an arrow pointing up does not build.
 CORE    := outcome log refusal breaker state rules rules_read pattern jsonpos match fallback
-PRELOAD := libc names fdtrack runtime pending hook_connect hook_fallback hook_fd hook_io hook_resolve
+PRELOAD := libc names fdtrack http_recognise tls_recognise runtime pending hook_connect hook_fallback hook_fd hook_io hook_resolve
 CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
 CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \
            cli_check cli_explain cli_serve cli_fsck cli_sync cli_fleet_view fleet state_check
@@ -58,7 +58,7 @@ $(BUILD)/fusebox: $(CLI_OBJS)
 	$(CC) -o $@ $^ $(LDFLAGS) -lmicrohttpd -lhiredis
 
 # Unit tests see core, the library's pure modules and the fleet logic.
-UNIT_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,names fdtrack) $(call obj,cli,fleet state_check)
+UNIT_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,names fdtrack http_recognise tls_recognise) $(call obj,cli,fleet state_check)
 $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(UNIT_OBJS) $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(INC_preload) -Ishim/cli -Itests/unit -o $@ $< $(UNIT_OBJS) $(LDFLAGS) -pthread
@@ -75,23 +75,33 @@ $(BUILD)/helpers/curl_%: tests/helpers/curl_%.c $(BUILD)/flags
 deps:
 	@bash scripts/install-deps.sh
 
-# libFuzzer over the rules parser and the matcher (clang, ASan, UBSan):
-# `make fuzz FUZZ_SECONDS=N`. New inputs go to $(BUILD)/fuzz/corpus, a crash
-# to $(BUILD)/fuzz/crash-*; tests/fuzz/corpus holds the committed seeds.
+# libFuzzer (clang, ASan, UBSan) over the rules parser and the matcher, and
+# over the HTTP and TLS recognisers: `make fuzz FUZZ_SECONDS=N` runs both,
+# two thirds of N for the rules, a third for the recognisers. New inputs go
+# to $(BUILD)/fuzz/corpus*, a crash to $(BUILD)/fuzz/crash-*; tests/fuzz/corpus*
+# hold the committed seeds.
 FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_SRCS := $(patsubst %,shim/core/%.c,rules rules_read pattern refusal jsonpos match outcome log breaker fallback)
 $(BUILD)/fuzz/fuzz_rules: tests/fuzz/fuzz_rules.c $(FUZZ_SRCS) shim/core/*.h
 	@mkdir -p $(@D)
-	clang -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
-	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(INC_core) \
-	    -o $@ $< $(FUZZ_SRCS) -ldl -pthread
+	clang $(FUZZ_CFLAGS) $(INC_core) -o $@ $< $(FUZZ_SRCS) -ldl -pthread
+
+RECOGNISE_SRCS := shim/preload/http_recognise.c shim/preload/tls_recognise.c
+$(BUILD)/fuzz/fuzz_recognise: tests/fuzz/fuzz_recognise.c $(RECOGNISE_SRCS) shim/preload/*_recognise.h
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -Ishim/preload -o $@ $< $(RECOGNISE_SRCS)
 
 .PHONY: fuzz
-fuzz: $(BUILD)/fuzz/fuzz_rules
-	@mkdir -p $(BUILD)/fuzz/corpus
-	$(BUILD)/fuzz/fuzz_rules -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=16384 \
-	    -dict=tests/fuzz/rules.dict -artifact_prefix=$(BUILD)/fuzz/ \
+fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_recognise
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus-recognise
+	$(BUILD)/fuzz/fuzz_rules -max_total_time=$$(( $(FUZZ_SECONDS) * 2 / 3 )) -timeout=10 \
+	    -max_len=16384 -dict=tests/fuzz/rules.dict -artifact_prefix=$(BUILD)/fuzz/ \
 	    $(BUILD)/fuzz/corpus tests/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_recognise -max_total_time=$$(( $(FUZZ_SECONDS) - $(FUZZ_SECONDS) * 2 / 3 )) \
+	    -timeout=10 -max_len=4096 -artifact_prefix=$(BUILD)/fuzz/ \
+	    $(BUILD)/fuzz/corpus-recognise tests/fuzz/corpus-recognise
 
 # The README's test command: installs what is missing, builds, runs every
 # suite (or those named by SUITES: unit, bats, tests/NAME.bats) and ends with
