@@ -18,7 +18,7 @@ endif
 # Rooms by layer (see docs/hacking.md). Each room compiles with the include
 # paths of the rooms below it only, so an arrow pointing up does not build.
 CORE    := outcome log refusal breaker state rules rules_read pattern jsonpos match fallback
-PRELOAD := libc names fdtrack http_recognise tls_recognise runtime pending hook_connect hook_fallback hook_fd hook_io hook_resolve
+PRELOAD := libc names fdtrack http_recognise tls_recognise request runtime pending hook_connect hook_fallback hook_fd hook_io hook_resolve
 CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
 CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \
            cli_check cli_explain cli_serve cli_fsck cli_sync cli_fleet_view fleet state_check

@@ -17,9 +17,12 @@ packages=(
   netcat-openbsd redis-tools openssh-client postgresql-client   # the compatibility matrix
   libcap2-bin             # setcap: hostile.bats (a file-capability copy of a helper)
   strace                  # noninterference.bats (syscalls per connect)
+  openssl perl            # requests.bats (self-signed certificates, HTTP::Tiny)
 )
 # node: the machine's own build counts; otherwise Debian's.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
+# java (requests.bats runs `java HttpGet.java`, which needs the JDK's compiler).
+command -v javac >/dev/null 2>&1 || packages+=(openjdk-17-jdk-headless)
 
 missing=()
 for p in "${packages[@]}"; do

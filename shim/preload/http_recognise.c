@@ -28,11 +28,51 @@ static int method_char(unsigned char c)
     return (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
 }
 
+/* True when the n bytes at p hold a SP or a CR (a short run is looked at in
+ * place: most targets are a few bytes). */
+static int has_space_or_cr(const unsigned char *p, size_t n)
+{
+    if (n > 32)
+        return memchr(p, ' ', n) || memchr(p, '\r', n);
+    for (size_t i = 0; i < n; i++)
+        if (p[i] == ' ' || p[i] == '\r')
+            return 1;
+    return 0;
+}
+
+/* A whole request line at the start of the n bytes at p, read without the
+ * byte-at-a-time machine; returns its final state, or HTTP_REQUEST_START when
+ * the line is not whole there or not a request line (the machine decides
+ * then). */
+static uint32_t whole_request_line(const unsigned char *p, size_t n)
+{
+    size_t m = n > 4 && memcmp(p, "GET ", 4) == 0 ? 3 : 0; /* the common method, at once */
+    uint32_t s = 0;
+    while (m < n && m < RQ_MAX_METHOD && method_char(p[m]))
+        m++;
+    const unsigned char *nl = m > 0 && m < n && p[m] == ' ' ? memchr(p + m, '\n', n - m) : NULL;
+    if (!nl)
+        return HTTP_REQUEST_START;
+    size_t end = (size_t)(nl - p) - (nl[-1] == '\r'); /* the line without CR LF */
+    const unsigned char *target = p + m + 1;
+    if (end < m + 1 + 1 + 9 || memcmp(p + end - 9, " HTTP/1.", 8) != 0 || p[end - 1] < '0' ||
+        p[end - 1] > '9')
+        return HTTP_REQUEST_START;
+    size_t target_len = (size_t)(p + end - 9 - target);
+    if (has_space_or_cr(target, target_len))
+        return HTTP_REQUEST_START;
+    if (m == 7 && memcmp(p, "CONNECT", 7) == 0)
+        s |= RQ_CONNECT;
+    return rq_set(s | RQ_NOT_CONNECT * !(s & RQ_CONNECT), RQ_YES, 0);
+}
+
 enum http_verdict http_request_feed(uint32_t *state, const void *bytes, size_t n)
 {
     static const char version[] = "HTTP/1.";
     const unsigned char *p = bytes;
     uint32_t s = *state;
+    if (s == HTTP_REQUEST_START && (s = whole_request_line(p, n)) != HTTP_REQUEST_START)
+        return *state = s, HTTP_YES;
     for (size_t i = 0; i < n && RQ_PHASE(s) < RQ_YES; i++) {
         unsigned char c = p[i];
         unsigned count = RQ_COUNT(s);
@@ -53,9 +93,8 @@ enum http_verdict http_request_feed(uint32_t *state, const void *bytes, size_t n
         case RQ_TARGET: { /* count: 1 once the target has a byte */
             const unsigned char *space = memchr(p + i, ' ', n - i);
             size_t end = space ? (size_t)(space - p) : n;
-            for (size_t j = i; j < end; j++)
-                if (p[j] <= ' ' || p[j] == 0x7f)
-                    return *state = rq_set(s, RQ_NO, 0), HTTP_NO;
+            if (memchr(p + i, '\n', end - i) || memchr(p + i, '\r', end - i))
+                return *state = rq_set(s, RQ_NO, 0), HTTP_NO;
             if (end > i)
                 count = 1;
             i = end;
@@ -154,11 +193,40 @@ static uint64_t retry_date(uint64_t s, const unsigned char *p, size_t n)
     return t >= 0 && t <= UINT32_MAX ? r_with_retry(s, (uint32_t)t, 1) : s;
 }
 
+/* A whole final response head at the start of the n bytes at p, of a status
+ * without Retry-After to read, read without the byte-at-a-time machine;
+ * returns its final state, or HTTP_RESPONSE_START to leave it to the
+ * machine. */
+static uint64_t whole_response_head(const unsigned char *p, size_t n)
+{
+    if (n < 14 || memcmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' || p[7] > '9' || p[8] != ' ')
+        return HTTP_RESPONSE_START;
+    unsigned status = 0;
+    for (int i = 9; i < 12; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return HTTP_RESPONSE_START;
+        status = status * 10 + (p[i] - '0');
+    }
+    if ((p[12] != ' ' && p[12] != '\r' && p[12] != '\n') || status < 200 || status > 599 ||
+        status == 429 || status == 503) /* interim answers and Retry-After: the machine */
+        return HTTP_RESPONSE_START;
+    const unsigned char *end = p + n;
+    for (const unsigned char *at = p + 12; (at = memchr(at, '\n', (size_t)(end - at))); at++) {
+        if (at + 1 < end && at[1] == '\n')
+            return r_set(r_with_status(0, status), R_DONE, 0);
+        if (at + 2 < end && at[1] == '\r' && at[2] == '\n')
+            return r_set(r_with_status(0, status), R_DONE, 0);
+    }
+    return HTTP_RESPONSE_START;
+}
+
 enum http_verdict http_response_feed(uint64_t *state, const void *bytes, size_t n)
 {
     static const char version[] = "HTTP/1.", retry[] = "retry-after";
     const unsigned char *p = bytes;
     uint64_t s = *state;
+    if (s == HTTP_RESPONSE_START && (s = whole_response_head(p, n)) != HTTP_RESPONSE_START)
+        return *state = s, HTTP_YES;
     for (size_t i = 0; i < n && R_PHASE(s) < R_DONE; i++) {
         unsigned char c = p[i];
         unsigned count = R_COUNT(s);

@@ -9,6 +9,7 @@
 #include "fdtrack.h"
 #include "keep_errno.h"
 #include "libc.h"
+#include "request.h"
 #include "runtime.h"
 
 static void report(const struct guarded_call *call, enum outcome_class outcome)
@@ -16,6 +17,17 @@ static void report(const struct guarded_call *call, enum outcome_class outcome)
     struct runtime *rt = runtime_peek();
     if (rt)
         runtime_end(rt, call, outcome);
+}
+
+/* Reports the outcome of fd's connect while the connection goes on: a
+ * success hands the call to the request tracker. */
+static void report_open(int fd, const struct guarded_call *call, enum outcome_class outcome)
+{
+    struct runtime *rt = runtime_peek();
+    if (rt && outcome == OUTCOME_SUCCESS)
+        request_connected(rt, fd, call);
+    else
+        report(call, outcome);
 }
 
 /* What the kernel says of a socket whose connect was pending: success,
@@ -35,7 +47,7 @@ void pending_settle_io(int fd, int err)
     enum outcome_class outcome = err ? outcome_class_of_errno(err) : OUTCOME_SUCCESS;
     struct guarded_call call;
     if (outcome != OUTCOME_IGNORED && fdtrack_take_pending(fd, &call))
-        report(&call, outcome);
+        report_open(fd, &call, outcome);
 }
 
 void pending_settle_so_error(int fd, int so_error)
@@ -78,7 +90,7 @@ int pending_connect_again(int fd, const struct sockaddr *addr, socklen_t len)
     struct guarded_call call;
     if (rc == 0 || err == EISCONN) {
         if (fdtrack_take_pending(fd, &call))
-            report(&call, OUTCOME_SUCCESS);
+            report_open(fd, &call, OUTCOME_SUCCESS);
     } else if (err != EALREADY && err != EINPROGRESS && err != EINTR) {
         if (fdtrack_take_pending(fd, &call))
             report(&call, outcome_class_of_errno(err));
@@ -97,9 +109,12 @@ int guarded_connect(struct runtime *rt, int fd, const struct sockaddr *addr, soc
     int rc = libc_connect(fd, addr, len);
     int err = errno;
     bool completed = rc == 0 || (err != EINPROGRESS && err != EINTR);
-    if (completed && (!tracked || fdtrack_take_pending(fd, call)))
-        runtime_end(rt, call, rc == 0 ? OUTCOME_SUCCESS : outcome_class_of_errno(err));
-    else if (!completed && !tracked)
+    if (completed && (!tracked || fdtrack_take_pending(fd, call))) {
+        if (rc == 0)
+            request_connected(rt, fd, call);
+        else
+            runtime_end(rt, call, outcome_class_of_errno(err));
+    } else if (!completed && !tracked)
         runtime_end(rt, call, OUTCOME_IGNORED);
     errno = err;
     return rc;

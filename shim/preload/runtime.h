@@ -71,6 +71,14 @@ bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call);
 bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16_t port,
                         struct guarded_call *call);
 
+/* Asks the breaker that decided earlier (the same rule's, or the same
+ * host's under per_host) about a new call to the same destination, such as
+ * the next request on a connection; fills *call like runtime_begin. A host
+ * breaker given up for another host since lets the call through unrecorded.
+ * Leaves errno alone. */
+bool runtime_begin_again(struct runtime *rt, const struct guarded_call *earlier,
+                         struct guarded_call *call);
+
 /* Records the outcome of a call runtime_begin let through. A success slower
  * than the breaker's slow_call is recorded as class slow. Leaves errno alone. */
 void runtime_end(struct runtime *rt, const struct guarded_call *call, enum outcome_class outcome);
