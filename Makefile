@@ -20,15 +20,18 @@ endif
 CORE    := outcome log refusal breaker state rules rules_read pattern jsonpos match fallback
 PRELOAD := libc names fdtrack http_recognise tls_recognise request runtime pending hook_connect hook_fallback hook_fd hook_io hook_resolve
 CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_records curl_target
+TLS     := tls_bind tls_session tls_openssl tls_gnutls
 CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \
            cli_check cli_explain cli_serve cli_fsck cli_sync cli_fleet_view fleet state_check
 INC_core         := -Ishim/core
 INC_preload      := $(INC_core) -Ishim/preload
 INC_preload/curl := $(INC_preload) -Ishim/preload/curl
+INC_preload/tls  := $(INC_preload) -Ishim/preload/tls
 INC_cli          := $(INC_core) -Ishim/cli
 
 obj = $(patsubst %,$(BUILD)/obj/$(1)/%.o,$(2))
-SHIM_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,$(PRELOAD)) $(call obj,preload/curl,$(CURL))
+SHIM_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,$(PRELOAD)) $(call obj,preload/curl,$(CURL)) \
+             $(call obj,preload/tls,$(TLS))
 CLI_OBJS  := $(call obj,core,$(CORE)) $(call obj,cli,$(CLI))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 HELPERS    := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
@@ -48,7 +51,7 @@ $$(BUILD)/obj/$(1)/%.o: shim/$(1)/%.c $$(BUILD)/flags
 	@mkdir -p $$(@D)
 	$$(CC) $$(ALL_CFLAGS) $$(INC_$(1)) -MMD -MP -c $$< -o $$@
 endef
-$(foreach room,core preload preload/curl cli,$(eval $(call room_rule,$(room))))
+$(foreach room,core preload preload/curl preload/tls cli,$(eval $(call room_rule,$(room))))
 
 $(BUILD)/libfusebox.so: $(SHIM_OBJS) shim/preload/libfusebox.map
 	$(CC) -shared -o $@ $(SHIM_OBJS) -Wl,--version-script=shim/preload/libfusebox.map \

@@ -31,6 +31,8 @@ enum phase {
 #define F_PIPELINED (UINT64_C(1) << 5) /* a request went out before the last one's answer */
 #define F_CONNECT (UINT64_C(1) << 6)   /* the request is a CONNECT */
 #define F_TLS (UINT64_C(1) << 7)       /* P_FIRST: the bytes began as TLS */
+#define F_SESSION                                                                                  \
+    (UINT64_C(1) << 8) /* a hooked TLS library owns the socket: its plaintext counts */
 #define OUT(w) ((uint32_t)((w) >> 32))
 #define WITH_OUT(w, o) (((w)&UINT64_C(0xffffffff)) | (uint64_t)(o) << 32)
 #define STARTED_MASK ((UINT64_C(1) << 40) - 1)
@@ -46,6 +48,7 @@ struct entry {
 
 static struct entry entries[FDTRACK_MAX];
 static _Atomic int highest_watched = -1;
+__thread unsigned request_quiet;
 
 /* Per breaker (the first SPOKEN_BREAKERS), whether this process has sent it
  * an HTTP request or a ClientHello. */
@@ -116,6 +119,8 @@ static void note_took(struct runtime *rt, struct entry *e, uint32_t b, uint64_t 
 static bool finish(int fd, struct entry *e, uint64_t w, uint64_t next, enum outcome_class outcome,
                    uint32_t retry_ms)
 {
+    if (PHASE(next) != P_NONE)
+        next |= w & F_SESSION;
     struct guarded_call call = load_call(e);
     uint32_t took = atomic_load_explicit(&e->took_ms, memory_order_relaxed);
     if (!atomic_compare_exchange_strong_explicit(&e->word, &w, next, memory_order_acq_rel,
@@ -132,8 +137,12 @@ static bool finish(int fd, struct entry *e, uint64_t w, uint64_t next, enum outc
     return true;
 }
 
+/* Moves fd's entry from word w to next (keeping F_SESSION while watched);
+ * false when another thread moved it first. */
 static bool move(struct entry *e, uint64_t w, uint64_t next)
 {
+    if (PHASE(next) != P_NONE)
+        next |= w & F_SESSION;
     return atomic_compare_exchange_strong_explicit(&e->word, &w, next, memory_order_acq_rel,
                                                    memory_order_relaxed);
 }
@@ -242,7 +251,8 @@ static int begin_next_request(int fd, struct entry *e, uint64_t w, const struct 
     store_call(e, &call);
     atomic_store_explicit(&e->in, HTTP_RESPONSE_START, memory_order_relaxed);
     atomic_store_explicit(&e->took_ms, 0, memory_order_relaxed);
-    uint64_t next = P_SENT | F_REUSED | (http_request_is_connect(out) ? F_CONNECT : 0);
+    uint64_t next =
+        P_SENT | F_REUSED | (w & F_SESSION) | (http_request_is_connect(out) ? F_CONNECT : 0);
     atomic_store_explicit(&e->word, next, memory_order_release);
     return 1;
 }
@@ -281,12 +291,36 @@ static int first_bytes(int fd, struct entry *e, uint64_t w, const struct iovec *
     return move(e, w, P_SENT | (http_request_is_connect(out) ? F_CONNECT : 0));
 }
 
-int request_before_send(int fd, const struct iovec *iov, int n)
+/* The session's own (plaintext) I/O marks its connection: the socket's
+ * bytes are the library's from now on. Returns the word then. */
+static uint64_t owned_by_session(struct entry *e, uint64_t w)
+{
+    if (!(w & F_SESSION) && PHASE(w) != P_NONE)
+        w = atomic_fetch_or_explicit(&e->word, F_SESSION, memory_order_acq_rel) | F_SESSION;
+    return w;
+}
+
+/* The entry of fd and its word for I/O on it by the socket hooks (session
+ * false) or a TLS session hook; NULL when there is nothing to do. */
+static struct entry *io_entry(int fd, bool session, uint64_t *w)
 {
     struct entry *e = entry_of(fd);
-    if (!e || runtime_transfer_depth)
+    if (!e || runtime_transfer_depth || request_quiet)
+        return NULL;
+    *w = atomic_load_explicit(&e->word, memory_order_acquire);
+    if (session)
+        *w = owned_by_session(e, *w);
+    else if (*w & F_SESSION)
+        return NULL;
+    return e;
+}
+
+static int before_send(int fd, const struct iovec *iov, int n, bool session)
+{
+    uint64_t w;
+    struct entry *e = io_entry(fd, session, &w);
+    if (!e)
         return 0;
-    uint64_t w = atomic_load_explicit(&e->word, memory_order_acquire);
     unsigned phase = PHASE(w);
     if (phase == P_ANSWERED)
         return begin_next_request(fd, e, w, iov, n);
@@ -295,13 +329,14 @@ int request_before_send(int fd, const struct iovec *iov, int n)
     return 0;
 }
 
-void request_after_send(int fd, const struct iovec *iov, int n, ssize_t rc, int err, int began)
+static void after_send(int fd, const struct iovec *iov, int n, ssize_t rc, int err, int began,
+                       bool session)
 {
-    struct entry *e = entry_of(fd);
-    if (!e || runtime_transfer_depth)
+    uint64_t w;
+    struct entry *e = io_entry(fd, session, &w);
+    if (!e)
         return;
     KEEP_ERRNO();
-    uint64_t w = atomic_load_explicit(&e->word, memory_order_acquire);
     unsigned phase = PHASE(w);
     enum outcome_class failed = rc < 0 ? outcome_class_of_errno(err) : OUTCOME_IGNORED;
     if (began && rc < 0 && (w & F_REUSED)) { /* the request did not go out: no call */
@@ -372,13 +407,14 @@ static void answer_bytes(int fd, struct entry *e, uint64_t w, const struct iovec
     finish(fd, e, w, ends_http ? P_NONE : P_ANSWERED, outcome_class_of_http_status(status), retry);
 }
 
-void request_after_recv(int fd, const struct iovec *iov, int n, ssize_t rc, int err, int flags)
+static void after_recv(int fd, const struct iovec *iov, int n, ssize_t rc, int err, int flags,
+                       bool session)
 {
-    struct entry *e = entry_of(fd);
-    if (!e || runtime_transfer_depth || (rc > 0 && (flags & MSG_PEEK)))
+    uint64_t w;
+    struct entry *e = rc > 0 && (flags & MSG_PEEK) ? NULL : io_entry(fd, session, &w);
+    if (!e)
         return;
     KEEP_ERRNO();
-    uint64_t w = atomic_load_explicit(&e->word, memory_order_acquire);
     unsigned phase = PHASE(w);
     enum outcome_class ended = rc == 0  ? CLASS_RESET
                                : rc < 0 ? outcome_class_of_errno(err)
@@ -394,6 +430,39 @@ void request_after_recv(int fd, const struct iovec *iov, int n, ssize_t rc, int 
     else if (rc <= 0) /* an idle keep-alive connection the server closed: not the request's */
         finish(fd, e, w, P_NONE,
                rc == 0 && phase == P_SENT && (w & F_REUSED) ? OUTCOME_IGNORED : ended, 0);
+}
+
+int request_before_send(int fd, const struct iovec *iov, int n)
+{
+    return before_send(fd, iov, n, false);
+}
+
+void request_after_send(int fd, const struct iovec *iov, int n, ssize_t rc, int err, int began)
+{
+    after_send(fd, iov, n, rc, err, began, false);
+}
+
+void request_after_recv(int fd, const struct iovec *iov, int n, ssize_t rc, int err, int flags)
+{
+    after_recv(fd, iov, n, rc, err, flags, false);
+}
+
+int request_session_before_send(int fd, const void *buf, size_t len)
+{
+    struct iovec one = {(void *)buf, len};
+    return before_send(fd, &one, 1, true);
+}
+
+void request_session_after_send(int fd, const void *buf, size_t len, int began, ssize_t rc, int err)
+{
+    struct iovec one = {(void *)buf, len};
+    after_send(fd, &one, 1, rc, err, began, true);
+}
+
+void request_session_after_recv(int fd, void *buf, ssize_t rc, int err)
+{
+    struct iovec one = {buf, rc > 0 ? (size_t)rc : 0};
+    after_recv(fd, &one, 1, rc, err, 0, true);
 }
 
 /* The class of what the kernel holds against fd's connection (a reset
@@ -442,6 +511,33 @@ void request_end(int fd, enum request_end how)
         if (finish(fd, e, w, P_NONE, end_outcome(fd, e, w, how), 0))
             return;
     }
+}
+
+void request_handshake_begins(int fd)
+{
+    struct entry *e = entry_of(fd);
+    if (!e || runtime_transfer_depth)
+        return;
+    uint64_t w = atomic_load_explicit(&e->word, memory_order_acquire);
+    if (PHASE(w) == P_OPENED) {
+        note_spoken(load_call(e).breaker);
+        move(e, w, P_HELLO | F_SESSION);
+    }
+}
+
+void request_handshake_ends(int fd, enum outcome_class outcome)
+{
+    struct entry *e = entry_of(fd);
+    if (!e || runtime_transfer_depth)
+        return;
+    KEEP_ERRNO();
+    uint64_t w = atomic_load_explicit(&e->word, memory_order_acquire);
+    if (PHASE(w) != P_HELLO)
+        return;
+    if (outcome == OUTCOME_SUCCESS)
+        move(e, w, P_OPENED); /* the first request takes the call over */
+    else
+        finish(fd, e, w, P_NONE, outcome, 0);
 }
 
 /* Exit: every request still waiting was given up on. */

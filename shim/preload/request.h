@@ -62,4 +62,28 @@ enum request_end {
  * Leaves errno alone. */
 void request_end(int fd, enum request_end how);
 
+/* The same three for the plaintext of a TLS session on fd, which a hook of
+ * its library (shim/preload/tls/) sends and receives: from the first, the
+ * socket-level calls leave fd's connection to these. */
+int request_session_before_send(int fd, const void *buf, size_t len);
+void request_session_after_send(int fd, const void *buf, size_t len, int began, ssize_t rc,
+                                int err);
+void request_session_after_recv(int fd, void *buf, ssize_t rc, int err);
+
+/* Per thread: while non-zero, the socket-level calls above ignore this
+ * thread's reads and writes: a TLS library's record I/O under one of its
+ * session hooks (shim/preload/tls/), which show the tracker the plaintext
+ * instead. */
+extern __thread unsigned request_quiet __attribute__((tls_model("initial-exec")));
+
+/* A TLS library fusebox hooks starts (or goes on with) the handshake of a
+ * session on fd, whose connect's call is held: until it ends, the program
+ * giving up is a timeout. Leaves errno alone. */
+void request_handshake_begins(int fd);
+
+/* That handshake ended as outcome: a success holds the connect's call for
+ * the first request of the session's plaintext; a failure (tls, reset,
+ * timeout) records it. Leaves errno alone. */
+void request_handshake_ends(int fd, enum outcome_class outcome);
+
 #endif
