@@ -332,6 +332,8 @@ static int before_send(int fd, const struct iovec *iov, int n, bool session)
 static void after_send(int fd, const struct iovec *iov, int n, ssize_t rc, int err, int began,
                        bool session)
 {
+    if (began > 0 && rc > 0) /* the request or ClientHello before_send saw went out */
+        return;
     uint64_t w;
     struct entry *e = io_entry(fd, session, &w);
     if (!e)
@@ -421,7 +423,9 @@ static void after_recv(int fd, const struct iovec *iov, int n, ssize_t rc, int e
                                         : OUTCOME_IGNORED;
     if (!holds_call(phase) || (rc < 0 && ended == OUTCOME_IGNORED))
         return;
-    if (phase == P_OPENED || phase == P_FIRST)
+    if (phase == P_OPENED && rc <= 0 && has_spoken(load_call(e).breaker))
+        finish(fd, e, w, P_NONE, OUTCOME_IGNORED, 0); /* a spare connection the server closed */
+    else if (phase == P_OPENED || phase == P_FIRST)
         finish(fd, e, w, P_NONE, OUTCOME_SUCCESS, 0); /* the server spoke first, or ended */
     else if (rc > 0 && (phase == P_SENT || phase == P_HEAD))
         answer_bytes(fd, e, w, iov, n, (size_t)rc);
