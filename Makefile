@@ -25,8 +25,10 @@ endif
 # Rooms by layer (see docs/hacking.md). Each room compiles with the include
 # paths of the rooms below it only, so an arrow pointing up does not build.
 CORE    := outcome log refusal sigbus breaker state rules rules_read pattern jsonpos match fallback
-PRELOAD := libc names fdtrack setup_wait runtime refused rounds pending hook_connect hook_fallback hook_fd hook_io hook_resolve
+PRELOAD := libc names fdtrack http_recognise tls_recognise request setup_wait runtime refused rounds \
+           pending hook_connect hook_fallback hook_fd hook_io hook_resolve
 CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_proxy_env curl_records curl_setopt curl_target curl_url_scan
+TLS     := tls_bind tls_session tls_openssl tls_gnutls
 CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \
            cli_check cli_explain cli_serve serve_guard cli_dashboard cli_dashboard_json cli_fsck \
            cli_gc cli_sync cli_fleet_view cli_dropin cli_status_all fleet state_check
@@ -35,12 +37,14 @@ DASHBOARD_ASSETS := dashboard.html dashboard.css dashboard.js
 INC_core         := -Ishim/core
 INC_preload      := $(INC_core) -Ishim/preload
 INC_preload/curl := $(INC_preload) -Ishim/preload/curl
+INC_preload/tls  := $(INC_preload) -Ishim/preload/tls
 INC_cli          := $(INC_core) -Ishim/cli
 # The fleet agent's parts for Sentinel and for following its rules.
 CLI     += fleet_sentinel sync_sentinel sync_rules
 
 obj = $(patsubst %,$(BUILD)/obj/$(1)/%.o,$(2))
-SHIM_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,$(PRELOAD)) $(call obj,preload/curl,$(CURL))
+SHIM_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,$(PRELOAD)) $(call obj,preload/curl,$(CURL)) \
+             $(call obj,preload/tls,$(TLS))
 CLI_OBJS  := $(call obj,core,$(CORE)) $(call obj,cli,$(CLI)) $(BUILD)/obj/gen/dashboard_assets.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 HELPERS    := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c))
@@ -60,7 +64,7 @@ $$(BUILD)/obj/$(1)/%.o: shim/$(1)/%.c $$(BUILD)/flags
 	@mkdir -p $$(@D)
 	$$(CC) $$(ALL_CFLAGS) $$(INC_$(1)) -MMD -MP -c $$< -o $$@
 endef
-$(foreach room,core preload preload/curl cli,$(eval $(call room_rule,$(room))))
+$(foreach room,core preload preload/curl preload/tls cli,$(eval $(call room_rule,$(room))))
 
 # The dashboard's files as C arrays: xxd -i, made const.
 $(BUILD)/gen/dashboard_assets.c: $(addprefix shim/cli/dashboard/,$(DASHBOARD_ASSETS)) shim/cli/dashboard_assets.h
@@ -80,7 +84,8 @@ $(BUILD)/fusebox: $(CLI_OBJS)
 	$(CC) -o $@ $^ $(LDFLAGS) -lmicrohttpd -lhiredis
 
 # Unit tests see core, the library's pure modules and the fleet logic.
-UNIT_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,names fdtrack) $(call obj,cli,fleet fleet_sentinel sync_rules state_check)
+UNIT_OBJS := $(call obj,core,$(CORE)) $(call obj,preload,names fdtrack http_recognise tls_recognise) \
+             $(call obj,cli,fleet fleet_sentinel sync_rules state_check)
 $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(UNIT_OBJS) $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(INC_preload) -Ishim/cli -Itests/unit -o $@ $< $(UNIT_OBJS) $(LDFLAGS) -pthread
@@ -114,10 +119,11 @@ deps:
 	@bash scripts/install-deps.sh
 
 # libFuzzer (clang, ASan, UBSan) over the rules parser and the matcher, and
-# over the URL scanner against libcurl's parser (that harness links libcurl):
-# `make fuzz FUZZ_SECONDS=N` gives each harness half of N. New inputs go to
-# $(BUILD)/fuzz/corpus and url_corpus, a crash to $(BUILD)/fuzz/crash-*;
-# tests/fuzz/corpus and url_corpus hold the committed seeds.
+# over the URL scanner against libcurl's parser (that harness links libcurl),
+# and over the HTTP and TLS recognisers: `make fuzz FUZZ_SECONDS=N` gives the
+# rules half of N and the other two a quarter each. New inputs go to
+# $(BUILD)/fuzz/corpus*, a crash to $(BUILD)/fuzz/crash-*; tests/fuzz/corpus*
+# and url_corpus hold the committed seeds.
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
@@ -132,15 +138,23 @@ $(BUILD)/fuzz/fuzz_url_scan: tests/fuzz/fuzz_url_scan.c $(FUZZ_URL_SRCS) shim/pr
 	clang $(FUZZ_FLAGS) $(INC_preload/curl) -o $@ $< $(FUZZ_URL_SRCS) \
 	    -Wl,--no-as-needed -lcurl -Wl,--as-needed -ldl -pthread
 
+RECOGNISE_SRCS := shim/preload/http_recognise.c shim/preload/tls_recognise.c
+$(BUILD)/fuzz/fuzz_recognise: tests/fuzz/fuzz_recognise.c $(RECOGNISE_SRCS) shim/preload/*_recognise.h
+	@mkdir -p $(@D)
+	clang $(FUZZ_FLAGS) -Ishim/preload -o $@ $< $(RECOGNISE_SRCS)
+
 .PHONY: fuzz
-fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_url_scan
-	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/url_corpus
+fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_url_scan $(BUILD)/fuzz/fuzz_recognise
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/url_corpus $(BUILD)/fuzz/corpus-recognise
 	$(BUILD)/fuzz/fuzz_rules -max_total_time=$$(($(FUZZ_SECONDS) / 2)) -timeout=10 -max_len=16384 \
 	    -dict=tests/fuzz/rules.dict -artifact_prefix=$(BUILD)/fuzz/ \
 	    $(BUILD)/fuzz/corpus tests/fuzz/corpus
-	$(BUILD)/fuzz/fuzz_url_scan -max_total_time=$$(($(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2)) -timeout=10 \
+	$(BUILD)/fuzz/fuzz_url_scan -max_total_time=$$(($(FUZZ_SECONDS) / 4)) -timeout=10 \
 	    -max_len=1024 -dict=tests/fuzz/url.dict -artifact_prefix=$(BUILD)/fuzz/ \
 	    $(BUILD)/fuzz/url_corpus tests/fuzz/url_corpus
+	$(BUILD)/fuzz/fuzz_recognise -max_total_time=$$(($(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 - $(FUZZ_SECONDS) / 4)) \
+	    -timeout=10 -max_len=4096 -artifact_prefix=$(BUILD)/fuzz/ \
+	    $(BUILD)/fuzz/corpus-recognise tests/fuzz/corpus-recognise
 
 # The README's test command: installs what is missing, builds, runs every
 # suite (or those named by SUITES: unit, bats, tests/NAME.bats) and ends with

@@ -184,6 +184,22 @@ instructions() {
         ${IR_OPTIONS:-} "$@" 2>&1 >/dev/null | awk '/ refs:/ { gsub(",", "", $NF); print $NF }'
 }
 
+# per_call GROUP MODE: user-space instructions per call of bench_connect MODE
+# for the plain, unruled and ruled cases (the difference between runs of
+# 3000 and 1000 calls, so one-off costs drop out), printed and added to the
+# results as GROUP.
+per_call() {
+    local group=$1 mode=$2 base= c few many per
+    for c in plain unruled ruled; do
+        few=$(instructions "$c" "$H/bench_connect" "$mode" 1000)
+        many=$(instructions "$c" "$H/bench_connect" "$mode" 3000)
+        per=$(((many - few) / 2000))
+        base=${base:-$per}
+        printf '  %-34s %12d instr %+d\n' "${NAMES[$c]}" "$per" $((per - base))
+        echo "$group,${NAMES[$c]//,/;},instr,1,$per,$per,$per,,$((per - base))," >> "$OUT/results.csv"
+    done
+}
+
 # plot NAME TITLE YLABEL LOGSCALE LABEL...: draws NAME.svg from NAME.dat, whose
 # first column is the run number and the next ones the labels' figures.
 plot() {
@@ -417,14 +433,22 @@ pairs hook ns hook plain unruled ruled
 if [ "$SMOKE" = 0 ]; then
     echo "   user-space instructions per socket + connect + close (callgrind: the difference"
     echo "   between runs of 3000 and 1000 calls, so one-off costs drop out)"
-    base=
+    per_call instructions accept
+fi
+
+# --- 1c. HTTP requests on a keep-alive connection --------------------------
+# Each request on a ruled connection is a breaker call of its own: decided
+# before its first byte goes out (the connect's decision for the first),
+# recorded from its response's status line.
+if [ "$SMOKE" = 0 ]; then
+    echo
+    echo "== 1c. HTTP/1.1 requests on one keep-alive connection to a loopback server in the process"
+    echo "   user-space instructions per request (callgrind: the difference between runs of 3000"
+    echo "   and 1000 requests; one write and one read on each side per request)"
+    per_call http_requests http
+else
     for c in plain unruled ruled; do
-        few=$(instructions "$c" "$H/bench_connect" accept 1000)
-        many=$(instructions "$c" "$H/bench_connect" accept 3000)
-        per=$(((many - few) / 2000))
-        base=${base:-$per}
-        printf '  %-34s %12d instr %+d\n' "${NAMES[$c]}" "$per" $((per - base))
-        echo "instructions,${NAMES[$c]//,/;},instr,1,$per,$per,$per,,$((per - base))," >> "$OUT/results.csv"
+        under "$c" "$H/bench_connect" http 20 > /dev/null
     done
 fi
 

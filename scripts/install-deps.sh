@@ -25,6 +25,7 @@ packages=(
   adduser systemd         # the package's group; systemd-analyze verify of a drop-in
   xxd                     # the dashboard's page compiled into the command
   chromium                # dashboard.bats (headless, driven by playwright-core)
+  openssl perl            # requests.bats (self-signed certificates, HTTP::Tiny)
 )
 # node and npm: the machine's own build counts; otherwise Debian's.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
@@ -40,6 +41,8 @@ install_playwright() {
         exit 1
     fi
 }
+# java (requests.bats runs `java HttpGet.java`, which needs the JDK's compiler).
+command -v javac >/dev/null 2>&1 || packages+=(openjdk-17-jdk-headless)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -43,6 +43,8 @@ static void print_extras(const struct rule_breaker *rb)
         printf(", half_open_max_wait %gs", c->half_open_max_wait_ms / 1000.0);
     if (rb->per_host)
         printf(", per_host (max_hosts %u)", rb->max_hosts);
+    if (rb->protocol == PROTOCOL_TCP)
+        printf(", protocol tcp");
 }
 
 static void print_summary(const struct rules *r)

@@ -45,3 +45,14 @@ enum outcome_class outcome_class_of_errno(int err)
         return OUTCOME_IGNORED;
     }
 }
+
+enum outcome_class outcome_class_of_http_status(long status)
+{
+    if (status >= 500 && status <= 599)
+        return CLASS_HTTP_5XX;
+    if (status == 429)
+        return CLASS_HTTP_429;
+    if (status >= 400 && status <= 499)
+        return CLASS_HTTP_4XX;
+    return OUTCOME_SUCCESS;
+}

@@ -44,4 +44,8 @@ int outcome_class_parse(const char *s);
  * the destination (EACCES, EADDRNOTAVAIL, EINVAL, …). */
 enum outcome_class outcome_class_of_errno(int err);
 
+/* Returns the class of an HTTP response status: http_5xx, http_429,
+ * http_4xx, else success. */
+enum outcome_class outcome_class_of_http_status(long status);
+
 #endif

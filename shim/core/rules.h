@@ -36,9 +36,16 @@ struct rule_fleet {
     uint32_t quorum; /* hosts that must have it open: 1..RULES_MAX_QUORUM, default 1 */
 };
 
+/* "protocol": what fusebox looks at on a breaker's TCP connections. */
+enum rule_protocol {
+    PROTOCOL_AUTO, /* HTTP/1.x requests and TLS handshakes it recognises, else the connection */
+    PROTOCOL_TCP,  /* the connection only: its connect() */
+};
+
 struct rule_breaker {
     char *name;
     struct breaker_config config;
+    enum rule_protocol protocol;
     bool per_host;      /* each host:port gets its own breaker NAME/host:port */
     uint32_t max_hosts; /* per_host: at most this many, idle ones reused */
     uint32_t line, col; /* of the breaker's object */

@@ -30,6 +30,7 @@ enum key {
     KEY_BACKOFF,
     KEY_HONOR_RETRY_AFTER,
     KEY_HALF_OPEN_MAX_WAIT,
+    KEY_PROTOCOL,
     KEY_PER_HOST,
     KEY_MAX_HOSTS,
     KEY_THRESHOLD,
@@ -67,6 +68,7 @@ static const char *const key_names[KEY_COUNT] = {
     [KEY_BACKOFF] = "backoff",
     [KEY_HONOR_RETRY_AFTER] = "honor_retry_after",
     [KEY_HALF_OPEN_MAX_WAIT] = "half_open_max_wait",
+    [KEY_PROTOCOL] = "protocol",
     [KEY_PER_HOST] = "per_host",
     [KEY_MAX_HOSTS] = "max_hosts",
     [KEY_THRESHOLD] = "threshold",
@@ -89,7 +91,8 @@ static const char *const key_names[KEY_COUNT] = {
     (KEY_BIT(KEY_FAIL_MAX) | KEY_BIT(KEY_RESET_TIMEOUT) | KEY_BIT(KEY_SUCCESS_THRESHOLD) |         \
      KEY_BIT(KEY_HALF_OPEN_MAX_CALLS) | KEY_BIT(KEY_FAILURE_ON) | KEY_BIT(KEY_EXCLUDE) |           \
      KEY_BIT(KEY_FAIL_DNS) | KEY_BIT(KEY_FAILURE_RATE) | KEY_BIT(KEY_SLOW_CALL) |                  \
-     KEY_BIT(KEY_BACKOFF) | KEY_BIT(KEY_HONOR_RETRY_AFTER) | KEY_BIT(KEY_HALF_OPEN_MAX_WAIT))
+     KEY_BIT(KEY_BACKOFF) | KEY_BIT(KEY_HONOR_RETRY_AFTER) | KEY_BIT(KEY_HALF_OPEN_MAX_WAIT) |     \
+     KEY_BIT(KEY_PROTOCOL))
 #define WINDOW_KEYS (KEY_BIT(KEY_WINDOW) | KEY_BIT(KEY_MIN_CALLS))
 #define FAILURE_RATE_KEYS (KEY_BIT(KEY_THRESHOLD) | WINDOW_KEYS)
 #define SLOW_CALL_KEYS (KEY_BIT(KEY_THRESHOLD_MS) | KEY_BIT(KEY_RATE) | WINDOW_KEYS)
@@ -110,6 +113,7 @@ struct policy {
     double backoff_multiplier, backoff_jitter;
     uint32_t backoff_max_ms, half_open_max_wait_ms;
     bool honor_retry_after;
+    enum rule_protocol protocol;
 };
 
 #define DEFAULT_WINDOW_MS 10000u
@@ -131,6 +135,7 @@ static const struct policy builtin_policy = {
     .backoff_multiplier = 1,
     .backoff_max_ms = DEFAULT_BACKOFF_MAX_MS,
     .honor_retry_after = true,
+    .protocol = PROTOCOL_AUTO,
 };
 
 /* Writes a key path to out; key paths are short: two keys and two indices at most. */
@@ -267,6 +272,21 @@ static void read_number(struct parser *ps, const cJSON *node, const char *path, 
                       max);
     else
         *out = d;
+}
+
+/* Reads member node (when present) as "auto" or "tcp" into *out. */
+static void read_protocol(struct parser *ps, const cJSON *node, const char *path,
+                          enum rule_protocol *out)
+{
+    if (node == NULL)
+        return;
+    const char *s = json_type(node) == cJSON_String ? node->valuestring : "";
+    if (strcmp(s, "auto") == 0)
+        *out = PROTOCOL_AUTO;
+    else if (strcmp(s, "tcp") == 0)
+        *out = PROTOCOL_TCP;
+    else
+        report_member(ps, value_of(node), path, node->string, "must be \"auto\" or \"tcp\"");
 }
 
 /* Reads member node (when present) of the object at path as an object whose
@@ -410,6 +430,7 @@ static void read_policy(struct parser *ps, const cJSON *members[KEY_COUNT], cons
     read_flag(ps, members[KEY_HONOR_RETRY_AFTER], path, &p->honor_retry_after);
     read_seconds(ps, members[KEY_HALF_OPEN_MAX_WAIT], path, BREAKER_MAX_RESET_MS,
                  &p->half_open_max_wait_ms);
+    read_protocol(ps, members[KEY_PROTOCOL], path, &p->protocol);
 }
 
 /* The compiled policy: with a rate and no fail_max stated anywhere, the rate
@@ -650,6 +671,7 @@ static void read_breaker(struct parser *ps, const cJSON *obj, size_t index,
     b->name = members[KEY_NAME];
     b->breaker.name = read_breaker_name(ps, members[KEY_NAME], path);
     b->breaker.config = config_of(&policy);
+    b->breaker.protocol = policy.protocol;
     b->breaker.max_hosts = DEFAULT_MAX_HOSTS;
     read_flag(ps, members[KEY_PER_HOST], path, &b->breaker.per_host);
     read_count(ps, members[KEY_MAX_HOSTS], path, STATE_MAX_HOSTS, &b->breaker.max_hosts);

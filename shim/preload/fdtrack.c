@@ -1,11 +1,13 @@
 /* Word of an fd: bits 0..1 kind, bit 2 pending, bits 3..4 verdict, bits
- * 5..12 epoch, bits 13..25 host slot, bits 32..63 breaker index. */
+ * 5..12 epoch, bits 13..25 host slot, bit 26 watched, bits 32..63 breaker
+ * index. */
 #include "fdtrack.h"
 
 #include <stdatomic.h>
 
 #define KIND_MASK UINT64_C(3)
 #define PENDING_BIT UINT64_C(4)
+#define WATCHED_BIT (UINT64_C(1) << 26)
 #define HOST_SLOT_MASK 0x1fffu                    /* 1 + a slot index below STATE_SLOTS */
 #define STARTED_MS_MASK ((UINT64_C(1) << 40) - 1) /* 34 years of CLOCK_MONOTONIC */
 
@@ -74,6 +76,26 @@ bool fdtrack_is_pending(int fd)
 {
     struct fd_entry *e = entry(fd);
     return e && (atomic_load_explicit(&e->word, memory_order_relaxed) & PENDING_BIT);
+}
+
+bool fdtrack_has_io_work(int fd)
+{
+    struct fd_entry *e = entry(fd);
+    return e &&
+           (atomic_load_explicit(&e->word, memory_order_relaxed) & (PENDING_BIT | WATCHED_BIT));
+}
+
+void fdtrack_watch(int fd, bool on)
+{
+    struct fd_entry *e = entry(fd);
+    if (!e)
+        return;
+    if (on) {
+        raise_to(&highest_known_fd, fd);
+        atomic_fetch_or_explicit(&e->word, WATCHED_BIT, memory_order_relaxed);
+    } else {
+        atomic_fetch_and_explicit(&e->word, ~WATCHED_BIT, memory_order_relaxed);
+    }
 }
 
 static bool take(struct fd_entry *e, uint64_t keep_mask, struct guarded_call *out)

@@ -1,7 +1,8 @@
 /* fdtrack.h — what this process knows of its socket descriptors: whether an
  * fd is an AF_INET/AF_INET6 stream socket (learnt at socket(), so connect()
  * needs no syscall to ask), and the non-blocking connect still pending on it
- * (breaker, ticket, start time) until its outcome is known.
+ * (breaker, ticket, start time) until its outcome is known, and whether the
+ * request tracker (request.c) watches its reads and writes.
  *
  * A flat table indexed by fd (fds below FDTRACK_MAX; others are simply not
  * tracked), one atomic word per fd: taking a pending connect is one atomic
@@ -31,6 +32,13 @@ bool fdtrack_set_pending(int fd, const struct guarded_call *p);
 
 /* True when fd has a pending connect (one load). */
 bool fdtrack_is_pending(int fd);
+
+/* True when a read or write on fd has anything to do: a pending connect, or
+ * a connection the request tracker watches (one load). */
+bool fdtrack_has_io_work(int fd);
+
+/* Marks fd as watched by the request tracker, or not (on false). */
+void fdtrack_watch(int fd, bool on);
 
 /* Takes fd's pending connect, if any, leaving its kind; returns false when
  * there was none. Exactly one taker wins a race. */

@@ -1,8 +1,9 @@
-/* socket(), close(), close_range(), dup2(), dup3() and getsockopt(): they keep fdtrack's
- * view of descriptors right (so connect() knows a stream socket without a
- * syscall, and a reused fd number never inherits an old attempt), and settle
- * pending connects. For descriptors without a pending connect each costs one
- * load and a store at most. */
+/* socket(), close(), close_range(), dup2(), dup3(), shutdown() and
+ * getsockopt(): they keep fdtrack's view of descriptors right (so connect()
+ * knows a stream socket without a syscall, and a reused fd number never
+ * inherits an old attempt), settle pending connects, and end the requests
+ * the program gives up on (request.h). For descriptors fusebox has no work
+ * on each costs a few loads and a store at most. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -13,13 +14,15 @@
 #include "keep_errno.h"
 #include "pending.h"
 #include "libc.h"
+#include "request.h"
 
 EXPORT int socket(int domain, int type, int protocol)
 {
     int fd = libc_socket(domain, type, protocol);
     if (fd >= 0) {
         KEEP_ERRNO();
-        pending_settle_ending(fd); /* an attempt whose close we never saw */
+        pending_settle_ending(fd);        /* an attempt whose close we never saw */
+        request_end(fd, REQUEST_GAVE_UP); /* a connection closed by a raw syscall */
         bool inet_stream = (domain == AF_INET || domain == AF_INET6) &&
                            (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM;
         fdtrack_set_kind(fd, inet_stream ? FD_INET_STREAM : FD_OTHER);
@@ -30,6 +33,8 @@ EXPORT int socket(int domain, int type, int protocol)
 /* fd is about to be closed: settle its pending connect and forget it. */
 static void before_close(int fd)
 {
+    if (fdtrack_has_io_work(fd))
+        request_end(fd, REQUEST_GAVE_UP);
     pending_settle_ending(fd);
     fdtrack_set_kind(fd, FD_UNKNOWN);
 }
@@ -54,8 +59,13 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 /* newfd is about to become a copy of oldfd: settle what newfd was doing. */
 static void before_dup_over(int oldfd, int newfd)
 {
-    if (oldfd != newfd)
-        pending_settle_ending(newfd);
+    if (oldfd == newfd)
+        return;
+    if (fdtrack_has_io_work(newfd))
+        request_end(newfd, REQUEST_GAVE_UP);
+    if (fdtrack_has_io_work(oldfd)) /* its connection goes on under two numbers */
+        request_end(oldfd, REQUEST_SHARED);
+    pending_settle_ending(newfd);
 }
 
 static int after_dup_over(int rc, int oldfd)
@@ -78,6 +88,14 @@ EXPORT int dup3(int oldfd, int newfd, int flags)
 {
     before_dup_over(oldfd, newfd);
     return after_dup_over(libc_dup3(oldfd, newfd, flags), oldfd);
+}
+
+EXPORT int shutdown(int fd, int how)
+{
+    if (how != SHUT_WR &&
+        fdtrack_has_io_work(fd)) /* SHUT_WR: a half close, the answer is awaited */
+        request_end(fd, REQUEST_GAVE_UP);
+    return libc_shutdown(fd, how);
 }
 
 EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)

@@ -21,6 +21,7 @@
     X(int, dup2, (int oldfd, int newfd), (oldfd, newfd))                                           \
     X(int, dup3, (int oldfd, int newfd, int flags), (oldfd, newfd, flags))                         \
     X(int, close_range, (unsigned first, unsigned last, int flags), (first, last, flags))          \
+    X(int, shutdown, (int fd, int how), (fd, how))                                                 \
     X(ssize_t, write, (int fd, const void *buf, size_t len), (fd, buf, len))                       \
     X(ssize_t, writev, (int fd, const struct iovec *iov, int n), (fd, iov, n))                     \
     X(ssize_t, send, (int fd, const void *buf, size_t len, int flags), (fd, buf, len, flags))      \

@@ -10,6 +10,7 @@
 #include "keep_errno.h"
 #include "libc.h"
 #include "refused.h"
+#include "request.h"
 #include "rounds.h"
 #include "runtime.h"
 
@@ -18,6 +19,25 @@ static void report(int fd, const struct guarded_call *call, enum outcome_class o
     struct runtime *rt = runtime_peek();
     if (rt)
         rounds_end(rt, fd, call, outcome);
+}
+
+/* fd's connect, decided as call, connected: its round of addresses ends, and
+ * the call goes on with the connection (the request tracker records it). */
+static void connected(struct runtime *rt, int fd, const struct guarded_call *call)
+{
+    rounds_connected(fd);
+    request_connected(rt, fd, call);
+}
+
+/* Reports the outcome of fd's connect while the connection goes on: a
+ * success hands the call to the request tracker. */
+static void report_open(int fd, const struct guarded_call *call, enum outcome_class outcome)
+{
+    struct runtime *rt = runtime_peek();
+    if (rt && outcome == OUTCOME_SUCCESS)
+        connected(rt, fd, call);
+    else
+        report(fd, call, outcome);
 }
 
 /* What the kernel says of a socket whose connect was pending: success,
@@ -37,7 +57,7 @@ void pending_settle_io(int fd, int err)
     enum outcome_class outcome = err ? outcome_class_of_errno(err) : OUTCOME_SUCCESS;
     struct guarded_call call;
     if (outcome != OUTCOME_IGNORED && fdtrack_take_pending(fd, &call))
-        report(fd, &call, outcome);
+        report_open(fd, &call, outcome);
 }
 
 void pending_settle_so_error(int fd, int *so_error)
@@ -88,7 +108,7 @@ int pending_connect_again(int fd, const struct sockaddr *addr, socklen_t len)
     struct guarded_call call;
     if (rc == 0 || err == EISCONN) {
         if (fdtrack_take_pending(fd, &call))
-            report(fd, &call, OUTCOME_SUCCESS);
+            report_open(fd, &call, OUTCOME_SUCCESS);
     } else if (err != EALREADY && err != EINPROGRESS && err != EINTR) {
         if (fdtrack_take_pending(fd, &call))
             report(fd, &call, outcome_class_of_errno(err));
@@ -108,10 +128,14 @@ int guarded_connect(struct runtime *rt, int fd, const struct sockaddr *addr, soc
     int rc = libc_connect(fd, addr, len);
     int err = errno;
     bool completed = rc == 0 || (err != EINPROGRESS && err != EINTR);
-    if (completed && (!tracked || fdtrack_take_pending(fd, call)))
-        rounds_end(rt, fd, call, rc == 0 ? OUTCOME_SUCCESS : outcome_class_of_errno(err));
-    else if (!completed && !tracked)
+    if (completed && (!tracked || fdtrack_take_pending(fd, call))) {
+        if (rc == 0)
+            connected(rt, fd, call);
+        else
+            rounds_end(rt, fd, call, outcome_class_of_errno(err));
+    } else if (!completed && !tracked) {
         rounds_end(rt, fd, call, OUTCOME_IGNORED);
+    }
     errno = err;
     return rc;
 }

@@ -294,6 +294,13 @@ bool rounds_continue(struct runtime *rt, uint32_t b, const struct destination *d
     return true;
 }
 
+void rounds_connected(int fd)
+{
+    KEEP_ERRNO();
+    struct rounds_turn turn;
+    take_attempt(fd, &turn);
+}
+
 void rounds_end(struct runtime *rt, int fd, const struct guarded_call *call,
                 enum outcome_class outcome)
 {

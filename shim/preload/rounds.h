@@ -73,6 +73,11 @@ void rounds_attempt(int fd, const struct rounds_turn *turn);
 void rounds_end(struct runtime *rt, int fd, const struct guarded_call *call,
                 enum outcome_class outcome);
 
+/* Ends fd's connect attempt, which connected: its round ends, and the
+ * failures held before it count nothing. The caller records the call.
+ * Leaves errno alone. */
+void rounds_connected(int fd);
+
 /* Counts every held failure (at exit). */
 void rounds_flush(struct runtime *rt);
 

@@ -470,6 +470,18 @@ const char *runtime_breaker_name(struct runtime *rt, const struct guarded_call *
     return buf;
 }
 
+/* Asks slot's breaker about call (its breaker and start filled in) and
+ * announces the transition that may make. */
+static void decide(struct runtime *rt, struct state_slot *slot, struct guarded_call *call)
+{
+    struct breaker_transition tr;
+    bool transitioned;
+    call->ticket = breaker_decide(&slot->breaker, &rt->rules->breakers[call->breaker].config,
+                                  call->started_ms, &tr, &transitioned);
+    if (transitioned)
+        announce(rt, slot, call, &tr);
+}
+
 bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16_t port,
                         struct guarded_call *call)
 {
@@ -492,12 +504,7 @@ bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16
                                       memory_order_relaxed);
         }
     }
-    struct breaker_transition tr;
-    bool transitioned;
-    call->ticket = breaker_decide(&slot->breaker, &rt->rules->breakers[b].config, call->started_ms,
-                                  &tr, &transitioned);
-    if (transitioned)
-        announce(rt, slot, call, &tr);
+    decide(rt, slot, call);
     if (call->ticket.verdict == VERDICT_BYPASS &&
         breaker_view(&slot->breaker).state >= BREAKER_STATE_COUNT)
         log_once(LOG_WARN,
@@ -510,6 +517,20 @@ bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16
 bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call)
 {
     return runtime_begin_host(rt, b, NULL, 0, call);
+}
+
+bool runtime_begin_again(struct runtime *rt, const struct guarded_call *earlier,
+                         struct guarded_call *call)
+{
+    KEEP_ERRNO();
+    *call = *earlier;
+    call->started_ms = clock_now_ms();
+    struct state_slot *slot = call_slot(rt, earlier);
+    if (!slot)
+        call->ticket = (struct breaker_ticket){.verdict = VERDICT_BYPASS};
+    else
+        decide(rt, slot, call);
+    return call->ticket.verdict != VERDICT_REJECT;
 }
 
 /* Records the outcome of call in slot; a success is dated when the call
@@ -588,6 +609,12 @@ bool runtime_rejects_lookup(struct runtime *rt, uint32_t b)
     struct state_slot *slot = slot_of(rt, b);
     bool rejects = slot && breaker_rejects_now(&slot->breaker, c, clock_now_ms());
     return rejects;
+}
+
+void runtime_connected(struct runtime *rt, const struct guarded_call *call)
+{
+    atomic_store_explicit(&rt->last_success_ms[call->breaker], call->started_ms,
+                          memory_order_relaxed);
 }
 
 bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t since_ms)

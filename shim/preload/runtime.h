@@ -71,6 +71,14 @@ bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call);
 bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16_t port,
                         struct guarded_call *call);
 
+/* Asks the breaker that decided earlier (the same rule's, or the same
+ * host's under per_host) about a new call to the same destination, such as
+ * the next request on a connection; fills *call like runtime_begin. A host
+ * breaker given up for another host since lets the call through unrecorded.
+ * Leaves errno alone. */
+bool runtime_begin_again(struct runtime *rt, const struct guarded_call *earlier,
+                         struct guarded_call *call);
+
 /* Records the outcome of a call runtime_begin let through. A success slower
  * than the breaker's slow_call is recorded as class slow. Leaves errno alone. */
 void runtime_end(struct runtime *rt, const struct guarded_call *call, enum outcome_class outcome);
@@ -90,6 +98,10 @@ void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome);
  * a breaker with a fallback, whose connects go on to it. Leaves errno
  * alone. */
 bool runtime_rejects_lookup(struct runtime *rt, uint32_t b);
+
+/* Notes that call's connect connected, though its outcome is recorded later
+ * (by the request it carries): for runtime_succeeded_since, as a success. */
+void runtime_connected(struct runtime *rt, const struct guarded_call *call);
 
 /* True when breaker b had a success in this process after since_ms. */
 bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t since_ms);

@@ -7,6 +7,10 @@
  *   bench_connect repeat COUNT   connect() again and again on one socket to a
  *                                refusing port (with an open breaker: the
  *                                shim's reject path alone)
+ *   bench_connect http COUNT     COUNT HTTP/1.1 requests on one keep-alive
+ *                                connection to a thread of this process that
+ *                                answers each with a 200 (one write and one
+ *                                read per request on each side)
  *
  * Prints "PORT" on stderr first when --print-port is given (so rules can be
  * written for it) and waits for a line on stdin; then prints the mean
@@ -15,6 +19,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +53,36 @@ static void *accept_forever(void *arg)
     return NULL;
 }
 
+/* Answers every request on one accepted connection with an empty 200. */
+static void *answer_forever(void *arg)
+{
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    int c = accept(*(int *)arg, NULL, NULL);
+    char buf[512];
+    while (c >= 0 && read(c, buf, sizeof buf) > 0)
+        if (write(c, ok, sizeof ok - 1) < 0)
+            break;
+    return NULL;
+}
+
+/* count requests on one connection to addr. */
+static void requests(const struct sockaddr_in *addr, long count)
+{
+    static const char get[] = "GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    char buf[512];
+    if (connect(fd, (const struct sockaddr *)addr, sizeof *addr) != 0) {
+        perror("bench_connect: connect");
+        exit(1);
+    }
+    for (long i = 0; i < count; i++)
+        if (write(fd, get, sizeof get - 1) < 0 || read(fd, buf, sizeof buf) <= 0) {
+            perror("bench_connect: request");
+            exit(1);
+        }
+    close(fd);
+}
+
 static double now_ns(void)
 {
     struct timespec ts;
@@ -67,14 +102,15 @@ static void connect_once(const struct sockaddr_in *addr)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 ||
-        (strcmp(argv[1], "accept") && strcmp(argv[1], "refused") && strcmp(argv[1], "repeat"))) {
-        fprintf(stderr, "usage: bench_connect accept|refused|repeat COUNT [--print-port]\n");
+    if (argc < 3 || (strcmp(argv[1], "accept") && strcmp(argv[1], "refused") &&
+                     strcmp(argv[1], "repeat") && strcmp(argv[1], "http"))) {
+        fprintf(stderr, "usage: bench_connect accept|refused|repeat|http COUNT [--print-port]\n");
         return 2;
     }
     long count = atol(argv[2]);
     struct sockaddr_in addr;
-    int lfd = listener(strcmp(argv[1], "accept") == 0, &addr);
+    bool http = strcmp(argv[1], "http") == 0;
+    int lfd = listener(strcmp(argv[1], "accept") == 0 || http, &addr);
     if (argc > 3 && strcmp(argv[3], "--print-port") == 0) {
         char line[8];
         fprintf(stderr, "%u\n", ntohs(addr.sin_port));
@@ -82,11 +118,15 @@ int main(int argc, char **argv)
             return 1;
     }
     pthread_t t;
-    if (strcmp(argv[1], "accept") == 0)
-        pthread_create(&t, NULL, accept_forever, &lfd);
+    if (strcmp(argv[1], "accept") == 0 || http)
+        pthread_create(&t, NULL, http ? answer_forever : accept_forever, &lfd);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     double start = now_ns();
-    for (long i = 0; i < count; i++) {
+    if (http) {
+        requests(&addr, count);
+        count = count ? count : 1;
+    }
+    for (long i = 0; i < count && !http; i++) {
         if (strcmp(argv[1], "repeat") == 0)
             connect(fd, (const struct sockaddr *)&addr, sizeof addr);
         else

@@ -40,11 +40,24 @@ enum exit_code { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 /* ---- modes ------------------------------------------------------------ */
 
-enum mode_kind { MODE_NONE, MODE_HTTP, MODE_REFUSE, MODE_STALL, MODE_BLACKHOLE, MODE_ACCEPT };
+enum mode_kind {
+    MODE_NONE,
+    MODE_HTTP,
+    MODE_REFUSE,
+    MODE_STALL,
+    MODE_BLACKHOLE,
+    MODE_ACCEPT,
+    MODE_LISTEN,
+    MODE_RESET,
+    MODE_RESETHEAD,
+    MODE_DROP,
+};
 
 static const char *const mode_names[] = {
-    [MODE_NONE] = "none",   [MODE_HTTP] = "http",           [MODE_REFUSE] = "refuse",
-    [MODE_STALL] = "stall", [MODE_BLACKHOLE] = "blackhole", [MODE_ACCEPT] = "accept",
+    [MODE_NONE] = "none",     [MODE_HTTP] = "http",           [MODE_REFUSE] = "refuse",
+    [MODE_STALL] = "stall",   [MODE_BLACKHOLE] = "blackhole", [MODE_ACCEPT] = "accept",
+    [MODE_LISTEN] = "listen", [MODE_RESET] = "reset",         [MODE_RESETHEAD] = "resethead",
+    [MODE_DROP] = "drop",
 };
 
 /* What one listening address does; status is meaningful for MODE_HTTP only. */
@@ -67,6 +80,8 @@ struct options {
     int nheaders;
     unsigned hold_ms;
     unsigned max_seconds;
+    unsigned long after_requests; /* --after N:STATUS: from request N + 1 on, answer after_status */
+    int after_status;
     bool verbose;
 };
 
@@ -273,10 +288,22 @@ static const char *family_tag(const struct listener *l)
 
 /* ---- modes ------------------------------------------------------------ */
 
-/* True when the mode needs a listening socket with a normal backlog. */
+/* True when the mode reads HTTP requests. */
+static bool mode_reads_requests(enum mode_kind k)
+{
+    return k == MODE_HTTP || k == MODE_RESET || k == MODE_RESETHEAD;
+}
+
+/* True when the mode accepts connections. */
 static bool mode_accepts(enum mode_kind k)
 {
-    return k == MODE_HTTP || k == MODE_STALL || k == MODE_ACCEPT;
+    return mode_reads_requests(k) || k == MODE_STALL || k == MODE_ACCEPT || k == MODE_DROP;
+}
+
+/* True when the mode needs a listening socket with a normal backlog. */
+static bool mode_listens(enum mode_kind k)
+{
+    return mode_accepts(k) || k == MODE_LISTEN;
 }
 
 /* Parses mode word kind and optional status word (NULL if absent) into *out.
@@ -284,7 +311,7 @@ static bool mode_accepts(enum mode_kind k)
 static int parse_mode(const char *kind, const char *status, struct mode *out, char *err,
                       size_t errlen)
 {
-    for (int k = MODE_HTTP; k <= MODE_ACCEPT; k++) {
+    for (int k = MODE_HTTP; k <= MODE_DROP; k++) {
         if (strcmp(kind, mode_names[k]) != 0)
             continue;
         out->kind = (enum mode_kind)k;
@@ -303,7 +330,10 @@ static int parse_mode(const char *kind, const char *status, struct mode *out, ch
         out->status = (int)v;
         return 0;
     }
-    snprintf(err, errlen, "unknown mode '%s' (http, refuse, stall, blackhole, accept)", kind);
+    snprintf(err, errlen,
+             "unknown mode '%s' (http, refuse, stall, blackhole, accept, listen, reset, resethead, "
+             "drop)",
+             kind);
     return -1;
 }
 
@@ -389,7 +419,7 @@ static int conn_add(int fd, int owner)
         return -1;
     c->fd = fd;
     c->owner = owner;
-    c->state = srv.lis[owner].mode.kind == MODE_HTTP ? CONN_HEAD : CONN_STALL;
+    c->state = mode_reads_requests(srv.lis[owner].mode.kind) ? CONN_HEAD : CONN_STALL;
     srv.conns[srv.nconns++] = c;
     return 0;
 }
@@ -712,6 +742,8 @@ static int conn_build_response(struct conn *c, int status, const char *body, boo
 static int conn_respond(struct conn *c)
 {
     int status = srv.lis[c->owner].mode.status;
+    if (srv.opt.after_status && srv.counts.requests >= srv.opt.after_requests)
+        status = srv.opt.after_status;
     char defbody[64];
     snprintf(defbody, sizeof defbody, "status %d from testserver\n", status);
     srv.counts.requests++;
@@ -744,6 +776,19 @@ static int conn_flush(struct conn *c)
         c->out_off += (size_t)n;
     }
     return 1;
+}
+
+/* The reset modes: counts the request, sends the start of a head (resethead)
+ * and makes the close that follows a reset (SO_LINGER 0). */
+static void conn_reset(struct conn *c)
+{
+    srv.counts.requests++;
+    counts_publish();
+    if (srv.lis[c->owner].mode.kind == MODE_RESETHEAD)
+        send_small(c->fd, "HTTP/1.1 200 OK\r\nServer: fusebox-testserver\r\nContent-");
+    struct linger now = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
+    logmsg("request reset");
 }
 
 /* Runs an HTTP connection's state machine as far as it goes without waiting:
@@ -782,6 +827,10 @@ static bool conn_advance(struct conn *c, int64_t now)
         case CONN_HOLD:
             if (now < c->hold_until)
                 return true;
+            if (srv.lis[c->owner].mode.kind != MODE_HTTP) {
+                conn_reset(c);
+                return false;
+            }
             if (conn_respond(c) != 0)
                 return false;
             break;
@@ -811,7 +860,7 @@ static bool conn_read(struct conn *c)
     ssize_t n = recv(c->fd, dst, room, 0);
     if (n < 0)
         return errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK;
-    if (n == 0)
+    if (n == 0 || srv.lis[c->owner].mode.kind == MODE_DROP)
         return false;
     if (c->state != CONN_STALL)
         c->in_len += (size_t)n;
@@ -982,7 +1031,7 @@ static int listener_set_mode(int idx, struct mode m, char *err, size_t errlen)
         return 0;
     }
     conns_close_owned(idx);
-    if (l->listening && (!mode_accepts(m.kind) || old.kind == MODE_BLACKHOLE)) {
+    if (l->listening && (!mode_listens(m.kind) || old.kind == MODE_BLACKHOLE)) {
         listener_close(l);
         if (listener_bind(l) != 0) {
             snprintf(err, errlen, "re-binding port %u: %s", addr_port(&l->addr), strerror(errno));
@@ -996,7 +1045,7 @@ static int listener_set_mode(int idx, struct mode m, char *err, size_t errlen)
     }
     if (m.kind == MODE_BLACKHOLE)
         return blackhole_start(l, err, errlen);
-    if (mode_accepts(m.kind) && !l->listening) {
+    if (mode_listens(m.kind) && !l->listening) {
         if (listen(l->fd, LISTEN_BACKLOG) != 0) {
             snprintf(err, errlen, "listen: %s", strerror(errno));
             return -1;
@@ -1296,6 +1345,12 @@ static void usage(FILE *f)
         "                 further SYNs are dropped and connects time out (checked at start:\n"
         "                 exit 1 if a connect still completes within 200 ms)\n"
         "  accept         accept each connection and close it at once\n"
+        "  listen         listen and never accept: connects complete (the kernel's backlog),\n"
+        "                 requests are never read\n"
+        "  reset          read each request and reset the connection without an answer\n"
+        "  resethead      read each request, send part of a response head, then reset\n"
+        "  drop           read the first bytes of each connection, then close it (a TLS\n"
+        "                 server that ends the handshake at the ClientHello)\n"
         "\n"
         "Options:\n"
         "  --port N          port to bind (default 0: the kernel picks a free one)\n"
@@ -1309,6 +1364,7 @@ static void usage(FILE *f)
         "  --hold-ms N       http: wait N ms before answering each request\n"
         "  --body TEXT       http: response body (default 'status STATUS from testserver\\n')\n"
         "  --header 'Name: value'  http: add a response header (repeatable, at most 16)\n"
+        "  --after N:STATUS  http: answer STATUS instead from the (N+1)-th request on\n"
         "  --mode-file PATH  on SIGUSR1 read the new mode from PATH: lines 'MODE [STATUS]'\n"
         "                    (all sockets) or 'v4 MODE [STATUS]' / 'v6 MODE [STATUS]'\n"
         "  --mode-ack PATH   after each SIGUSR1 write the modes now in force: 'MODE [STATUS]\\n',\n"
@@ -1337,6 +1393,7 @@ enum long_only {
     OPT_BODY,
     OPT_HEADER,
     OPT_MAX_SECONDS,
+    OPT_AFTER,
 };
 
 /* Applies one option to *o. Returns 0, or -1 after printing why. */
@@ -1367,6 +1424,20 @@ static int apply_option(struct options *o, int opt, const char *arg)
             family != AF_UNSPEC)
             return errmsg("bad --v6-mode '%s'", arg), -1;
         return 0;
+    case OPT_AFTER: {
+        char *colon = strchr(arg, ':');
+        unsigned long status;
+        snprintf(copy, sizeof copy, "%s", arg);
+        if (!colon || colon - arg >= (long)sizeof copy)
+            return errmsg("bad --after '%s' (N:STATUS)", arg), -1;
+        copy[colon - arg] = '\0';
+        if (parse_uint(copy, 1000000, &v) != 0 || parse_uint(colon + 1, 599, &status) != 0 ||
+            status < 200)
+            return errmsg("bad --after '%s' (N:STATUS)", arg), -1;
+        o->after_requests = v;
+        o->after_status = (int)status;
+        return 0;
+    }
     case OPT_HEADER:
         if (o->nheaders == MAX_EXTRA_HEADERS || strchr(arg, ':') == NULL || arg[0] == ':' ||
             strpbrk(arg, "\r\n") != NULL)
@@ -1403,6 +1474,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"body", required_argument, NULL, OPT_BODY},
         {"header", required_argument, NULL, OPT_HEADER},
         {"max-seconds", required_argument, NULL, OPT_MAX_SECONDS},
+        {"after", required_argument, NULL, OPT_AFTER},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},

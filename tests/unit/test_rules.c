@@ -269,8 +269,22 @@ static void rate_backoff_and_host_keys(void)
         CHECK_INT(r->breakers[0].max_hosts, 7);
         rules_free(r);
     }
+    r = PARSE_VALID(one_breaker("\"protocol\":\"tcp\""));
+    if (r != NULL) {
+        CHECK_INT(r->breakers[0].protocol, PROTOCOL_TCP);
+        rules_free(r);
+    }
+    r = PARSE_VALID("{\"version\":1,\"defaults\":{\"protocol\":\"tcp\"},\"breakers\":["
+                    "{\"name\":\"a\",\"hosts\":[\"a\"]},"
+                    "{\"name\":\"b\",\"hosts\":[\"b\"],\"protocol\":\"auto\"}]}");
+    if (r != NULL) {
+        CHECK_INT(r->breakers[0].protocol, PROTOCOL_TCP);
+        CHECK_INT(r->breakers[1].protocol, PROTOCOL_AUTO);
+        rules_free(r);
+    }
     r = PARSE_VALID(one_breaker("\"fail_max\":2"));
     if (r != NULL) {
+        CHECK_INT(r->breakers[0].protocol, PROTOCOL_AUTO);
         CHECK(!r->breakers[0].per_host);
         CHECK_INT(r->breakers[0].max_hosts, DEFAULT_MAX_HOSTS);
         rules_free(r);
@@ -784,6 +798,8 @@ static void value_errors(void)
          "breakers[0].half_open_max_wait: must be a number of seconds greater than 0 and at most "
          "86400"},
         {"\"per_host\":1", 11, "breakers[0].per_host: must be true or false"},
+        {"\"protocol\":\"http\"", 11, "breakers[0].protocol: must be \"auto\" or \"tcp\""},
+        {"\"protocol\":1", 11, "breakers[0].protocol: must be \"auto\" or \"tcp\""},
         {"\"max_hosts\":1025", 12, "breakers[0].max_hosts: must be an integer from 1 to 1024"},
         {"\"fail_max\":10001", 11, "breakers[0].fail_max: must be an integer from 1 to 10000"},
         {"\"fail_max\":-1", 11, "breakers[0].fail_max: must be an integer from 1 to 10000"},

@@ -169,17 +169,6 @@ static bool spoke_http(CURL *handle)
            (scheme[4] == '\0' || ((scheme[4] | 0x20) == 's' && scheme[5] == '\0'));
 }
 
-static enum outcome_class class_of_status(long status)
-{
-    if (status >= 500 && status <= 599)
-        return CLASS_HTTP_5XX;
-    if (status == 429)
-        return CLASS_HTTP_429;
-    if (status >= 400 && status <= 499)
-        return CLASS_HTTP_4XX;
-    return OUTCOME_SUCCESS;
-}
-
 /* The class of a transfer that failed with rc (not one the server answered
  * with an HTTP status): what the error says of the destination, or
  * OUTCOME_IGNORED for errors on the client's side (bad URL or options,
@@ -257,7 +246,7 @@ void curl_guard_end(const struct curl_guard *g, CURL *handle, CURLcode rc)
     enum outcome_class origin, via;
     if (g->proxied && proxy_failed(rc, connect_status)) {
         origin = OUTCOME_IGNORED;
-        via = connect_status >= 300 ? class_of_status(connect_status)
+        via = connect_status >= 300 ? outcome_class_of_http_status(connect_status)
                                     : class_of_error(rc, info_long(handle, CURLINFO_OS_ERRNO));
         if (via == OUTCOME_SUCCESS)
             via = CLASS_RESET;
@@ -267,7 +256,7 @@ void curl_guard_end(const struct curl_guard *g, CURL *handle, CURLcode rc)
             status = info_long(handle, CURLINFO_RESPONSE_CODE);
             if (status >= 400 && !spoke_http(handle))
                 status = 0;
-            origin = class_of_status(status);
+            origin = outcome_class_of_http_status(status);
         } else
             origin = class_of_error(rc, info_long(handle, CURLINFO_OS_ERRNO));
         via = origin == OUTCOME_IGNORED ? OUTCOME_IGNORED : OUTCOME_SUCCESS;
@@ -279,7 +268,7 @@ void curl_guard_end_unread(const struct curl_guard *g, CURL *handle)
 {
     KEEP_ERRNO();
     long status = spoke_http(handle) ? info_long(handle, CURLINFO_RESPONSE_CODE) : 0;
-    enum outcome_class origin = status > 0 ? class_of_status(status) : OUTCOME_IGNORED;
+    enum outcome_class origin = status > 0 ? outcome_class_of_http_status(status) : OUTCOME_IGNORED;
     record(g, origin, origin == OUTCOME_IGNORED ? OUTCOME_IGNORED : OUTCOME_SUCCESS,
            retry_after_ms(handle, status));
 }
