@@ -80,8 +80,14 @@ if ($r->{status} == 599) { my ($l) = split /\n/, $r->{content}; print "$l\n" }
 else { my $b = $r->{content}; chomp $b; print "$r->{status}", $r->{status} == 200 ? " $b" : "", "\n" }' "$1"
     echo "exit=$?"
 }
+# vm_runs: false under ThreadSanitizer, which stops the JVM at races of its
+# own (halt_on_error) before it makes a request, and deadlocks in its race
+# report inside node's V8 threads; the clients of those two are left out then.
+vm_runs() {
+    [[ "${SANITIZE:-}" != *thread* ]]
+}
 client_java() {
-    java "$JAVA_GET" "$1" 1000 2>&1
+    java "$JAVA_GET" "$1" 1000 2>>"$BATS_TEST_TMPDIR/java.err"
     echo "exit=$?"
 }
 client_curl() {
@@ -244,10 +250,12 @@ teardown_servers() {
 }
 
 @test "node fetch: hung, silent, 503, reset mid-head, slow, healthy" {
+    vm_runs || skip "ThreadSanitizer cannot run the JVM or node here, even without fusebox"
     all_faces node_fetch
 }
 
 @test "node http.get with a keep-alive agent: hung, silent, 503, reset mid-head, slow, healthy" {
+    vm_runs || skip "ThreadSanitizer cannot run the JVM or node here, even without fusebox"
     all_faces node_http
 }
 
@@ -256,6 +264,7 @@ teardown_servers() {
 }
 
 @test "Java HttpClient: hung, silent, 503, reset mid-head, slow, healthy" {
+    vm_runs || skip "ThreadSanitizer cannot run the JVM or node here, even without fusebox"
     all_faces java
 }
 
@@ -291,6 +300,7 @@ keepalive_cell() {
 }
 
 @test "keep-alive, node http.get: 10 requests on one connection, three 200 then 503s" {
+    vm_runs || skip "ThreadSanitizer cannot run the JVM or node here, even without fusebox"
     keepalive_cell node -e 'const http = require("http");
 const agent = new http.Agent({keepAlive: true, maxSockets: 1});
 let n = 0;
@@ -318,8 +328,9 @@ for i in range(10):
 }
 
 @test "https at the socket level, node fetch, node https.get, Java, python: hung, silent, closed at the ClientHello, healthy" {
-    local c
-    for c in node_fetch node_http java urllib; do
+    local c clients=urllib
+    vm_runs && clients+=" node_fetch node_http java"
+    for c in $clients; do
         echo "client $c" >&2
         failing_cell "$c" http listen timeout 0 # plain listeners: the ClientHello is all they get
         teardown_servers
@@ -376,6 +387,7 @@ https_faces() {
 }
 
 @test "https, a 503 behind TLS is not seen at the socket level (node's own OpenSSL): the handshake succeeded" {
+    vm_runs || skip "ThreadSanitizer cannot run the JVM or node here, even without fusebox"
     start_server srv http 503
     tls_front srv
     rule "$front_PORT"
