@@ -26,7 +26,8 @@ static const char fusebox_usage[] =
     "  reset NAME... | --all [--recreate]           close breakers and zero their counters\n"
     "  fsck                                         check the state file for damage\n"
     "  gc [-r RULES] [--idle DURATION]              give back slots of unused breakers in no rule\n"
-    "  check RULES                                  validate a rules file\n"
+    "  check [--install] RULES                      validate a rules file (and compile it)\n"
+    "  reload [-r RULES]                            compile the rules; processes take them now\n"
     "  explain [-r RULES] HOST[:PORT] | URL         which breaker a destination maps to\n"
     "  serve [--listen ADDR:PORT] [--allow-control] dashboard, metrics and health over HTTP\n"
     "  sync --redis URL [--host-id ID]              fleet agent: share breakers through Redis\n"
@@ -53,7 +54,7 @@ static const struct command commands[] = {
     {"disable", cmd_disable}, {"enable", cmd_enable},   {"reset", cmd_reset},
     {"check", cmd_check},     {"explain", cmd_explain}, {"serve", cmd_serve},
     {"fsck", cmd_fsck},       {"sync", cmd_sync},       {"systemd-dropin", cmd_systemd_dropin},
-    {"gc", cmd_gc},
+    {"gc", cmd_gc},           {"reload", cmd_reload},
 };
 
 void cli_error(const char *fmt, ...)

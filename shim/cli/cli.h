@@ -28,7 +28,13 @@ int cmd_serve(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_reload(int argc, char **argv);
 int cmd_systemd_dropin(int argc, char **argv);
+
+/* Prints one line saying whether the rules in force for the state file
+ * state_path are spec's (as cli_rules_spec chose it): compiled when, or
+ * changed since, or not compiling, so that the last good rules rule. */
+void cli_rules_line(FILE *out, const char *spec, bool system, const char *state_path);
 
 /* Finds libfusebox.so beside this executable (build tree), in ../lib/fusebox/
  * (make install) or in ../lib/MULTIARCH/fusebox/ (the Debian package), and

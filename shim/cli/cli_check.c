@@ -2,16 +2,42 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "image_load.h"
 #include "rules.h"
 
 static const char check_usage[] =
-    "usage: fusebox check RULES\n"
+    "usage: fusebox check [--install [-s STATE]] RULES\n"
     "\n"
     "Validates a rules file (or inline JSON starting with '{'). Prints every\n"
     "problem as FILE:LINE:COL: message and exits 1, or prints a summary of\n"
-    "the breakers and exits 0.\n";
+    "the breakers and exits 0.\n"
+    "\n"
+    "  -i, --install       also compile the rules for the programs that use STATE\n"
+    "                      (which they would do on their first network call)\n"
+    "  -s, --state STATE   state file (default: $FUSEBOX_STATE, else per-user default)\n"
+    "  -h, --help          show this help\n";
+
+/* Compiles spec for the state file state_option names; prints where. */
+static int install(const char *spec, const char *state_option)
+{
+    char path[PATH_MAX];
+    struct image_load l;
+    if (!cli_state_path(state_option, path))
+        return EXIT_BAD_INPUT;
+    bool usable = image_load(spec, false, path, &l);
+    int status = usable && l.freshness == IMAGE_CURRENT ? EXIT_OK : EXIT_BAD_INPUT;
+    if (status == EXIT_OK)
+        printf("compiled into %s\n", l.image_path);
+    else
+        cli_error("check: %s was not compiled: %s", spec, l.errors ? l.errors : "out of memory");
+    if (l.image_problem)
+        cli_error("%s: %s", l.image_path, l.image_problem);
+    image_load_release(&l, true);
+    return status;
+}
 
 static void print_classes(uint32_t mask)
 {
@@ -71,16 +97,19 @@ static void print_summary(const struct rules *r)
 
 int cmd_check(int argc, char **argv)
 {
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        fputs(check_usage, stdout);
-        return EXIT_OK;
-    }
-    if (argc != 2) {
+    const char *state_option = NULL;
+    bool installing = false;
+    const struct cli_option opts[] = {{"install", 'i', &installing, NULL}, {0}};
+    int done = cli_parse_options(argc, argv, check_usage, opts, &state_option);
+    if (done >= 0)
+        return done;
+    if (optind + 1 != argc || (state_option && !installing)) {
         fputs(check_usage, stderr);
         return EXIT_USAGE;
     }
+    const char *spec = argv[optind];
     char *errors = NULL;
-    struct rules *r = rules_load(argv[1], &errors);
+    struct rules *r = rules_load(spec, &errors);
     if (!r) {
         fputs(errors ? errors : "fusebox: check: out of memory\n", stderr);
         free(errors);
@@ -88,5 +117,5 @@ int cmd_check(int argc, char **argv)
     }
     print_summary(r);
     rules_free(r);
-    return EXIT_OK;
+    return installing ? install(spec, state_option) : EXIT_OK;
 }

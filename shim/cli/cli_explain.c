@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "match.h"
+#include "image.h"
 #include "rules.h"
 
 static const char explain_usage[] =

@@ -9,15 +9,18 @@
 #include "clock.h"
 
 static const char status_usage[] =
-    "usage: fusebox status [-s STATE] [--json | --watch | --verify]\n"
+    "usage: fusebox status [-s STATE] [-r RULES] [--json | --watch | --verify]\n"
     "       fusebox status --all [--json]\n"
     "\n"
     "Shows every breaker in the shared state file: state, consecutive failures\n"
     "/ fail_max, calls, successes, failures, rejected calls, calls sent to its\n"
     "fallback, trips and the time left before the next probe. States are\n"
-    "coloured on a terminal (not when piped, nor when NO_COLOR is set).\n"
+    "coloured on a terminal (not when piped, nor when NO_COLOR is set). A last\n"
+    "line says whether the rules in force are RULES's, and when they were\n"
+    "compiled; rules that no longer compile are named with their first problem.\n"
     "\n"
     "  -s, --state STATE   state file (default: $FUSEBOX_STATE, else per-user default)\n"
+    "  -r, --rules RULES   rules (default: $FUSEBOX_RULES, else " RULES_SYSTEM_PATH ")\n"
     "  -j, --json          print JSON instead of a table\n"
     "  -w, --watch         redraw the table every second until interrupted\n"
     "  -V, --verify        check the state file instead (as fusebox fsck)\n"
@@ -122,8 +125,9 @@ void cli_status_table(const char *label, const struct breaker_row *rows, size_t 
     printf("%zu breaker%s: %zu open, %zu closed\n", n, n == 1 ? "" : "s", open, n - open);
 }
 
-/* Prints the state file once; false when it cannot be read. */
-static bool show(const char *state_option, bool json, bool colour)
+/* Prints the state file once (and, in text, whether the rules in force are
+ * rules_option's or the default rules'); false when it cannot be read. */
+static bool show(const char *state_option, const char *rules_option, bool json, bool colour)
 {
     char path[PATH_MAX];
     struct state *st;
@@ -137,8 +141,13 @@ static bool show(const char *state_option, bool json, bool colour)
         cli_status_json(stdout, path, rows, n, &agent);
     else
         cli_status_table(path, rows, n, colour);
-    if (!json)
+    if (!json) {
         cli_fleet_agent_text(stdout, &agent, rows, n);
+        bool system;
+        const char *spec = cli_rules_spec(rules_option, &system);
+        if (spec)
+            cli_rules_line(stdout, spec, system, path);
+    }
     free(rows);
     state_close(st);
     return true;
@@ -146,13 +155,12 @@ static bool show(const char *state_option, bool json, bool colour)
 
 int cmd_status(int argc, char **argv)
 {
-    const char *state_option = NULL;
+    const char *state_option = NULL, *rules_option = NULL;
     bool json = false, watch = false, verify = false, all = false;
-    const struct cli_option opts[] = {{"json", 'j', &json, NULL},
-                                      {"watch", 'w', &watch, NULL},
-                                      {"verify", 'V', &verify, NULL},
-                                      {"all", 'a', &all, NULL},
-                                      {0}};
+    const struct cli_option opts[] = {
+        {"json", 'j', &json, NULL},   {"rules", 'r', NULL, &rules_option},
+        {"watch", 'w', &watch, NULL}, {"verify", 'V', &verify, NULL},
+        {"all", 'a', &all, NULL},     {0}};
     int done = cli_parse_options(argc, argv, status_usage, opts, &state_option);
     if (done >= 0)
         return done;
@@ -168,11 +176,11 @@ int cmd_status(int argc, char **argv)
         return cli_fsck(state_option);
     bool colour = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
     if (!watch)
-        return show(state_option, json, colour) ? EXIT_OK : EXIT_BAD_INPUT;
+        return show(state_option, rules_option, json, colour) ? EXIT_OK : EXIT_BAD_INPUT;
     for (;;) {
         if (colour)
             fputs("\033[H\033[2J", stdout);
-        if (!show(state_option, false, colour))
+        if (!show(state_option, rules_option, false, colour))
             return EXIT_BAD_INPUT;
         fflush(stdout);
         sleep(1);

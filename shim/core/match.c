@@ -13,63 +13,9 @@
 /* The exact name, and a wildcard suffix for each dot of a name. */
 #define MAX_NAME_GROUPS (HOST_NAME_MAX_LEN + 1)
 
-/* The patterns of one key, best first: m->order[first .. first + count). */
-struct group {
-    uint32_t first, count;
-};
-
-/* A slot of a name table; group.count == 0 marks an empty slot. */
-struct name_slot {
-    const char *name; /* normal form */
-    uint32_t hash, len;
-    struct group group;
-};
-
-/* A network: the address in the top bits of hi:lo (IPv4 in the top 32 bits of
- * hi), all bits past prefix_len clear. */
-struct network {
-    uint64_t hi, lo;
-    uint8_t family, prefix_len;
-};
-
-struct address_slot {
-    struct network net;
-    struct group group;
-};
-
-/* Open addressing with linear probing, at most half full; a key's first slot
- * is the top bits of its digest times a constant (Fibonacci hashing), which
- * depend on every bit of the digest. */
-struct name_table {
-    struct name_slot *slots;
-    size_t mask, used;
-    unsigned shift; /* 64 - log2(slots) */
-};
-
-struct address_table {
-    struct address_slot *slots;
-    size_t mask, used;
-    unsigned shift;
-};
-
-/* The distinct prefix lengths of a family's patterns, longest first. */
-struct prefix_list {
-    uint8_t len[129];
-    size_t count;
-};
-
-struct matcher {
-    const struct rules *rules;
-    uint32_t *order; /* pattern indices grouped by key, best first within a group */
-    struct name_table exact, wildcard;
-    struct address_table addresses;
-    struct prefix_list v4_prefixes, v6_prefixes;
-    struct group any;
-};
-
 /* The name groups that match a name, best first: slot[start .. MAX_NAME_GROUPS). */
 struct name_matches {
-    const struct group *slot[MAX_NAME_GROUPS];
+    const struct image_group *slot[MAX_NAME_GROUPS];
     size_t start;
 };
 
@@ -115,7 +61,7 @@ static uint64_t load_be64(const uint8_t *bytes)
 }
 
 /* Returns n with the bits past prefix_len cleared. */
-static struct network truncate_network(struct network n, uint8_t prefix_len)
+static struct image_network truncate_network(struct image_network n, uint8_t prefix_len)
 {
     n.prefix_len = prefix_len;
     if (prefix_len < 64) {
@@ -129,9 +75,9 @@ static struct network truncate_network(struct network n, uint8_t prefix_len)
 
 /* Returns the network of family (AF_INET or AF_INET6) holding addr (4 or 16 bytes) with prefix_len.
  */
-static struct network network_of(int family, const uint8_t *addr, uint8_t prefix_len)
+static struct image_network network_of(int family, const uint8_t *addr, uint8_t prefix_len)
 {
-    struct network n = {.family = (uint8_t)family};
+    struct image_network n = {.family = (uint8_t)family};
     if (family == AF_INET) {
         n.hi = load_be32(addr) << 32;
     } else {
@@ -143,7 +89,7 @@ static struct network network_of(int family, const uint8_t *addr, uint8_t prefix
 
 /* Sets *host to the full-length network of a socket address (a v4-mapped IPv6
  * address as IPv4). Returns false for a family other than AF_INET and AF_INET6. */
-static bool host_network(int family, const uint8_t *addr, struct network *host)
+static bool host_network(int family, const uint8_t *addr, struct image_network *host)
 {
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (family == AF_INET6 && memcmp(addr, mapped, sizeof mapped) == 0)
@@ -155,31 +101,29 @@ static bool host_network(int family, const uint8_t *addr, struct network *host)
     return true;
 }
 
-static bool same_network(const struct network *a, const struct network *b)
+static bool same_network(const struct image_network *a, const struct image_network *b)
 {
     return a->hi == b->hi && a->lo == b->lo && a->family == b->family &&
            a->prefix_len == b->prefix_len;
 }
 
 /* Returns 64 bits that depend on every bit of n (spread further by first_slot). */
-static uint64_t network_digest(const struct network *n)
+static uint64_t network_digest(const struct image_network *n)
 {
     return n->hi ^ (n->lo * 0xc2b2ae3d27d4eb4full) ^ ((uint64_t)n->family << 8 | n->prefix_len);
 }
 
 /* ---- tables ---- */
 
-/* Returns zeroed slots (slot_size bytes each) for a table of `entries` keys,
- * setting *mask and *shift; NULL for no keys or on out of memory. */
-static void *alloc_slots(size_t entries, size_t slot_size, size_t *mask, unsigned *shift)
+uint32_t match_table_slots(uint32_t keys, uint32_t *shift)
 {
-    size_t size = 4;
-    if (entries == 0)
-        return NULL;
-    for (*shift = 62; size < 2 * entries; --*shift)
+    uint32_t size = 4;
+    *shift = 62;
+    if (keys == 0)
+        return 0;
+    for (; size < 2 * keys; --*shift)
         size *= 2;
-    *mask = size - 1;
-    return calloc(size, slot_size);
+    return size;
 }
 
 static size_t first_slot(uint64_t digest, unsigned shift)
@@ -187,50 +131,61 @@ static size_t first_slot(uint64_t digest, unsigned shift)
     return (size_t)((digest * 0x9e3779b97f4a7c15ull) >> shift);
 }
 
-static void name_insert(struct name_table *t, const char *name, struct group g)
+static void name_insert(struct image_table *t, struct image_name_slot *slots, const char *name,
+                        uint32_t offset, struct image_group g)
 {
     size_t len = strlen(name);
     uint32_t hash = name_hash(name, len);
     size_t i = first_slot(hash, t->shift);
-    while (t->slots[i].group.count != 0)
-        i = (i + 1) & t->mask;
-    t->slots[i] = (struct name_slot){name, hash, (uint32_t)len, g};
+    while (slots[i].group.count != 0)
+        i = (i + 1) & (t->slots - 1);
+    slots[i] = (struct image_name_slot){offset, hash, (uint32_t)len, g};
     t->used++;
 }
 
-/* Returns the group of name (len bytes, any case) whose hash is hash, or NULL. */
-static const struct group *find_name(const struct name_table *t, const char *name, size_t len,
-                                     uint32_t hash)
+static void address_insert(struct image_table *t, struct image_address_slot *slots,
+                           struct image_network net, struct image_group g)
+{
+    size_t i = first_slot(network_digest(&net), t->shift);
+    while (slots[i].group.count != 0)
+        i = (i + 1) & (t->slots - 1);
+    slots[i] = (struct image_address_slot){net, g};
+    t->used++;
+}
+
+/* Returns the group of name (len bytes, any case) whose hash is hash, or
+ * NULL. Probes at most every slot once, and reads a slot's name only when
+ * it lies inside the strings. */
+static const struct image_group *find_name(const struct matcher *m, const struct image_table *t,
+                                           const struct image_name_slot *slots, const char *name,
+                                           size_t len, uint32_t hash)
 {
     if (t->used == 0)
         return NULL;
-    for (size_t i = first_slot(hash, t->shift);; i = (i + 1) & t->mask) {
-        const struct name_slot *s = &t->slots[i];
+    size_t i = first_slot(hash, t->shift);
+    for (uint32_t probes = 0; probes < t->slots; probes++, i = (i + 1) & (t->slots - 1)) {
+        const struct image_name_slot *s = &slots[i];
         if (s->group.count == 0)
             return NULL;
-        if (s->hash == hash && s->len == len && same_name(name, s->name, len))
+        if (s->hash == hash && s->len == len && s->name < m->strings_size &&
+            len < m->strings_size - s->name && same_name(name, m->strings + s->name, len))
             return &s->group;
     }
+    return NULL;
 }
 
-static void address_insert(struct address_table *t, struct network net, struct group g)
+static const struct image_group *find_network(const struct matcher *m, struct image_network net)
 {
+    const struct image_table *t = &m->header->addresses;
     size_t i = first_slot(network_digest(&net), t->shift);
-    while (t->slots[i].group.count != 0)
-        i = (i + 1) & t->mask;
-    t->slots[i] = (struct address_slot){net, g};
-    t->used++;
-}
-
-static const struct group *find_network(const struct address_table *t, struct network net)
-{
-    for (size_t i = first_slot(network_digest(&net), t->shift);; i = (i + 1) & t->mask) {
-        const struct address_slot *s = &t->slots[i];
+    for (uint32_t probes = 0; probes < t->slots; probes++, i = (i + 1) & (t->slots - 1)) {
+        const struct image_address_slot *s = &m->addresses[i];
         if (s->group.count == 0)
             return NULL;
         if (same_network(&s->net, &net))
             return &s->group;
     }
+    return NULL;
 }
 
 /* ---- building ---- */
@@ -269,65 +224,45 @@ static int compare_priority(const void *a, const void *b)
     return p < q ? -1 : p > q;
 }
 
-/* Fills m->order. Returns false on out of memory. */
-static bool order_patterns(struct matcher *m)
-{
-    const struct host_pattern *patterns = m->rules->patterns;
-    size_t n = m->rules->pattern_count;
-    const struct host_pattern **sorted = malloc((n + 1) * sizeof *sorted);
-    m->order = malloc((n + 1) * sizeof *m->order);
-    if (sorted == NULL || m->order == NULL) {
-        free(sorted);
-        return false;
-    }
-    for (size_t i = 0; i < n; i++)
-        sorted[i] = &patterns[i];
-    qsort(sorted, n, sizeof *sorted, compare_priority);
-    for (size_t i = 0; i < n; i++)
-        m->order[i] = (uint32_t)(sorted[i] - patterns);
-    free(sorted);
-    return true;
-}
-
-static const struct host_pattern *ordered(const struct matcher *m, size_t i)
-{
-    return &m->rules->patterns[m->order[i]];
-}
-
-/* Returns the end of the group that starts at m->order[start]. */
-static size_t group_end(const struct matcher *m, size_t start)
+/* Returns the end of the group that starts at order[start]. */
+static size_t group_end(const struct rules *r, const uint32_t *order, size_t start)
 {
     size_t end = start + 1;
-    while (end < m->rules->pattern_count && compare_keys(ordered(m, start), ordered(m, end)) == 0)
+    while (end < r->pattern_count &&
+           compare_keys(&r->patterns[order[start]], &r->patterns[order[end]]) == 0)
         end++;
     return end;
 }
 
-static void add_group(struct matcher *m, struct group g)
+bool match_plan(const struct rules *r, struct match_plan *plan)
 {
-    const struct host_pattern *p = ordered(m, g.first);
-    switch (p->kind) {
-    case PATTERN_EXACT:
-        name_insert(&m->exact, p->name, g);
-        break;
-    case PATTERN_WILDCARD:
-        name_insert(&m->wildcard, p->name, g);
-        break;
-    case PATTERN_ADDRESS:
-        address_insert(&m->addresses, network_of(p->family, p->addr, p->prefix_len), g);
-        break;
-    case PATTERN_ANY:
-        m->any = g;
-        break;
+    size_t n = r->pattern_count;
+    const struct host_pattern **sorted = malloc((n + 1) * sizeof *sorted);
+    *plan = (struct match_plan){.order = malloc((n + 1) * sizeof *plan->order)};
+    if (sorted == NULL || plan->order == NULL) {
+        free(sorted);
+        free(plan->order);
+        plan->order = NULL;
+        errno = ENOMEM;
+        return false;
     }
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = &r->patterns[i];
+    qsort(sorted, n, sizeof *sorted, compare_priority);
+    for (size_t i = 0; i < n; i++)
+        plan->order[i] = (uint32_t)(sorted[i] - r->patterns);
+    free(sorted);
+    for (size_t i = 0; i < n; i = group_end(r, plan->order, i))
+        plan->keys[r->patterns[plan->order[i]].kind]++;
+    return true;
 }
 
-/* Fills the prefix lists from the ADDRESS patterns. */
-static void list_prefixes(struct matcher *m)
+/* Fills the header's prefix lists from r's ADDRESS patterns. */
+static void list_prefixes(const struct rules *r, struct image_header *h)
 {
     bool v4[33] = {false}, v6[129] = {false};
-    for (size_t i = 0; i < m->rules->pattern_count; i++) {
-        const struct host_pattern *p = &m->rules->patterns[i];
+    for (size_t i = 0; i < r->pattern_count; i++) {
+        const struct host_pattern *p = &r->patterns[i];
         if (p->kind == PATTERN_ADDRESS && p->family == AF_INET)
             v4[p->prefix_len] = true;
         else if (p->kind == PATTERN_ADDRESS)
@@ -335,77 +270,64 @@ static void list_prefixes(struct matcher *m)
     }
     for (int len = 128; len >= 0; len--) {
         if (len <= 32 && v4[len])
-            m->v4_prefixes.len[m->v4_prefixes.count++] = (uint8_t)len;
+            h->v4_prefixes[h->v4_prefix_count++] = (uint8_t)len;
         if (v6[len])
-            m->v6_prefixes.len[m->v6_prefixes.count++] = (uint8_t)len;
+            h->v6_prefixes[h->v6_prefix_count++] = (uint8_t)len;
     }
 }
 
-/* Fills the tables from m->order. Returns false on out of memory. */
-static bool fill_tables(struct matcher *m)
+void match_fill(const struct rules *r, const struct match_plan *plan, const uint32_t *name_offsets,
+                uint8_t *image)
 {
-    size_t groups[PATTERN_ANY + 1] = {0};
-    size_t n = m->rules->pattern_count;
-    for (size_t i = 0; i < n; i = group_end(m, i))
-        groups[ordered(m, i)->kind]++;
-    m->exact.slots =
-        alloc_slots(groups[PATTERN_EXACT], sizeof *m->exact.slots, &m->exact.mask, &m->exact.shift);
-    m->wildcard.slots = alloc_slots(groups[PATTERN_WILDCARD], sizeof *m->wildcard.slots,
-                                    &m->wildcard.mask, &m->wildcard.shift);
-    m->addresses.slots = alloc_slots(groups[PATTERN_ADDRESS], sizeof *m->addresses.slots,
-                                     &m->addresses.mask, &m->addresses.shift);
-    if ((groups[PATTERN_EXACT] != 0 && m->exact.slots == NULL) ||
-        (groups[PATTERN_WILDCARD] != 0 && m->wildcard.slots == NULL) ||
-        (groups[PATTERN_ADDRESS] != 0 && m->addresses.slots == NULL))
-        return false;
-    for (size_t i = 0, end; i < n; i = end) {
-        end = group_end(m, i);
-        add_group(m, (struct group){(uint32_t)i, (uint32_t)(end - i)});
+    struct image_header *h = (struct image_header *)image;
+    for (size_t i = 0, end; i < r->pattern_count; i = end) {
+        end = group_end(r, plan->order, i);
+        struct image_group g = {(uint32_t)i, (uint32_t)(end - i)};
+        uint32_t first = plan->order[i];
+        const struct host_pattern *p = &r->patterns[first];
+        switch (p->kind) {
+        case PATTERN_EXACT:
+            name_insert(&h->exact, (struct image_name_slot *)(image + h->exact.offset), p->name,
+                        name_offsets[first], g);
+            break;
+        case PATTERN_WILDCARD:
+            name_insert(&h->wildcard, (struct image_name_slot *)(image + h->wildcard.offset),
+                        p->name, name_offsets[first], g);
+            break;
+        case PATTERN_ADDRESS:
+            address_insert(&h->addresses,
+                           (struct image_address_slot *)(image + h->addresses.offset),
+                           network_of(p->family, p->addr, p->prefix_len), g);
+            break;
+        case PATTERN_ANY:
+            h->any = g;
+            break;
+        }
     }
-    list_prefixes(m);
-    return true;
-}
-
-struct matcher *matcher_build(const struct rules *r)
-{
-    struct matcher *m = calloc(1, sizeof *m);
-    if (m == NULL)
-        return NULL;
-    m->rules = r;
-    if (!order_patterns(m) || !fill_tables(m)) {
-        matcher_free(m);
-        errno = ENOMEM;
-        return NULL;
-    }
-    return m;
-}
-
-void matcher_free(struct matcher *m)
-{
-    if (m == NULL)
-        return;
-    free(m->order);
-    free(m->exact.slots);
-    free(m->wildcard.slots);
-    free(m->addresses.slots);
-    free(m);
+    list_prefixes(r, h);
 }
 
 /* ---- lookups ---- */
 
-static int first_with_port(const struct rules *r, const uint32_t *indices, size_t n, uint16_t port)
+static int first_with_port(const struct matcher *m, const uint32_t *indices, size_t n,
+                           uint16_t port)
 {
     for (size_t i = 0; i < n; i++) {
-        uint16_t wanted = r->patterns[indices[i]].port;
+        uint32_t p = indices[i];
+        if (p >= m->pattern_count)
+            continue;
+        uint16_t wanted = m->patterns[p].port;
         if (wanted == 0 || wanted == port)
-            return (int)indices[i];
+            return (int)p;
     }
     return -1;
 }
 
-static int group_pick(const struct matcher *m, const struct group *g, uint16_t port)
+static int group_pick(const struct matcher *m, const struct image_group *g, uint16_t port)
 {
-    return first_with_port(m->rules, m->order + g->first, g->count, port);
+    if (g->first > m->pattern_count || g->count > m->pattern_count - g->first)
+        return -1;
+    return first_with_port(m, m->order + g->first, g->count, port);
 }
 
 /* Fills *found with the groups matching name (len bytes): the exact name, then
@@ -419,15 +341,17 @@ static void find_name_groups(const struct matcher *m, const char *name, size_t l
         len--;
     if (len == 0 || len > HOST_NAME_MAX_LEN || !matcher_has_name_patterns(m))
         return;
+    const struct image_table *wildcard = &m->header->wildcard;
     for (size_t i = len; i-- > 0;) {
         if (name[i] == '.' && i > 0 && i + 1 < len) {
-            const struct group *g = find_name(&m->wildcard, name + i + 1, len - i - 1, hash);
+            const struct image_group *g =
+                find_name(m, wildcard, m->wildcard, name + i + 1, len - i - 1, hash);
             if (g != NULL)
                 found->slot[--found->start] = g;
         }
         hash = hash_step(hash, name[i]);
     }
-    const struct group *exact = find_name(&m->exact, name, len, hash);
+    const struct image_group *exact = find_name(m, &m->header->exact, m->exact, name, len, hash);
     if (exact != NULL)
         found->slot[--found->start] = exact;
 }
@@ -438,31 +362,39 @@ size_t match_name_candidates(const struct matcher *m, const char *name, size_t l
     struct name_matches found;
     size_t n = 0;
     find_name_groups(m, name, len, &found);
-    for (size_t i = found.start; i < MAX_NAME_GROUPS && n < max; i++)
-        for (uint32_t j = 0; j < found.slot[i]->count && n < max; j++)
-            out[n++] = m->order[found.slot[i]->first + j];
+    for (size_t i = found.start; i < MAX_NAME_GROUPS && n < max; i++) {
+        const struct image_group *g = found.slot[i];
+        if (g->first > m->pattern_count || g->count > m->pattern_count - g->first)
+            continue;
+        for (uint32_t j = 0; j < g->count && n < max; j++)
+            out[n++] = m->order[g->first + j];
+    }
     return n;
 }
 
 int match_pick_port(const struct matcher *m, const uint32_t *cands, size_t n, uint16_t port)
 {
-    return first_with_port(m->rules, cands, n, port);
+    return first_with_port(m, cands, n, port);
 }
 
 int match_address(const struct matcher *m, int family, const void *addr, uint16_t port)
 {
-    struct network host;
+    struct image_network host;
     if (!matcher_has_address_patterns(m) || !host_network(family, addr, &host))
         return -1;
-    const struct prefix_list *prefixes = host.family == AF_INET ? &m->v4_prefixes : &m->v6_prefixes;
-    for (size_t i = 0; i < prefixes->count; i++) {
-        const struct group *g =
-            find_network(&m->addresses, truncate_network(host, prefixes->len[i]));
+    const struct image_header *h = m->header;
+    bool v4 = host.family == AF_INET;
+    const uint8_t *prefixes = v4 ? h->v4_prefixes : h->v6_prefixes;
+    size_t count = v4 ? h->v4_prefix_count : h->v6_prefix_count;
+    if (count > (v4 ? sizeof h->v4_prefixes : sizeof h->v6_prefixes))
+        return -1;
+    for (size_t i = 0; i < count && h->addresses.used > 0; i++) {
+        const struct image_group *g = find_network(m, truncate_network(host, prefixes[i]));
         int best = g != NULL ? group_pick(m, g, port) : -1;
         if (best >= 0)
             return best;
     }
-    return group_pick(m, &m->any, port);
+    return group_pick(m, &h->any, port);
 }
 
 /* Parses host as an IPv4 literal, or an IPv6 literal with or without brackets,
@@ -498,15 +430,23 @@ int match_host(const struct matcher *m, const char *host, uint16_t port)
         if (best >= 0)
             return best;
     }
-    return group_pick(m, &m->any, port);
+    return group_pick(m, &m->header->any, port);
+}
+
+int match_breaker_of(const struct matcher *m, int p)
+{
+    if (p < 0 || (uint32_t)p >= m->pattern_count)
+        return -1;
+    uint32_t b = m->patterns[p].breaker;
+    return b < m->breaker_count ? (int)b : -1;
 }
 
 bool matcher_has_address_patterns(const struct matcher *m)
 {
-    return m->addresses.used > 0 || m->any.count > 0;
+    return m->header->addresses.used > 0 || m->header->any.count > 0;
 }
 
 bool matcher_has_name_patterns(const struct matcher *m)
 {
-    return m->exact.used > 0 || m->wildcard.used > 0;
+    return m->header->exact.used > 0 || m->header->wildcard.used > 0;
 }

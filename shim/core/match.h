@@ -1,14 +1,18 @@
-/* match.h — destination (name, address, port) → host pattern, most specific first.
+/* match.h — destination (name, address, port) → host pattern, most specific
+ * first, over a compiled rules image (image_layout.h).
  *
- * Built once from the rules; lookups allocate nothing, take no lock and make
- * no system call, so they are safe inside connect() in any thread while the
- * matcher and its rules live. Priority, best first:
+ * Owns the matcher's tables: it lays them out when an image is compiled
+ * (match_plan, match_fill) and looks destinations up in a mapped image.
+ * Lookups allocate nothing, take no lock and make no system call, so they
+ * are safe inside connect() in any thread while the image is mapped; they
+ * check every index they read against the image's bounds, so a damaged
+ * image matches less, never crashes. Priority, best first:
  *   exact name with port > exact name
  *   > wildcard (longer suffix first; equal suffix: with port first)
  *   > address (longer prefix first; equal prefix: with port first)
  *   > any "*" (with port first);
- * remaining ties go to the pattern written first. A pattern index is an index
- * into rules.patterns; its breaker is rules.patterns[i].breaker. */
+ * remaining ties go to the pattern written first. A pattern index is an
+ * index into the rules' patterns, in file order. */
 #ifndef FUSEBOX_MATCH_H
 #define FUSEBOX_MATCH_H
 
@@ -16,16 +20,44 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "image_layout.h"
 #include "rules.h"
 
-struct matcher;
+/* A compiled rules image as a process reads it: where its sections are.
+ * Filled by image_view (image.h); every pointer is into the image. */
+struct matcher {
+    const struct image_header *header;
+    const struct image_breaker *breakers;
+    const struct image_pattern *patterns;
+    const uint32_t *order;
+    const struct fallback_address *fallbacks;
+    const char *strings; /* NUL-terminated names; the last byte is NUL */
+    const struct image_name_slot *exact, *wildcard;
+    const struct image_address_slot *addresses;
+    uint32_t breaker_count, pattern_count, fallback_count;
+    uint32_t strings_size;
+    void *owned; /* matcher_build's image, freed with the matcher; else NULL */
+};
 
-/* Builds the lookup tables for r, which must outlive the matcher. Returns
- * NULL only on out of memory (errno ENOMEM). */
-struct matcher *matcher_build(const struct rules *r);
+/* The priority order of r's patterns and the keys of each kind: what the
+ * tables of an image of r need. */
+struct match_plan {
+    uint32_t *order;                /* pattern indices, malloc'd */
+    uint32_t keys[PATTERN_ANY + 1]; /* distinct keys of each kind */
+};
 
-/* Frees m; m may be NULL. */
-void matcher_free(struct matcher *m);
+/* Fills *plan for r. Returns false on out of memory (errno ENOMEM). */
+bool match_plan(const struct rules *r, struct match_plan *plan);
+
+/* The slots of a table for keys keys (0 for none), and its shift. */
+uint32_t match_table_slots(uint32_t keys, uint32_t *shift);
+
+/* Writes the tables of r into image, whose header already has the
+ * sections' and tables' offsets and sizes, the order section written, and
+ * whose EXACT and WILDCARD patterns' names are at name_offsets[i] in the
+ * strings; fills the header's used counts, any group and prefix lists. */
+void match_fill(const struct rules *r, const struct match_plan *plan, const uint32_t *name_offsets,
+                uint8_t *image);
 
 /* Writes to out the indices of up to max host-name patterns (EXACT and
  * WILDCARD, never ANY) that match name (len bytes; ASCII case and one trailing
@@ -49,6 +81,9 @@ int match_address(const struct matcher *m, int family, const void *addr, uint16_
  * and a port: an address literal as match_address, else the best name
  * candidate for port, else the best ANY pattern. Returns a pattern index or -1. */
 int match_host(const struct matcher *m, const char *host, uint16_t port);
+
+/* The breaker of pattern p (a pattern index, or -1), or -1. */
+int match_breaker_of(const struct matcher *m, int p);
 
 /* Returns true when the rules have an ADDRESS or ANY pattern: a connect() to an
  * address no resolved name explains can still match. */

@@ -75,7 +75,9 @@ struct state_header {
     uint64_t created_wall_ms;
     _Atomic uint64_t events_appended; /* events ever appended; the next goes to this % count */
     struct state_fleet_agent fleet;   /* the fleet agent of this file (fusebox sync) */
-    uint8_t reserved[STATE_HEADER_SIZE - 56 - STATE_FLEET_AGENT_SIZE];
+    _Atomic uint64_t rules_reloads;   /* raised by fusebox reload: processes look at their
+                                         rules source at once */
+    uint8_t reserved[STATE_HEADER_SIZE - 64 - STATE_FLEET_AGENT_SIZE];
 };
 
 /* Keys that are no name's hash. A tombstone is a per-host breaker's slot

@@ -79,7 +79,7 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     struct guarded_call call;
     struct rounds_turn turn = {0};
     char host[INET6_ADDRSTRLEN];
-    const struct rule_breaker *rule = runtime_breaker(rt, (uint32_t)b);
+    const struct image_breaker *rule = runtime_breaker(rt, (uint32_t)b);
     bool per_host = rule->per_host && inet_ntop(d.family, d.addr, host, sizeof host) != NULL;
     bool continued = !rule->per_host && rounds_continue(rt, (uint32_t)b, &d, &call, &turn);
     if (!continued && !runtime_begin_host(rt, (uint32_t)b, per_host ? host : NULL, d.port, &call)) {

@@ -29,11 +29,12 @@ int fallback_connect(struct runtime *rt, const struct guarded_call *rejected, in
                      int socket_family)
 {
     uint32_t b = rejected->breaker;
-    const struct rule_breaker *rb = runtime_breaker(rt, b);
+    uint32_t count;
+    const struct fallback_address *fallbacks = runtime_fallbacks(rt, b, &count);
     int v6only = -1, rc = -1, err = ECONNREFUSED, saved = errno;
     bool reached = false;
-    for (uint32_t i = 0; i < rb->fallback_count; i++) {
-        const struct fallback_address *a = &rb->fallbacks[i];
+    for (uint32_t i = 0; i < count; i++) {
+        const struct fallback_address *a = &fallbacks[i];
         struct sockaddr_storage ss;
         socklen_t len;
         if (socket_family == AF_INET6 && a->family == AF_INET && v6only < 0)

@@ -55,15 +55,17 @@ __thread unsigned request_quiet;
 #define SPOKEN_BREAKERS 4096u
 static _Atomic uint64_t spoken[SPOKEN_BREAKERS / 64];
 
-static void note_spoken(uint32_t b)
+static void note_spoken(uint32_t ref)
 {
+    uint32_t b = runtime_breaker_index(ref);
     if (b < SPOKEN_BREAKERS &&
         !(atomic_load_explicit(&spoken[b / 64], memory_order_relaxed) & (UINT64_C(1) << b % 64)))
         atomic_fetch_or_explicit(&spoken[b / 64], UINT64_C(1) << b % 64, memory_order_relaxed);
 }
 
-static bool has_spoken(uint32_t b)
+static bool has_spoken(uint32_t ref)
 {
+    uint32_t b = runtime_breaker_index(ref);
     return b < SPOKEN_BREAKERS &&
            (atomic_load_explicit(&spoken[b / 64], memory_order_relaxed) & (UINT64_C(1) << b % 64));
 }

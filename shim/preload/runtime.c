@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,24 +14,49 @@
 #include "fdtrack.h"
 #include "keep_errno.h"
 #include "log.h"
+#include "image.h"
+#include "image_load.h"
 #include "match.h"
 #include "names.h"
 #include "rounds.h"
 #include "setup_wait.h"
+#include "sigbus.h"
 #include "state.h"
 
+/* A breaker's place in this process: its slot in the state file, the key
+ * that slot must still have, and its latest success here. */
+struct breaker_cache {
+    _Atomic uintptr_t slot; /* its state_slot, SLOT_UNKNOWN or SLOT_UNAVAILABLE */
+    _Atomic uint64_t key;
+    _Atomic uint64_t last_success_ms;
+};
+
+/* One generation of rules in this process: a compiled image and what this
+ * process keeps per breaker of it. */
+struct ruleset {
+    struct image_map map;
+    uint32_t gen;                /* 0..RUNTIME_GENERATIONS-1: the top bits of its breaker refs */
+    bool has_names;              /* the rules have host-name patterns */
+    bool has_addresses;          /* the rules have address (or "*") patterns */
+    struct breaker_cache *cache; /* per breaker */
+};
+
 struct runtime {
-    struct rules *rules;
-    struct matcher *matcher;
-    bool has_names;     /* the rules have host-name patterns */
-    bool has_addresses; /* the rules have address (or "*") patterns */
+    struct ruleset *_Atomic current; /* NULL: no good rules yet, everything passes through */
+    struct ruleset *_Atomic kept[RUNTIME_GENERATIONS]; /* by generation */
+    uint32_t next_gen;
+    char *spec;  /* FUSEBOX_RULES, or the system rules file */
+    bool system; /* spec is the system rules file */
     char *state_path;
     struct state *state;
     _Atomic int state_status;            /* enum in runtime.c */
-    _Atomic uintptr_t *slots;            /* per breaker: its state_slot, 0 unknown, 1 unavailable */
-    _Atomic uint64_t *slot_keys;         /* per breaker: the key its cached slot must still have */
-    _Atomic uint64_t *last_success_ms;   /* per breaker: latest success in this process */
-    struct host_cache_entry *host_cache; /* with per_host rules: RUNTIME_HOST_CACHE entries */
+    _Atomic uint64_t *_Atomic reloads;   /* the state file's rules_reloads, once mapped */
+    _Atomic uint64_t next_check_ms;      /* when to look at the rules source again */
+    _Atomic bool checking;               /* a thread is looking at it */
+    uint64_t reloads_seen;               /* rules_reloads when it last looked */
+    struct image_source warned;          /* the bad source last warned about */
+    bool has_warned;                     /* warned is set */
+    struct host_cache_entry *host_cache; /* RUNTIME_HOST_CACHE entries */
 };
 
 /* A host breaker this process found: its key and 1 + its slot index. */
@@ -40,6 +66,7 @@ struct host_cache_entry {
 };
 
 #define RUNTIME_HOST_CACHE 256
+#define CHECK_EVERY_MS 1000u
 
 enum { BUILD_NONE, BUILD_RUNNING, BUILD_DONE };
 enum { STATE_UNOPENED, STATE_OPENING, STATE_READY, STATE_FAILED };
@@ -51,6 +78,7 @@ _Atomic unsigned runtime_guarded_transfers;
 static _Atomic int build_status = BUILD_NONE;
 static __thread bool building_here;
 static struct runtime *_Atomic built;
+static const struct image_breaker no_breaker = {.protocol = PROTOCOL_TCP};
 
 /* The system rules file when it exists, else NULL. */
 static const char *system_rules(void)
@@ -110,29 +138,152 @@ static char *state_path_setting(void)
     return copy;
 }
 
-static void report_bad_rules(char *errors)
+/* The first line of errors and how many more there are, for a warning. */
+static void first_problem(const char *errors, int *len, size_t *more)
 {
-    const char *first = errors ? errors : "out of memory";
-    size_t len = strcspn(first, "\n"), more = 0;
-    for (const char *p = first + len; *p; p++)
-        more += *p == '\n' && p[1] != '\0';
-    log_msg(LOG_WARN, "rules not loaded, everything passes through: %.*s%s", (int)len, first,
-            more ? " (and more: run `fusebox check`)" : "");
-    free(errors);
+    *len = (int)strcspn(errors, "\n");
+    *more = 0;
+    for (const char *p = errors + *len; *p; p++)
+        *more += *p == '\n' && p[1] != '\0';
 }
 
-static void runtime_free(struct runtime *rt)
+/* Warns, once per bad version of the source, that the rules did not load:
+ * with the last good rules in force (last_good), or passing through. */
+static void report_bad_rules(struct runtime *rt, const struct image_load *l, bool last_good)
 {
-    if (!rt)
+    if (rt->has_warned && image_same_source(&rt->warned, &l->source))
         return;
-    matcher_free(rt->matcher);
-    rules_free(rt->rules);
-    free(rt->state_path);
-    free((void *)rt->slots);
-    free((void *)rt->slot_keys);
-    free((void *)rt->last_success_ms);
-    free(rt->host_cache);
-    free(rt);
+    rt->warned = l->source;
+    rt->has_warned = true;
+    const char *errors = l->errors ? l->errors : "out of memory";
+    int len;
+    size_t more;
+    first_problem(errors, &len, &more);
+    const char *more_text = more ? " (and more: run `fusebox check`)" : "";
+    if (last_good)
+        log_msg(LOG_WARN, "rules do not compile, the last good rules stay in force: %.*s%s", len,
+                errors, more_text);
+    else
+        log_msg(LOG_WARN, "rules not loaded, everything passes through: %.*s%s", len, errors,
+                more_text);
+}
+
+/* Makes a ruleset of the image l mapped, taking the mapping; NULL on out of
+ * memory (the mapping is left to the caller). */
+static struct ruleset *ruleset_new(struct image_load *l)
+{
+    struct ruleset *rs = calloc(1, sizeof *rs);
+    uint32_t n = l->map.matcher.breaker_count;
+    if (rs)
+        rs->cache = calloc(n ? n : 1, sizeof *rs->cache);
+    if (!rs || !rs->cache) {
+        free(rs);
+        return NULL;
+    }
+    rs->map = l->map;
+    image_rehome(&rs->map);
+    rs->has_names = matcher_has_name_patterns(&rs->map.matcher);
+    rs->has_addresses = matcher_has_address_patterns(&rs->map.matcher);
+    return rs;
+}
+
+static void ruleset_free(struct ruleset *rs)
+{
+    if (!rs)
+        return;
+    image_unmap(&rs->map);
+    free(rs->cache);
+    free(rs);
+}
+
+/* Makes the image l mapped the process's rules, generation next_gen. The
+ * ruleset RUNTIME_GENERATIONS generations old gives up its place (and is
+ * freed); the one in force until now stays mapped for the calls that began
+ * under it, unguarded (its file was replaced, so nothing can truncate it). */
+static void switch_to(struct runtime *rt, struct image_load *l, const char *cause)
+{
+    struct ruleset *rs = ruleset_new(l);
+    if (!rs) {
+        image_unmap(&l->map);
+        log_once(LOG_WARN, "out of memory; the rules in force stay");
+        return;
+    }
+    rs->gen = rt->next_gen;
+    rt->next_gen = (rt->next_gen + 1) % RUNTIME_GENERATIONS;
+    struct ruleset *old = atomic_exchange(&rt->kept[rs->gen], rs);
+    struct ruleset *previous = atomic_exchange_explicit(&rt->current, rs, memory_order_release);
+    if (previous && !previous->map.in_heap)
+        sigbus_unguard(previous->map.base);
+    if (old && old != previous)
+        ruleset_free(old);
+    log_msg(LOG_DEBUG, "%u breakers, %u host patterns from %s (generation %u, %s)",
+            rs->map.matcher.breaker_count, rs->map.matcher.pattern_count, rt->spec, rs->gen, cause);
+}
+
+/* True, after one warning, when the image of rs was truncated under this
+ * process (its mapping is zero pages now). */
+static bool image_was_lost(const struct runtime *rt, struct ruleset *rs)
+{
+    if (__builtin_expect(!atomic_load_explicit(&rs->map.lost, memory_order_relaxed), 1))
+        return false;
+    log_once(LOG_WARN,
+             "the compiled rules %s were truncated while in use; everything passes through "
+             "until they are compiled again (within a second)",
+             rt->spec);
+    return true;
+}
+
+/* Looks at the rules source (the caller holds rt->checking) for cause:
+ * loads its image when it changed, warns once about a version that does
+ * not compile. */
+static void look_at_rules(struct runtime *rt, const char *cause)
+{
+    struct ruleset *cur = atomic_load_explicit(&rt->current, memory_order_relaxed);
+    if (cur && image_was_lost(rt, cur))
+        cur = NULL; /* whatever it said, the rules must be loaded again */
+    struct image_source now;
+    if (image_source_now(rt->spec, &now) &&
+        ((cur && image_load_is_current(&cur->map, &now)) ||
+         (rt->has_warned && image_same_source(&rt->warned, &now))))
+        return;
+    struct image_load l;
+    bool usable = image_load(rt->spec, rt->system, rt->state_path, &l);
+    if (l.image_problem)
+        log_once(LOG_WARN, "%s: %s", l.image_path, l.image_problem);
+    if (l.freshness != IMAGE_CURRENT)
+        report_bad_rules(rt, &l, usable);
+    bool same = cur && usable &&
+                image_same_source(&cur->map.matcher.header->source, &l.map.matcher.header->source);
+    if (usable && !same)
+        switch_to(rt, &l, cause);
+    image_load_release(&l, !usable || same);
+}
+
+/* Looks at the rules now when it is time (once a second, or at once after
+ * fusebox reload), unless another thread is. */
+static void check_rules(struct runtime *rt, uint64_t now_ms)
+{
+    if (atomic_exchange_explicit(&rt->checking, true, memory_order_acquire))
+        return;
+    KEEP_ERRNO();
+    _Atomic uint64_t *reloads = atomic_load_explicit(&rt->reloads, memory_order_acquire);
+    uint64_t seen = rt->reloads_seen;
+    if (reloads)
+        rt->reloads_seen = atomic_load_explicit(reloads, memory_order_relaxed);
+    atomic_store_explicit(&rt->next_check_ms, now_ms + CHECK_EVERY_MS, memory_order_relaxed);
+    bool was = building_here;
+    building_here = true;
+    look_at_rules(rt, rt->reloads_seen != seen ? "after fusebox reload" : "the rules changed");
+    building_here = was;
+    atomic_store_explicit(&rt->checking, false, memory_order_release);
+}
+
+/* Whether the rules must be looked at now. */
+static bool check_due(struct runtime *rt, uint64_t now_ms)
+{
+    _Atomic uint64_t *reloads = atomic_load_explicit(&rt->reloads, memory_order_relaxed);
+    return now_ms >= atomic_load_explicit(&rt->next_check_ms, memory_order_relaxed) ||
+           (reloads && atomic_load_explicit(reloads, memory_order_relaxed) != rt->reloads_seen);
 }
 
 static struct runtime *runtime_build(void)
@@ -144,43 +295,27 @@ static struct runtime *runtime_build(void)
     char *state_path = state_path_setting();
     if (!state_path)
         return NULL;
-    char *errors = NULL;
-    struct rules *rules =
-        system ? rules_load_system(spec, false, &errors) : rules_load_unplaced(spec, &errors);
-    if (!rules) {
-        report_bad_rules(errors);
-        free(state_path);
-        return NULL;
-    }
     struct runtime *rt = calloc(1, sizeof *rt);
-    bool per_host = false;
-    for (size_t b = 0; b < rules->breaker_count; b++)
-        per_host |= rules->breakers[b].per_host;
     if (rt) {
-        rt->rules = rules;
+        rt->spec = strdup(spec);
+        rt->system = system;
         rt->state_path = state_path;
-        rt->matcher = matcher_build(rules);
-        size_t n = rules->breaker_count ? rules->breaker_count : 1;
-        rt->slots = calloc(n, sizeof *rt->slots);
-        rt->slot_keys = calloc(n, sizeof *rt->slot_keys);
-        rt->last_success_ms = calloc(n, sizeof *rt->last_success_ms);
-        if (per_host)
-            rt->host_cache = calloc(RUNTIME_HOST_CACHE, sizeof *rt->host_cache);
+        rt->host_cache = calloc(RUNTIME_HOST_CACHE, sizeof *rt->host_cache);
     }
-    if (!rt || !rt->matcher || !rt->slots || !rt->slot_keys || !rt->last_success_ms ||
-        (per_host && !rt->host_cache)) {
-        if (!rt) {
-            rules_free(rules);
-            free(state_path);
-        }
-        runtime_free(rt);
+    if (!rt || !rt->spec || !rt->host_cache) {
+        if (rt)
+            free(rt->spec);
+        free(rt ? rt->host_cache : NULL);
+        free(rt);
+        free(state_path);
         log_msg(LOG_WARN, "out of memory; everything passes through");
         return NULL;
     }
-    rt->has_names = matcher_has_name_patterns(rt->matcher);
-    rt->has_addresses = matcher_has_address_patterns(rt->matcher);
-    log_msg(LOG_DEBUG, "%zu breakers, %zu host patterns from %s", rules->breaker_count,
-            rules->pattern_count, rules->source);
+    atomic_store_explicit(&rt->checking, true, memory_order_relaxed);
+    atomic_store_explicit(&rt->next_check_ms, clock_now_ms() + CHECK_EVERY_MS,
+                          memory_order_relaxed);
+    look_at_rules(rt, "first use");
+    atomic_store_explicit(&rt->checking, false, memory_order_release);
     return rt;
 }
 
@@ -191,10 +326,11 @@ static void forked_child(void)
     int running = BUILD_RUNNING;
     atomic_compare_exchange_strong(&build_status, &running, BUILD_NONE);
     setup_forget_waiters();
-    struct runtime *rt = runtime_peek();
-    if (rt) {
+    struct runtime *rt = atomic_load_explicit(&built, memory_order_relaxed);
+    if (rt && atomic_load_explicit(&build_status, memory_order_relaxed) == BUILD_DONE) {
         int opening = STATE_OPENING;
         atomic_compare_exchange_strong(&rt->state_status, &opening, STATE_UNOPENED);
+        atomic_store(&rt->checking, false);
     }
     fdtrack_take_all(NULL);
     rounds_forget_all();
@@ -216,11 +352,45 @@ __attribute__((constructor)) static void pin_stderr(void)
     log_pin_stderr();
 }
 
+static struct ruleset *current_of(const struct runtime *rt)
+{
+    return atomic_load_explicit(&((struct runtime *)rt)->current, memory_order_acquire);
+}
+
+/* The ruleset of breaker ref, with its index in *index; NULL when that
+ * generation is gone or the index is out of its range. */
+static struct ruleset *ruleset_of(const struct runtime *rt, uint32_t ref, uint32_t *index)
+{
+    struct ruleset *rs = current_of(rt);
+    uint32_t gen = ref >> RUNTIME_GEN_SHIFT;
+    if (!rs || rs->gen != gen)
+        rs = atomic_load_explicit(&((struct runtime *)rt)->kept[gen % RUNTIME_GENERATIONS],
+                                  memory_order_acquire);
+    *index = ref & RUNTIME_INDEX_MASK;
+    return rs && rs->gen == gen && *index < rs->map.matcher.breaker_count ? rs : NULL;
+}
+
+/* The ref of breaker (or pattern) index i of rs; -1 stays -1. */
+static int ref_of(const struct ruleset *rs, int i)
+{
+    return i < 0 ? -1 : (int)(rs->gen << RUNTIME_GEN_SHIFT | (uint32_t)i);
+}
+
+/* The runtime with rules in force, or NULL (also while the image in force
+ * is lost). */
+static struct runtime *in_force(struct runtime *rt)
+{
+    struct ruleset *rs = rt ? current_of(rt) : NULL;
+    if (__builtin_expect(!rs, 0))
+        return NULL;
+    return __builtin_expect(!image_was_lost(rt, rs), 1) ? rt : NULL;
+}
+
 struct runtime *runtime_peek(void)
 {
     if (atomic_load_explicit(&build_status, memory_order_acquire) != BUILD_DONE)
         return NULL;
-    return atomic_load_explicit(&built, memory_order_relaxed);
+    return in_force(atomic_load_explicit(&built, memory_order_relaxed));
 }
 
 /* Waits while another thread sets something up (*status stays busy), at
@@ -249,8 +419,15 @@ static bool finished_elsewhere(_Atomic int *status, int busy)
 struct runtime *runtime_get(void)
 {
     int status = atomic_load_explicit(&build_status, memory_order_acquire);
-    if (__builtin_expect(status == BUILD_DONE, 1))
-        return atomic_load_explicit(&built, memory_order_relaxed);
+    if (__builtin_expect(status == BUILD_DONE, 1)) {
+        struct runtime *rt = atomic_load_explicit(&built, memory_order_relaxed);
+        if (__builtin_expect(!rt, 0))
+            return NULL;
+        uint64_t now_ms = clock_now_ms();
+        if (__builtin_expect(check_due(rt, now_ms), 0) && !building_here)
+            check_rules(rt, now_ms);
+        return in_force(rt);
+    }
     KEEP_ERRNO();
     struct runtime *rt = NULL;
     if (status == BUILD_NONE &&
@@ -264,7 +441,7 @@ struct runtime *runtime_get(void)
     } else if (finished_elsewhere(&build_status, BUILD_RUNNING)) {
         rt = atomic_load_explicit(&built, memory_order_relaxed);
     }
-    return rt;
+    return in_force(rt);
 }
 
 /* Maps the state file on first need; false when it cannot be used. */
@@ -281,11 +458,18 @@ static bool state_ready(struct runtime *rt)
         return finished_elsewhere(&rt->state_status, STATE_OPENING) &&
                atomic_load_explicit(&rt->state_status, memory_order_acquire) == STATE_READY;
     char err[PATH_MAX + 128];
+    bool was = building_here;
     building_here = true;
     rt->state = state_open(rt->state_path, true, err, sizeof err);
-    building_here = false;
-    if (!rt->state)
+    building_here = was;
+    if (!rt->state) {
         log_msg(LOG_WARN, "%s; everything passes through", err);
+    } else {
+        rt->reloads_seen =
+            atomic_load_explicit(&rt->state->header->rules_reloads, memory_order_relaxed);
+        atomic_store_explicit(&rt->reloads, &rt->state->header->rules_reloads,
+                              memory_order_release);
+    }
     setup_finish(&rt->state_status, rt->state ? STATE_READY : STATE_FAILED);
     return rt->state != NULL;
 }
@@ -303,17 +487,24 @@ static bool state_was_lost(const struct runtime *rt)
     return true;
 }
 
-/* Returns breaker b's shared slot, claiming it on first use; NULL when there
- * is none to be had, or the state file was lost. */
-static struct state_slot *slot_of(struct runtime *rt, uint32_t b)
+/* Breaker i of rs. */
+static const struct image_breaker *breaker_at(const struct ruleset *rs, uint32_t i)
 {
-    uintptr_t cached = atomic_load_explicit(&rt->slots[b], memory_order_acquire);
+    return &rs->map.matcher.breakers[i];
+}
+
+/* Returns breaker i of rs's shared slot, claiming it on first use; NULL when
+ * there is none to be had, or the state file was lost. */
+static struct state_slot *slot_of(struct runtime *rt, struct ruleset *rs, uint32_t i)
+{
+    struct breaker_cache *c = &rs->cache[i];
+    uintptr_t cached = atomic_load_explicit(&c->slot, memory_order_acquire);
     if (__builtin_expect(cached > SLOT_UNAVAILABLE, 1)) {
         struct state_slot *slot = (struct state_slot *)cached;
         if (state_was_lost(rt))
             return NULL;
         if (__builtin_expect(atomic_load_explicit(&slot->key, memory_order_relaxed) ==
-                                 atomic_load_explicit(&rt->slot_keys[b], memory_order_relaxed),
+                                 atomic_load_explicit(&c->key, memory_order_relaxed),
                              1))
             return slot;
         /* fusebox gc gave the slot back while this process kept it: find the
@@ -321,67 +512,92 @@ static struct state_slot *slot_of(struct runtime *rt, uint32_t b)
     } else if (cached == SLOT_UNAVAILABLE || !state_ready(rt) || state_was_lost(rt)) {
         return NULL;
     }
-    const struct rule_breaker *rb = &rt->rules->breakers[b];
-    struct state_slot *slot = state_find_slot(rt->state, rb->name, true);
+    const struct image_breaker *ib = breaker_at(rs, i);
+    const char *name = image_breaker_name(&rs->map.matcher, i);
+    struct state_slot *slot = *name ? state_find_slot(rt->state, name, true) : NULL;
     if (slot) {
-        atomic_store_explicit(&rt->slot_keys[b], state_name_hash(rb->name), memory_order_relaxed);
-        atomic_store_explicit(&slot->breaker.fail_max, rb->config.fail_max, memory_order_relaxed);
+        atomic_store_explicit(&c->key, state_name_hash(name), memory_order_relaxed);
+        atomic_store_explicit(&slot->breaker.fail_max, ib->config.fail_max, memory_order_relaxed);
     } else {
         log_once(LOG_WARN,
                  "state file %s has no free slot; breaker '%s' and later new ones "
                  "pass through",
-                 rt->state_path, rb->name);
+                 rt->state_path, name);
     }
-    atomic_store_explicit(&rt->slots[b], slot ? (uintptr_t)slot : SLOT_UNAVAILABLE,
+    atomic_store_explicit(&c->slot, slot ? (uintptr_t)slot : SLOT_UNAVAILABLE,
                           memory_order_release);
     return slot;
-}
-
-/* The breaker of pattern p, or -1 when p is (no pattern). */
-static int breaker_of(const struct runtime *rt, int p)
-{
-    return p < 0 ? -1 : (int)rt->rules->patterns[p].breaker;
 }
 
 int runtime_match_candidates(const struct runtime *rt, const struct name_candidates *c,
                              uint16_t port)
 {
-    return breaker_of(rt, match_pick_port(rt->matcher, c->ids, c->count, port));
+    const struct ruleset *rs = current_of(rt);
+    uint32_t ids[NAMES_CANDIDATES], n = 0;
+    for (uint32_t i = 0; i < c->count && i < NAMES_CANDIDATES; i++)
+        if (c->ids[i] >> RUNTIME_GEN_SHIFT == rs->gen) /* else resolved under other rules */
+            ids[n++] = c->ids[i] & RUNTIME_INDEX_MASK;
+    const struct matcher *m = &rs->map.matcher;
+    return ref_of(rs, match_breaker_of(m, match_pick_port(m, ids, n, port)));
 }
 
 int runtime_match_address(const struct runtime *rt, int family, const void *addr, uint16_t port)
 {
+    const struct ruleset *rs = current_of(rt);
     struct name_candidates names[4];
-    size_t n = rt->has_names ? names_lookup(family, addr, names, 4) : 0;
+    size_t n = rs->has_names ? names_lookup(family, addr, names, 4) : 0;
     for (size_t i = 0; i < n; i++) {
         int b = runtime_match_candidates(rt, &names[i], port);
         if (b >= 0)
             return b;
     }
-    return rt->has_addresses ? breaker_of(rt, match_address(rt->matcher, family, addr, port)) : -1;
+    const struct matcher *m = &rs->map.matcher;
+    return rs->has_addresses ? ref_of(rs, match_breaker_of(m, match_address(m, family, addr, port)))
+                             : -1;
 }
 
 int runtime_match_host(const struct runtime *rt, const char *host, uint16_t port)
 {
-    return breaker_of(rt, match_host(rt->matcher, host, port));
+    const struct ruleset *rs = current_of(rt);
+    const struct matcher *m = &rs->map.matcher;
+    return ref_of(rs, match_breaker_of(m, match_host(m, host, port)));
 }
 
 bool runtime_has_names(const struct runtime *rt)
 {
-    return rt->has_names;
+    return current_of(rt)->has_names;
 }
 
 uint32_t runtime_name_candidates(const struct runtime *rt, const char *name,
                                  struct name_candidates *c)
 {
-    c->count =
-        (uint32_t)match_name_candidates(rt->matcher, name, strlen(name), c->ids, NAMES_CANDIDATES);
+    const struct ruleset *rs = current_of(rt);
+    c->count = (uint32_t)match_name_candidates(&rs->map.matcher, name, strlen(name), c->ids,
+                                               NAMES_CANDIDATES);
+    for (uint32_t i = 0; i < c->count; i++)
+        c->ids[i] = (uint32_t)ref_of(rs, (int)c->ids[i]);
     return c->count;
 }
 
-const struct rule_breaker *runtime_breaker(const struct runtime *rt, uint32_t b)
+uint32_t runtime_generation(const struct runtime *rt)
 {
-    return &rt->rules->breakers[b];
+    return current_of(rt)->gen;
+}
+
+const struct image_breaker *runtime_breaker(const struct runtime *rt, uint32_t b)
+{
+    uint32_t i;
+    const struct ruleset *rs = ruleset_of(rt, b, &i);
+    return rs ? breaker_at(rs, i) : &no_breaker;
+}
+
+const struct fallback_address *runtime_fallbacks(const struct runtime *rt, uint32_t b,
+                                                 uint32_t *count)
+{
+    uint32_t i;
+    const struct ruleset *rs = ruleset_of(rt, b, &i);
+    *count = 0;
+    return rs ? image_fallbacks(&rs->map.matcher, i, count) : NULL;
 }
 
 /* Appends an event of the breaker deciding call, at wall_ms, to the event
@@ -413,16 +629,18 @@ static void announce(struct runtime *rt, struct state_slot *slot, const struct g
     tell(rt, slot, call, tr, wall_ms);
 }
 
-/* Returns the slot of host's own breaker under per_host rule b (whose slot
- * is parent) and sets call->host_slot and host_tag; NULL when there is none
- * to be had. Remembered per process; a remembered slot whose key changed
- * (given up for reuse) is looked up again. */
-static struct state_slot *host_slot_of(struct runtime *rt, uint32_t b, struct state_slot *parent,
-                                       const char *host, uint16_t port, struct guarded_call *call)
+/* Returns the slot of host's own breaker under per_host breaker i of rs
+ * (whose slot is parent) and sets call->host_slot and host_tag; NULL when
+ * there is none to be had. Remembered per process; a remembered slot whose
+ * key changed (given up for reuse) is looked up again. */
+static struct state_slot *host_slot_of(struct runtime *rt, const struct ruleset *rs, uint32_t i,
+                                       struct state_slot *parent, const char *host, uint16_t port,
+                                       struct guarded_call *call)
 {
-    const struct rule_breaker *rb = &rt->rules->breakers[b];
+    const struct image_breaker *ib = breaker_at(rs, i);
+    const char *rule = image_breaker_name(&rs->map.matcher, i);
     char name[STATE_NAME_MAX];
-    if (!rules_host_breaker_name(rb->name, host, port, name, sizeof name))
+    if (!rules_host_breaker_name(rule, host, port, name, sizeof name))
         return NULL;
     uint64_t key = state_name_hash(name);
     struct host_cache_entry *e = &rt->host_cache[key % RUNTIME_HOST_CACHE];
@@ -433,15 +651,15 @@ static struct state_slot *host_slot_of(struct runtime *rt, uint32_t b, struct st
         call->host_tag = state_slot_tag(key);
         return &rt->state->slots[cached - 1];
     }
-    struct state_slot *slot = state_find_host(rt->state, parent, name, rb->max_hosts);
+    struct state_slot *slot = state_find_host(rt->state, parent, name, ib->max_hosts);
     if (!slot) {
         log_once(LOG_WARN,
                  "breaker '%s' has no room for another host (max_hosts %u, all in use); "
                  "such hosts share the rule's own breaker",
-                 rb->name, rb->max_hosts);
+                 rule, ib->max_hosts);
         return NULL;
     }
-    atomic_store_explicit(&slot->breaker.fail_max, rb->config.fail_max, memory_order_relaxed);
+    atomic_store_explicit(&slot->breaker.fail_max, ib->config.fail_max, memory_order_relaxed);
     call->host_slot = (uint32_t)(slot - rt->state->slots) + 1;
     call->host_tag = state_slot_tag(key);
     /* Two threads may write one entry at once: a mixed pair is harmless, since
@@ -451,12 +669,14 @@ static struct state_slot *host_slot_of(struct runtime *rt, uint32_t b, struct st
     return slot;
 }
 
-/* The slot deciding call: its host's, else its rule's; NULL when none, or
- * when its host's was given up for another host since the call began. */
-static struct state_slot *call_slot(struct runtime *rt, const struct guarded_call *call)
+/* The slot deciding call (of breaker i of rs): its host's, else its rule's;
+ * NULL when none, or when its host's was given up for another host since
+ * the call began. */
+static struct state_slot *call_slot(struct runtime *rt, struct ruleset *rs, uint32_t i,
+                                    const struct guarded_call *call)
 {
     if (!call->host_slot)
-        return slot_of(rt, call->breaker);
+        return slot_of(rt, rs, i);
     struct state_slot *slot = &rt->state->slots[call->host_slot - 1];
     uint64_t key = atomic_load_explicit(&slot->key, memory_order_acquire);
     return state_slot_tag(key) == call->host_tag ? slot : NULL;
@@ -464,20 +684,23 @@ static struct state_slot *call_slot(struct runtime *rt, const struct guarded_cal
 
 const char *runtime_breaker_name(struct runtime *rt, const struct guarded_call *call, char *buf)
 {
-    struct state_slot *slot = call->host_slot ? call_slot(rt, call) : NULL;
+    uint32_t i;
+    struct ruleset *rs = ruleset_of(rt, call->breaker, &i);
+    struct state_slot *slot = rs && call->host_slot ? call_slot(rt, rs, i, call) : NULL;
     if (!slot || !state_slot_name(slot, buf))
-        snprintf(buf, STATE_NAME_MAX, "%s", rt->rules->breakers[call->breaker].name);
+        snprintf(buf, STATE_NAME_MAX, "%s", rs ? image_breaker_name(&rs->map.matcher, i) : "?");
     return buf;
 }
 
-/* Asks slot's breaker about call (its breaker and start filled in) and
- * announces the transition that may make. */
-static void decide(struct runtime *rt, struct state_slot *slot, struct guarded_call *call)
+/* Asks slot's breaker (breaker i of rs) about call (its breaker and start
+ * filled in) and announces the transition that may make. */
+static void decide(struct runtime *rt, const struct ruleset *rs, uint32_t i,
+                   struct state_slot *slot, struct guarded_call *call)
 {
     struct breaker_transition tr;
     bool transitioned;
-    call->ticket = breaker_decide(&slot->breaker, &rt->rules->breakers[call->breaker].config,
-                                  call->started_ms, &tr, &transitioned);
+    call->ticket = breaker_decide(&slot->breaker, &breaker_at(rs, i)->config, call->started_ms, &tr,
+                                  &transitioned);
     if (transitioned)
         announce(rt, slot, call, &tr);
 }
@@ -486,7 +709,9 @@ bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16
                         struct guarded_call *call)
 {
     KEEP_ERRNO();
-    struct state_slot *slot = slot_of(rt, b);
+    uint32_t i;
+    struct ruleset *rs = ruleset_of(rt, b, &i);
+    struct state_slot *slot = rs ? slot_of(rt, rs, i) : NULL;
     call->breaker = b;
     call->host_slot = call->host_tag = 0;
     call->started_ms = clock_now_ms();
@@ -494,8 +719,8 @@ bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16
         call->ticket = (struct breaker_ticket){.verdict = VERDICT_BYPASS};
         return true;
     }
-    if (host && rt->rules->breakers[b].per_host) { /* then host_cache exists */
-        struct state_slot *own = host_slot_of(rt, b, slot, host, port, call);
+    if (host && breaker_at(rs, i)->per_host) {
+        struct state_slot *own = host_slot_of(rt, rs, i, slot, host, port, call);
         if (own) {
             slot = own;
             uint64_t used = atomic_load_explicit(&own->breaker.last_call_ms, memory_order_relaxed);
@@ -504,13 +729,13 @@ bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16
                                       memory_order_relaxed);
         }
     }
-    decide(rt, slot, call);
+    decide(rt, rs, i, slot, call);
     if (call->ticket.verdict == VERDICT_BYPASS &&
         breaker_view(&slot->breaker).state >= BREAKER_STATE_COUNT)
         log_once(LOG_WARN,
                  "state file %s: breaker '%s' is in an impossible state; it passes "
                  "everything through (see fusebox fsck)",
-                 rt->state_path, rt->rules->breakers[b].name);
+                 rt->state_path, image_breaker_name(&rs->map.matcher, i));
     return call->ticket.verdict != VERDICT_REJECT;
 }
 
@@ -523,28 +748,32 @@ bool runtime_begin_again(struct runtime *rt, const struct guarded_call *earlier,
                          struct guarded_call *call)
 {
     KEEP_ERRNO();
+    uint32_t i;
     *call = *earlier;
     call->started_ms = clock_now_ms();
-    struct state_slot *slot = call_slot(rt, earlier);
+    struct ruleset *rs = ruleset_of(rt, earlier->breaker, &i);
+    struct state_slot *slot = rs ? call_slot(rt, rs, i, earlier) : NULL;
     if (!slot)
         call->ticket = (struct breaker_ticket){.verdict = VERDICT_BYPASS};
     else
-        decide(rt, slot, call);
+        decide(rt, rs, i, slot, call);
     return call->ticket.verdict != VERDICT_REJECT;
 }
 
-/* Records the outcome of call in slot; a success is dated when the call
- * started (no clock read on the common path, unless the policy times slow
- * calls or keeps a window, which takes calls as they end), a failure now. A
- * success that took longer than slow_call is recorded as slow. */
-static void record(struct runtime *rt, struct state_slot *slot, const struct guarded_call *call,
-                   enum outcome_class outcome, uint32_t retry_after_ms)
+/* Records the outcome of call (of breaker i of rs) in slot; a success is
+ * dated when the call started (no clock read on the common path, unless the
+ * policy times slow calls or keeps a window, which takes calls as they
+ * end), a failure now. A success that took longer than slow_call is
+ * recorded as slow. */
+static void record(struct runtime *rt, struct ruleset *rs, uint32_t i, struct state_slot *slot,
+                   const struct guarded_call *call, enum outcome_class outcome,
+                   uint32_t retry_after_ms)
 {
-    const struct breaker_config *c = &rt->rules->breakers[call->breaker].config;
+    const struct breaker_config *c = &breaker_at(rs, i)->config;
     struct breaker_transition tr;
     uint64_t now = call->started_ms;
     if (outcome == OUTCOME_SUCCESS) {
-        atomic_store_explicit(&rt->last_success_ms[call->breaker], now, memory_order_relaxed);
+        atomic_store_explicit(&rs->cache[i].last_success_ms, now, memory_order_relaxed);
         if (c->slow_call_ms != 0 || c->window_ms != 0)
             now = clock_now_ms();
         if (c->slow_call_ms != 0 && now - call->started_ms > c->slow_call_ms)
@@ -562,9 +791,11 @@ void runtime_end_after(struct runtime *rt, const struct guarded_call *call,
     if (call->ticket.verdict != VERDICT_ALLOW && call->ticket.verdict != VERDICT_PROBE)
         return;
     KEEP_ERRNO();
-    struct state_slot *slot = call_slot(rt, call);
+    uint32_t i;
+    struct ruleset *rs = ruleset_of(rt, call->breaker, &i);
+    struct state_slot *slot = rs ? call_slot(rt, rs, i, call) : NULL;
     if (slot)
-        record(rt, slot, call, outcome, retry_after_ms);
+        record(rt, rs, i, slot, call, outcome, retry_after_ms);
 }
 
 void runtime_end(struct runtime *rt, const struct guarded_call *call, enum outcome_class outcome)
@@ -575,7 +806,9 @@ void runtime_end(struct runtime *rt, const struct guarded_call *call, enum outco
 void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome)
 {
     KEEP_ERRNO();
-    struct state_slot *slot = slot_of(rt, b);
+    uint32_t i;
+    struct ruleset *rs = ruleset_of(rt, b, &i);
+    struct state_slot *slot = rs ? slot_of(rt, rs, i) : NULL;
     if (slot) {
         struct breaker_view v = breaker_view(&slot->breaker);
         struct guarded_call call = {
@@ -584,13 +817,15 @@ void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome)
             .started_ms = clock_now_ms(),
         };
         if (v.state == BREAKER_CLOSED)
-            record(rt, slot, &call, outcome, 0);
+            record(rt, rs, i, slot, &call, outcome, 0);
     }
 }
 
 uint64_t runtime_retry_in_ms(struct runtime *rt, const struct guarded_call *call, bool *forced)
 {
-    struct state_slot *slot = call_slot(rt, call);
+    uint32_t i;
+    struct ruleset *rs = ruleset_of(rt, call->breaker, &i);
+    struct state_slot *slot = rs ? call_slot(rt, rs, i, call) : NULL;
     *forced = false;
     if (!slot)
         return 0;
@@ -602,30 +837,41 @@ uint64_t runtime_retry_in_ms(struct runtime *rt, const struct guarded_call *call
 
 bool runtime_rejects_lookup(struct runtime *rt, uint32_t b)
 {
-    const struct breaker_config *c = &rt->rules->breakers[b].config;
-    if (!c->fail_dns || rt->rules->breakers[b].fallback_count) /* the connect goes on */
+    uint32_t i;
+    struct ruleset *rs = ruleset_of(rt, b, &i);
+    if (!rs)
+        return false;
+    const struct image_breaker *ib = breaker_at(rs, i);
+    if (!ib->config.fail_dns || ib->fallback_count) /* the connect goes on */
         return false;
     KEEP_ERRNO();
-    struct state_slot *slot = slot_of(rt, b);
-    bool rejects = slot && breaker_rejects_now(&slot->breaker, c, clock_now_ms());
-    return rejects;
+    struct state_slot *slot = slot_of(rt, rs, i);
+    return slot && breaker_rejects_now(&slot->breaker, &ib->config, clock_now_ms());
 }
 
 void runtime_connected(struct runtime *rt, const struct guarded_call *call)
 {
-    atomic_store_explicit(&rt->last_success_ms[call->breaker], call->started_ms,
-                          memory_order_relaxed);
+    uint32_t i;
+    struct ruleset *rs = ruleset_of(rt, call->breaker, &i);
+    if (rs)
+        atomic_store_explicit(&rs->cache[i].last_success_ms, call->started_ms,
+                              memory_order_relaxed);
 }
 
 bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t since_ms)
 {
-    return atomic_load_explicit(&rt->last_success_ms[b], memory_order_relaxed) >= since_ms;
+    uint32_t i;
+    struct ruleset *rs = ruleset_of(rt, b, &i);
+    return rs &&
+           atomic_load_explicit(&rs->cache[i].last_success_ms, memory_order_relaxed) >= since_ms;
 }
 
 void runtime_fallback(struct runtime *rt, const struct guarded_call *rejected, uint32_t address)
 {
     KEEP_ERRNO();
-    struct state_slot *slot = call_slot(rt, rejected);
+    uint32_t i;
+    struct ruleset *rs = ruleset_of(rt, rejected->breaker, &i);
+    struct state_slot *slot = rs ? call_slot(rt, rs, i, rejected) : NULL;
     struct breaker_transition tr;
     if (slot && breaker_count_fallback(&slot->breaker, address, &tr))
         tell(rt, slot, rejected, &tr, clock_wall_ms());

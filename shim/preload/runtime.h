@@ -1,10 +1,18 @@
-/* runtime.h — the shim's per-process context: the rules and matcher, the
- * shared state file and each breaker's slot in it, and the calls that guard
- * a hooked call with its breaker (decide, then record, then tell the event
- * ring and the log about transitions).
+/* runtime.h — the shim's per-process context: the compiled rules in force
+ * (image_load.h) and the generations before them, the shared state file and
+ * each breaker's slot in it, and the calls that guard a hooked call with its
+ * breaker (decide, then record, then tell the event ring and the log about
+ * transitions).
  *
  * Built on first use by a hook, not at load time, so a process that never
- * connects pays nothing for JSON or files. */
+ * connects pays nothing for rules or files. The rules source is looked at
+ * again at most once a second, on a network call, and at once after
+ * fusebox reload; a changed source's image replaces the rules in force
+ * between calls. A breaker ref, which the match calls hand out and a
+ * guarded call carries, holds its rules' generation in its top bits: a call
+ * in flight across a reload ends under the rules it began with, as long as
+ * fewer than RUNTIME_GENERATIONS reloads came in between (else it records
+ * nothing). */
 #ifndef FUSEBOX_RUNTIME_H
 #define FUSEBOX_RUNTIME_H
 
@@ -12,14 +20,25 @@
 #include <stdint.h>
 
 #include "breaker.h"
+#include "fallback.h"
+#include "image_layout.h"
 #include "names.h"
 #include "rules.h"
 
 struct runtime; /* private to runtime.c */
 
-/* A call in flight: the breaker guarding it (an index into the process's
- * rules, and the slot of its host's own breaker under a per_host rule), the
- * ticket it was given and when it began (CLOCK_MONOTONIC ms). */
+#define RUNTIME_GEN_SHIFT 24
+#define RUNTIME_INDEX_MASK ((1u << RUNTIME_GEN_SHIFT) - 1u)
+#define RUNTIME_GENERATIONS 128u /* refs are positive ints: 7 bits of generation */
+
+/* The breaker index (in its own rules) of breaker ref b. */
+static inline uint32_t runtime_breaker_index(uint32_t b)
+{
+    return b & RUNTIME_INDEX_MASK;
+}
+
+/* A call in flight: the breaker guarding it (a breaker ref, and the slot of its host's own breaker
+ * under a per_host rule), the ticket it was given and when it began (CLOCK_MONOTONIC ms). */
 struct guarded_call {
     uint32_t breaker;
     uint32_t host_slot; /* per-host breaker: 1 + its state slot index; 0: the rule's own */
@@ -28,36 +47,47 @@ struct guarded_call {
     uint64_t started_ms;
 };
 
-/* Returns the runtime, building it on first use; NULL when calls must pass
- * through untouched (FUSEBOX_DISABLE, secure execution, no or bad rules).
+/* Returns the runtime, building it on first use, and looks at the rules
+ * source when it is time; NULL when calls must pass through untouched
+ * (FUSEBOX_DISABLE, secure execution, no good rules yet).
  * A thread that finds another one building waits for it, at most a second;
  * a signal handler that interrupts the builder does not wait (and passes
  * through). Leaves errno alone. */
 struct runtime *runtime_get(void);
 
-/* Returns the breaker for a connect to family/addr/port (network order
+/* Returns the breaker ref for a connect to family/addr/port (network order
  * address, host order port): first by the names this process resolved to
  * the address, then by address patterns; -1 when none. */
 int runtime_match_address(const struct runtime *rt, int family, const void *addr, uint16_t port);
 
-/* Returns the breaker for a host name (or literal) and port, or -1. */
+/* Returns the breaker ref for a host name (or literal) and port, or -1. */
 int runtime_match_host(const struct runtime *rt, const char *host, uint16_t port);
 
 /* True when the rules have host-name patterns (a resolver hook has work). */
 bool runtime_has_names(const struct runtime *rt);
 
 /* Fills c with the host-name patterns that could match name (at most
- * NAMES_CANDIDATES); returns how many. */
+ * NAMES_CANDIDATES, each with its rules' generation in its top bits, as a
+ * breaker ref); returns how many. */
 uint32_t runtime_name_candidates(const struct runtime *rt, const char *name,
                                  struct name_candidates *c);
 
-/* Returns the breaker that candidates c give for port (0: port-less patterns
- * only), or -1. */
+/* Returns the breaker ref that candidates c give for port (0: port-less
+ * patterns only), or -1; candidates of other rules than those in force do
+ * not count. */
 int runtime_match_candidates(const struct runtime *rt, const struct name_candidates *c,
                              uint16_t port);
 
-/* The rule of breaker b (b < the rules' breaker count). */
-const struct rule_breaker *runtime_breaker(const struct runtime *rt, uint32_t b);
+/* The compiled rule of breaker ref b (an empty TCP rule when its rules are
+ * gone). */
+const struct image_breaker *runtime_breaker(const struct runtime *rt, uint32_t b);
+
+/* The fallback addresses of breaker ref b, *count of them (0: none). */
+const struct fallback_address *runtime_fallbacks(const struct runtime *rt, uint32_t b,
+                                                 uint32_t *count);
+
+/* The generation of the rules in force: it changes with every reload. */
+uint32_t runtime_generation(const struct runtime *rt);
 
 /* Asks breaker b whether a call may go ahead; fills *call. Returns false when
  * the call must fail at once (open). A breaker without a usable slot lets
@@ -132,8 +162,9 @@ extern __thread unsigned runtime_transfer_depth __attribute__((tls_model("initia
  * call. Read with one relaxed load. */
 extern _Atomic unsigned runtime_guarded_transfers;
 
-/* The runtime already built, or NULL; never builds it (for paths such as
- * close() that must not start work). */
+/* The runtime already built, or NULL (also when no rules are in force);
+ * never builds it nor looks at the rules (for paths such as close() that
+ * must not start work). */
 struct runtime *runtime_peek(void);
 
 #endif

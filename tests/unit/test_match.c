@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "match.h"
+#include "image.h"
 #include "rules.h"
 #include "unit.h"
 

@@ -40,7 +40,8 @@ static void layout_is_pinned(void)
     CHECK_INT(offsetof(struct state_header, fleet.failovers), 152);
     CHECK_INT(offsetof(struct state_header, fleet.node_address), 160);
     CHECK_INT(offsetof(struct state_header, fleet.node_master), 432);
-    CHECK_INT(offsetof(struct state_header, reserved), 496);
+    CHECK_INT(offsetof(struct state_header, rules_reloads), 496);
+    CHECK_INT(offsetof(struct state_header, reserved), 504);
     CHECK_INT(offsetof(struct state_slot, fleet_quorum), STATE_SLOT_SIZE - 4);
     CHECK_INT(offsetof(struct state_slot, key), 0);
     CHECK_INT(offsetof(struct state_slot, name_ready), 8);

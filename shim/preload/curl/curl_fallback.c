@@ -35,13 +35,14 @@ static struct curl_slist *entry_for(const struct curl_target *origin,
 bool curl_fallback_begin(struct runtime *rt, const struct curl_options *o,
                          const struct curl_target *origin, struct curl_guard *g)
 {
-    const struct rule_breaker *rb = runtime_breaker(rt, g->origin);
-    if (g->proxied || rb->fallback_count == 0)
+    uint32_t count;
+    const struct fallback_address *fallbacks = runtime_fallbacks(rt, (uint32_t)g->origin, &count);
+    if (g->proxied || count == 0)
         return false;
     KEEP_ERRNO();
     bool found = false;
-    for (uint32_t i = 0; i < rb->fallback_count && !found; i++) {
-        const struct fallback_address *a = &rb->fallbacks[i];
+    for (uint32_t i = 0; i < count && !found; i++) {
+        const struct fallback_address *a = &fallbacks[i];
         int own = runtime_match_address(rt, a->family, a->addr, a->port);
         struct guarded_call call = {.ticket = {.verdict = VERDICT_BYPASS}};
         if (own == g->origin || (own >= 0 && !runtime_begin(rt, (uint32_t)own, &call)))

@@ -85,6 +85,7 @@ static bool proxy_of(const struct curl_options *o, const struct curl_target *ori
  * hosts: the matcher is asked again only when a destination changes. */
 struct matched {
     const struct runtime *rt; /* NULL: empty */
+    uint32_t generation;      /* of the rules it was matched under */
     uint16_t port;
     int breaker;
     char host[CURL_HOST_MAX];
@@ -95,9 +96,12 @@ static __thread struct matched last_matched[2] __attribute__((tls_model("initial
 static int match_target(const struct runtime *rt, const struct curl_target *t, unsigned which)
 {
     struct matched *m = &last_matched[which];
-    if (m->rt != rt || m->port != t->port || strcmp(m->host, t->host) != 0) {
+    uint32_t generation = runtime_generation(rt);
+    if (m->rt != rt || m->generation != generation || m->port != t->port ||
+        strcmp(m->host, t->host) != 0) {
         m->breaker = runtime_match_host(rt, t->host, t->port);
         m->rt = rt;
+        m->generation = generation;
         m->port = t->port;
         memcpy(m->host, t->host, strlen(t->host) + 1);
     }
