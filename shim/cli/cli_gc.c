@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "clock.h"
+#include "image_file.h"
 #include "rules.h"
 
 static const char gc_usage[] =
@@ -20,7 +21,9 @@ static const char gc_usage[] =
     "(fusebox close or enable them first). Calls are seen by their counts, which each\n"
     "run notes: a breaker no run saw before counts as used now, so run it daily (a\n"
     "timer) or give --idle 0, which removes every breaker that no rule names at once.\n"
-    "Give the rules of every program that uses the state file.\n"
+    "Give the rules of every program that uses the state file. Compiled rules of\n"
+    "this user for the state file, but those of RULES, compiled more than DURATION\n"
+    "ago are removed too (programs compile theirs again when they next start).\n"
     "\n"
     "  -r, --rules RULES       rules file or inline JSON (default: $FUSEBOX_RULES)\n"
     "  -i, --idle DURATION     unused this long (default 1d; 90, 1.5s, 10m, 2h, 0)\n"
@@ -80,14 +83,29 @@ static void collect_slot(struct state *st, uint32_t i, const struct rules *r, ui
     }
 }
 
+static void print_removed_image(const char *path)
+{
+    printf("removed compiled rules %s\n", path);
+}
+
+/* Removes the state file path's compiled rules but spec's, compiled over
+ * idle_ms ago. */
+static void collect_images(const char *path, const char *spec, uint64_t idle_ms)
+{
+    char keep[IMAGE_PATH_MAX];
+    bool kept = image_path(path, spec, keep, sizeof keep);
+    image_remove_others(path, kept ? keep : NULL, clock_wall_ms() - idle_ms, print_removed_image);
+}
+
 /* Runs gc over the state file with rules r; returns the exit status. */
-static int collect(const char *state_option, const struct rules *r, uint64_t idle_ms,
-                   const char *idle_text)
+static int collect(const char *state_option, const char *spec, const struct rules *r,
+                   uint64_t idle_ms, const char *idle_text)
 {
     char path[PATH_MAX];
     struct state *st;
     if (!cli_open_state(state_option, false, path, &st))
         return EXIT_BAD_INPUT;
+    collect_images(path, spec, idle_ms);
     if (!st) {
         printf("gc: no state file %s: nothing to do\n", path);
         return EXIT_OK;
@@ -132,7 +150,7 @@ int cmd_gc(int argc, char **argv)
         free(errors);
         return EXIT_BAD_INPUT;
     }
-    int status = collect(state_option, r, idle_ms, idle_text);
+    int status = collect(state_option, rules_spec, r, idle_ms, idle_text);
     rules_free(r);
     return status;
 }

@@ -1,6 +1,8 @@
 #include "image_file.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <libgen.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
@@ -171,4 +173,36 @@ bool image_publish(const char *path, const void *image, size_t len)
         unlink(tmp);
     errno = err;
     return err == 0;
+}
+
+unsigned image_remove_others(const char *state_path, const char *keep, uint64_t before_wall_ms,
+                             void (*removed)(const char *path))
+{
+    char dir_buf[IMAGE_PATH_MAX], base_buf[IMAGE_PATH_MAX], prefix[IMAGE_PATH_MAX];
+    char path[IMAGE_PATH_MAX];
+    unsigned count = 0;
+    snprintf(dir_buf, sizeof dir_buf, "%s", state_path);
+    snprintf(base_buf, sizeof base_buf, "%s", state_path);
+    const char *dir = dirname(dir_buf);
+    int n = snprintf(prefix, sizeof prefix, "%s" IMAGE_SUFFIX "%u-", basename(base_buf),
+                     (unsigned)geteuid());
+    DIR *d = n > 0 && (size_t)n < sizeof prefix ? opendir(dir) : NULL;
+    if (!d)
+        return 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        struct stat sb;
+        if (strncmp(e->d_name, prefix, (size_t)n) != 0 ||
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
+            (keep && strcmp(path, keep) == 0) || lstat(path, &sb) != 0 || refusal(&sb))
+            continue;
+        uint64_t mtime_ms =
+            (uint64_t)sb.st_mtim.tv_sec * 1000u + (uint64_t)sb.st_mtim.tv_nsec / 1000000u;
+        if (mtime_ms < before_wall_ms && unlink(path) == 0) {
+            count++;
+            if (removed)
+                removed(path);
+        }
+    }
+    closedir(d);
+    return count;
 }

@@ -60,6 +60,14 @@ void image_rehome(struct image_map *map);
 /* Unmaps a mapped image (frees one in the heap); base NULL: nothing. */
 void image_unmap(struct image_map *map);
 
+/* Removes the effective user's images for the state file state_path, but
+ * keep (NULL: none), that were compiled before before_wall_ms (ms since the
+ * epoch): programs that have one mapped go on with it, new ones compile
+ * their rules again. Calls removed(path) for each. Returns how many it
+ * removed. */
+unsigned image_remove_others(const char *state_path, const char *keep, uint64_t before_wall_ms,
+                             void (*removed)(const char *path));
+
 /* Writes the len bytes of image to path atomically, mode 0600. Returns
  * false with errno (the temporary file is removed). */
 bool image_publish(const char *path, const void *image, size_t len);
