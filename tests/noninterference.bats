@@ -146,8 +146,8 @@ JS
 # strace -c -f counts the system calls of testclient doing N blocking
 # connects (socket, setsockopt SO_SNDTIMEO, connect, close, and one write(2)
 # of its result line each) for N = 100 and N = 200; the difference divided by
-# 100 is what one connect costs, free of the start-up (loading the rules,
-# dlopen of cJSON, mapping the state file: once per process; a first run
+# 100 is what one connect costs, free of the start-up (mapping the compiled
+# rules, mapping the state file: once per process; a first run
 # creates the file, as the first program of a user does). In a sanitizer run
 # both sides carry the sanitizer runtime (testclient is built with it too),
 # whose own system calls are start-up only, so the same counts hold there.
@@ -171,6 +171,9 @@ syscalls_per_connect() {
         END {
             for (s in names) {
                 d = calls[ARGV[2], s] - calls[ARGV[1], s]
+                # the shim looks at its rules file (a stat) once a second at
+                # most: that is no cost per connect
+                if (s ~ /^(newfstatat|stat|statx)$/ && d / 100 < 0.1) continue
                 if (d != 0) printf "%s %g\n", s, d / 100
             }
         }' "$BATS_TEST_TMPDIR/strace.100" "$BATS_TEST_TMPDIR/strace.200" | sort

@@ -29,7 +29,9 @@ static bool compile(struct image_load *out, const struct rules *r)
     void *image = image_compile(r, &out->source, &len);
     if (!image)
         return false;
-    if (image_publish(out->image_path, image, len)) {
+    bool published = image_publish(out->image_path, image, len);
+    int err = errno;
+    if (published) {
         struct image_map fresh;
         if (image_map(out->image_path, &fresh, why, sizeof why) &&
             image_load_is_current(&fresh, &out->source)) {
@@ -42,8 +44,11 @@ static bool compile(struct image_load *out, const struct rules *r)
         if (fresh.base)
             image_unmap(&fresh);
     }
-    out->image_problem = "cannot publish the compiled rules (full disk?); this process "
-                         "compiled its own";
+    /* where the directory cannot be written, the state file cannot be
+     * either, and that is what is said */
+    if (!published && (err == ENOSPC || err == EDQUOT || err == EIO))
+        out->image_problem = "no room to publish the compiled rules (full disk?); this process "
+                             "compiled its own";
     image_unmap(&out->map);
     if (keep_private(&out->map, image, len))
         return true;

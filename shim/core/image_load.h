@@ -24,8 +24,9 @@ struct image_load {
     /* malloc'd, or NULL: the source's problems, one "SOURCE:LINE:COL:
      * message" line each, when it did not compile */
     char *errors;
-    /* static text, or NULL: why the published image was not used or no new
-     * one could be published (then the new one lives in this process only) */
+    /* static text, or NULL: why the published image was not used, or that
+     * no room was left to publish a new one (then it lives in this process
+     * only, as it does, unsaid, where the directory cannot be written) */
     const char *image_problem;
     char image_path[IMAGE_PATH_MAX];
 };
