@@ -26,11 +26,9 @@
  * fd's pending connect and showing the tracker the n buffers of iov; work is
  * what fdtrack_has_io_work said of fd, arg request_before_send's answer for
  * a send, the flags of a receive. */
-static ssize_t after_io(int fd, unsigned work, bool sent, const struct iovec *iov, int n, int arg,
-                        ssize_t rc)
+static inline __attribute__((always_inline)) ssize_t
+after_io(int fd, unsigned work, bool sent, const struct iovec *iov, int n, int arg, ssize_t rc)
 {
-    if (sent && arg > 0 && rc > 0) /* a request the tracker let through went out: nothing more */
-        return rc;
     int err = rc < 0 ? errno : 0;
     if (work & FDTRACK_IO_PENDING)
         pending_settle_io(fd, err);
@@ -59,6 +57,8 @@ static __attribute__((noinline)) ssize_t tracked_send(int fd, unsigned work, enu
                  : call == SEND_WRITEV ? libc_writev(fd, iov, n)
                  : call == SEND_SEND   ? libc_send(fd, iov[0].iov_base, iov[0].iov_len, flags)
                                        : libc_sendmsg(fd, msg, flags);
+    if (began > 0 && rc > 0) /* the request the tracker let through went out: nothing more */
+        return rc;
     return after_io(fd, work, true, iov, n, began, rc);
 }
 
@@ -96,31 +96,37 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
     return tracked_send(fd, work, SEND_SENDMSG, msg->msg_iov, (int)msg->msg_iovlen, msg, flags);
 }
 
+/* A receive on fd, which has work, returned rc (flags: the receive's) into
+ * the n buffers of iov, or into the len bytes at buf when iov is NULL.
+ * Out of line, so that the hooks' one-load path keeps a frame of its own. */
+static __attribute__((noinline)) ssize_t tracked_recv(int fd, unsigned work, void *buf, size_t len,
+                                                      const struct iovec *iov, int n, int flags,
+                                                      ssize_t rc)
+{
+    struct iovec one = {buf, len};
+    return iov ? after_io(fd, work, false, iov, n, flags, rc)
+               : after_io(fd, work, false, &one, 1, flags, rc);
+}
+
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
     ssize_t rc = libc_read(fd, buf, len);
     unsigned work = fdtrack_has_io_work(fd);
-    if (__builtin_expect(!work, 1))
-        return rc;
-    struct iovec one = {buf, len};
-    return after_io(fd, work, false, &one, 1, 0, rc);
+    return __builtin_expect(!work, 1) ? rc : tracked_recv(fd, work, buf, len, NULL, 1, 0, rc);
 }
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 {
     ssize_t rc = libc_readv(fd, iov, n);
     unsigned work = fdtrack_has_io_work(fd);
-    return __builtin_expect(!work, 1) ? rc : after_io(fd, work, false, iov, n, 0, rc);
+    return __builtin_expect(!work, 1) ? rc : tracked_recv(fd, work, NULL, 0, iov, n, 0, rc);
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
     ssize_t rc = libc_recv(fd, buf, len, flags);
     unsigned work = fdtrack_has_io_work(fd);
-    if (__builtin_expect(!work, 1))
-        return rc;
-    struct iovec one = {buf, len};
-    return after_io(fd, work, false, &one, 1, flags, rc);
+    return __builtin_expect(!work, 1) ? rc : tracked_recv(fd, work, buf, len, NULL, 1, flags, rc);
 }
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
@@ -129,5 +135,5 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
     unsigned work = fdtrack_has_io_work(fd);
     if (__builtin_expect(!work, 1) || !msg)
         return rc;
-    return after_io(fd, work, false, msg->msg_iov, (int)msg->msg_iovlen, flags, rc);
+    return tracked_recv(fd, work, NULL, 0, msg->msg_iov, (int)msg->msg_iovlen, flags, rc);
 }

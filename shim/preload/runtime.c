@@ -303,6 +303,31 @@ static bool state_was_lost(const struct runtime *rt)
     return true;
 }
 
+/* slot_of past its cached slot (cached: rt->slots[b] as slot_of found it):
+ * maps the state file on first need and finds, or claims, breaker b's slot.
+ * Out of line, so that the cached path keeps a small frame. */
+static __attribute__((noinline)) struct state_slot *slot_lookup(struct runtime *rt, uint32_t b,
+                                                                uintptr_t cached)
+{
+    if (cached <= SLOT_UNAVAILABLE &&
+        (cached == SLOT_UNAVAILABLE || !state_ready(rt) || state_was_lost(rt)))
+        return NULL;
+    const struct rule_breaker *rb = &rt->rules->breakers[b];
+    struct state_slot *slot = state_find_slot(rt->state, rb->name, true);
+    if (slot) {
+        atomic_store_explicit(&rt->slot_keys[b], state_name_hash(rb->name), memory_order_relaxed);
+        atomic_store_explicit(&slot->breaker.fail_max, rb->config.fail_max, memory_order_relaxed);
+    } else {
+        log_once(LOG_WARN,
+                 "state file %s has no free slot; breaker '%s' and later new ones "
+                 "pass through",
+                 rt->state_path, rb->name);
+    }
+    atomic_store_explicit(&rt->slots[b], slot ? (uintptr_t)slot : SLOT_UNAVAILABLE,
+                          memory_order_release);
+    return slot;
+}
+
 /* Returns breaker b's shared slot, claiming it on first use; NULL when there
  * is none to be had, or the state file was lost. */
 static struct state_slot *slot_of(struct runtime *rt, uint32_t b)
@@ -318,23 +343,8 @@ static struct state_slot *slot_of(struct runtime *rt, uint32_t b)
             return slot;
         /* fusebox gc gave the slot back while this process kept it: find the
          * breaker's slot again (a new one when it is gone) */
-    } else if (cached == SLOT_UNAVAILABLE || !state_ready(rt) || state_was_lost(rt)) {
-        return NULL;
     }
-    const struct rule_breaker *rb = &rt->rules->breakers[b];
-    struct state_slot *slot = state_find_slot(rt->state, rb->name, true);
-    if (slot) {
-        atomic_store_explicit(&rt->slot_keys[b], state_name_hash(rb->name), memory_order_relaxed);
-        atomic_store_explicit(&slot->breaker.fail_max, rb->config.fail_max, memory_order_relaxed);
-    } else {
-        log_once(LOG_WARN,
-                 "state file %s has no free slot; breaker '%s' and later new ones "
-                 "pass through",
-                 rt->state_path, rb->name);
-    }
-    atomic_store_explicit(&rt->slots[b], slot ? (uintptr_t)slot : SLOT_UNAVAILABLE,
-                          memory_order_release);
-    return slot;
+    return slot_lookup(rt, b, cached);
 }
 
 /* The breaker of pattern p, or -1 when p is (no pattern). */
