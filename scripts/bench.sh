@@ -186,16 +186,19 @@ instructions() {
 
 # per_call GROUP MODE: user-space instructions per call of bench_connect MODE
 # for the plain, unruled and ruled cases (the difference between runs of
-# 3000 and 1000 calls, so one-off costs drop out), printed and added to the
-# results as GROUP.
+# 3000 and 1000 calls, so one-off costs drop out), each with its difference
+# to the plain case and to the case before (what ruling the destination
+# adds), printed and added to the results as GROUP.
 per_call() {
-    local group=$1 mode=$2 base= c few many per
+    local group=$1 mode=$2 base='' prev='' c few many per
     for c in plain unruled ruled; do
         few=$(instructions "$c" "$H/bench_connect" "$mode" 1000)
         many=$(instructions "$c" "$H/bench_connect" "$mode" 3000)
         per=$(((many - few) / 2000))
         base=${base:-$per}
-        printf '  %-34s %12d instr %+d\n' "${NAMES[$c]}" "$per" $((per - base))
+        printf '  %-34s %12d instr %+d%s\n' "${NAMES[$c]}" "$per" $((per - base)) \
+            "${prev:+ ($((per - prev)) more than the line above)}"
+        prev=$per
         echo "$group,${NAMES[$c]//,/;},instr,1,$per,$per,$per,,$((per - base))," >> "$OUT/results.csv"
     done
 }

@@ -305,6 +305,8 @@ struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breake
 {
     uint64_t seen = atomic_load_explicit(&s->word, memory_order_acquire);
     *transitioned = false;
+    if (__builtin_expect((seen & ((1u << STATE_BITS) - 1)) == BREAKER_CLOSED, 1))
+        return ticket(VERDICT_ALLOW, (uint8_t)(seen >> EPOCH_SHIFT)); /* without unpacking */
     for (;;) {
         struct breaker_view v = unpack(seen), next = v;
         switch (v.state) {

@@ -6,8 +6,8 @@
 #include <stdatomic.h>
 
 #define KIND_MASK UINT64_C(3)
-#define PENDING_BIT UINT64_C(4)
-#define WATCHED_BIT (UINT64_C(1) << 26)
+#define PENDING_BIT ((uint64_t)FDTRACK_IO_PENDING)
+#define WATCHED_BIT ((uint64_t)FDTRACK_IO_WATCHED)
 #define HOST_SLOT_MASK 0x1fffu                    /* 1 + a slot index below STATE_SLOTS */
 #define STARTED_MS_MASK ((UINT64_C(1) << 40) - 1) /* 34 years of CLOCK_MONOTONIC */
 
@@ -78,11 +78,12 @@ bool fdtrack_is_pending(int fd)
     return e && (atomic_load_explicit(&e->word, memory_order_relaxed) & PENDING_BIT);
 }
 
-bool fdtrack_has_io_work(int fd)
+unsigned fdtrack_has_io_work(int fd)
 {
     struct fd_entry *e = entry(fd);
-    return e &&
-           (atomic_load_explicit(&e->word, memory_order_relaxed) & (PENDING_BIT | WATCHED_BIT));
+    return e ? (unsigned)(atomic_load_explicit(&e->word, memory_order_relaxed) &
+                          (PENDING_BIT | WATCHED_BIT))
+             : 0;
 }
 
 void fdtrack_watch(int fd, bool on)

@@ -33,9 +33,12 @@ bool fdtrack_set_pending(int fd, const struct guarded_call *p);
 /* True when fd has a pending connect (one load). */
 bool fdtrack_is_pending(int fd);
 
-/* True when a read or write on fd has anything to do: a pending connect, or
- * a connection the request tracker watches (one load). */
-bool fdtrack_has_io_work(int fd);
+#define FDTRACK_IO_PENDING 4u         /* a pending connect */
+#define FDTRACK_IO_WATCHED (1u << 26) /* a connection the request tracker watches */
+
+/* What a read or write on fd has to do (one load): FDTRACK_IO_PENDING and
+ * FDTRACK_IO_WATCHED, or 0 when nothing. */
+unsigned fdtrack_has_io_work(int fd);
 
 /* Marks fd as watched by the request tracker, or not (on false). */
 void fdtrack_watch(int fd, bool on);

@@ -23,12 +23,14 @@
 #include "request.h"
 
 /* Passes rc (and errno) of a send (sent) or receive on fd through, settling
- * fd's pending connect and showing the tracker the n buffers of iov; arg is
- * request_before_send's answer for a send, the flags of a receive. */
-static ssize_t after_io(int fd, bool sent, const struct iovec *iov, int n, int arg, ssize_t rc)
+ * fd's pending connect and showing the tracker the n buffers of iov; work is
+ * what fdtrack_has_io_work said of fd, arg request_before_send's answer for
+ * a send, the flags of a receive. */
+static inline __attribute__((always_inline)) ssize_t
+after_io(int fd, unsigned work, bool sent, const struct iovec *iov, int n, int arg, ssize_t rc)
 {
     int err = rc < 0 ? errno : 0;
-    if (fdtrack_is_pending(fd))
+    if (work & FDTRACK_IO_PENDING)
         pending_settle_io(fd, err);
     if (sent)
         request_after_send(fd, iov, n, rc, err, arg);
@@ -37,70 +39,101 @@ static ssize_t after_io(int fd, bool sent, const struct iovec *iov, int n, int a
     return rc;
 }
 
+enum send_call { SEND_WRITE, SEND_WRITEV, SEND_SEND, SEND_SENDMSG };
+
+/* A send on fd, which has work: the n buffers of iov go out through the
+ * libc function call says (with flags for send and sendmsg, msg for
+ * sendmsg) unless the tracker refuses the request they begin (-1, errno
+ * ECONNRESET). Out of line, so that the hooks' one-load path keeps a
+ * frame of its own. */
+static __attribute__((noinline)) ssize_t tracked_send(int fd, unsigned work, enum send_call call,
+                                                      const struct iovec *iov, int n,
+                                                      const struct msghdr *msg, int flags)
+{
+    int began = request_before_send(fd, iov, n);
+    if (began < 0)
+        return -1;
+    ssize_t rc = call == SEND_WRITE    ? libc_write(fd, iov[0].iov_base, iov[0].iov_len)
+                 : call == SEND_WRITEV ? libc_writev(fd, iov, n)
+                 : call == SEND_SEND   ? libc_send(fd, iov[0].iov_base, iov[0].iov_len, flags)
+                                       : libc_sendmsg(fd, msg, flags);
+    if (began > 0 && rc > 0) /* the request the tracker let through went out: nothing more */
+        return rc;
+    return after_io(fd, work, true, iov, n, began, rc);
+}
+
 EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
-    if (__builtin_expect(!fdtrack_has_io_work(fd), 1))
+    unsigned work = fdtrack_has_io_work(fd);
+    if (__builtin_expect(!work, 1))
         return libc_write(fd, buf, len);
     struct iovec one = {(void *)buf, len};
-    int began = request_before_send(fd, &one, 1);
-    return began < 0 ? -1 : after_io(fd, true, &one, 1, began, libc_write(fd, buf, len));
+    return tracked_send(fd, work, SEND_WRITE, &one, 1, NULL, 0);
 }
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {
-    if (__builtin_expect(!fdtrack_has_io_work(fd), 1))
+    unsigned work = fdtrack_has_io_work(fd);
+    if (__builtin_expect(!work, 1))
         return libc_writev(fd, iov, n);
-    int began = request_before_send(fd, iov, n);
-    return began < 0 ? -1 : after_io(fd, true, iov, n, began, libc_writev(fd, iov, n));
+    return tracked_send(fd, work, SEND_WRITEV, iov, n, NULL, 0);
 }
 
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-    if (__builtin_expect(!fdtrack_has_io_work(fd), 1))
+    unsigned work = fdtrack_has_io_work(fd);
+    if (__builtin_expect(!work, 1))
         return libc_send(fd, buf, len, flags);
     struct iovec one = {(void *)buf, len};
-    int began = request_before_send(fd, &one, 1);
-    return began < 0 ? -1 : after_io(fd, true, &one, 1, began, libc_send(fd, buf, len, flags));
+    return tracked_send(fd, work, SEND_SEND, &one, 1, NULL, flags);
 }
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    if (__builtin_expect(!fdtrack_has_io_work(fd), 1) || !msg)
+    unsigned work = fdtrack_has_io_work(fd);
+    if (__builtin_expect(!work, 1) || !msg)
         return libc_sendmsg(fd, msg, flags);
-    int n = (int)msg->msg_iovlen;
-    int began = request_before_send(fd, msg->msg_iov, n);
-    return began < 0 ? -1
-                     : after_io(fd, true, msg->msg_iov, n, began, libc_sendmsg(fd, msg, flags));
+    return tracked_send(fd, work, SEND_SENDMSG, msg->msg_iov, (int)msg->msg_iovlen, msg, flags);
+}
+
+/* A receive on fd, which has work, returned rc (flags: the receive's) into
+ * the n buffers of iov, or into the len bytes at buf when iov is NULL.
+ * Out of line, so that the hooks' one-load path keeps a frame of its own. */
+static __attribute__((noinline)) ssize_t tracked_recv(int fd, unsigned work, void *buf, size_t len,
+                                                      const struct iovec *iov, int n, int flags,
+                                                      ssize_t rc)
+{
+    struct iovec one = {buf, len};
+    return iov ? after_io(fd, work, false, iov, n, flags, rc)
+               : after_io(fd, work, false, &one, 1, flags, rc);
 }
 
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
     ssize_t rc = libc_read(fd, buf, len);
-    if (__builtin_expect(!fdtrack_has_io_work(fd), 1))
-        return rc;
-    struct iovec one = {buf, len};
-    return after_io(fd, false, &one, 1, 0, rc);
+    unsigned work = fdtrack_has_io_work(fd);
+    return __builtin_expect(!work, 1) ? rc : tracked_recv(fd, work, buf, len, NULL, 1, 0, rc);
 }
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 {
     ssize_t rc = libc_readv(fd, iov, n);
-    return __builtin_expect(!fdtrack_has_io_work(fd), 1) ? rc : after_io(fd, false, iov, n, 0, rc);
+    unsigned work = fdtrack_has_io_work(fd);
+    return __builtin_expect(!work, 1) ? rc : tracked_recv(fd, work, NULL, 0, iov, n, 0, rc);
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
     ssize_t rc = libc_recv(fd, buf, len, flags);
-    if (__builtin_expect(!fdtrack_has_io_work(fd), 1))
-        return rc;
-    struct iovec one = {buf, len};
-    return after_io(fd, false, &one, 1, flags, rc);
+    unsigned work = fdtrack_has_io_work(fd);
+    return __builtin_expect(!work, 1) ? rc : tracked_recv(fd, work, buf, len, NULL, 1, flags, rc);
 }
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     ssize_t rc = libc_recvmsg(fd, msg, flags);
-    if (__builtin_expect(!fdtrack_has_io_work(fd), 1) || !msg)
+    unsigned work = fdtrack_has_io_work(fd);
+    if (__builtin_expect(!work, 1) || !msg)
         return rc;
-    return after_io(fd, false, msg->msg_iov, (int)msg->msg_iovlen, flags, rc);
+    return tracked_recv(fd, work, NULL, 0, msg->msg_iov, (int)msg->msg_iovlen, flags, rc);
 }

@@ -66,13 +66,14 @@ static uint32_t whole_request_line(const unsigned char *p, size_t n)
     return rq_set(s | RQ_NOT_CONNECT * !(s & RQ_CONNECT), RQ_YES, 0);
 }
 
-enum http_verdict http_request_feed(uint32_t *state, const void *bytes, size_t n)
+/* The byte-at-a-time request line machine: http_request_feed's contract,
+ * from any state. Kept out of line, so that the whole-line path pays for
+ * none of its registers. */
+static __attribute__((noinline)) enum http_verdict request_machine(uint32_t *state,
+                                                                   const unsigned char *p, size_t n)
 {
     static const char version[] = "HTTP/1.";
-    const unsigned char *p = bytes;
     uint32_t s = *state;
-    if (s == HTTP_REQUEST_START && (s = whole_request_line(p, n)) != HTTP_REQUEST_START)
-        return *state = s, HTTP_YES;
     for (size_t i = 0; i < n && RQ_PHASE(s) < RQ_YES; i++) {
         unsigned char c = p[i];
         unsigned count = RQ_COUNT(s);
@@ -122,6 +123,14 @@ enum http_verdict http_request_feed(uint32_t *state, const void *bytes, size_t n
     }
     *state = s;
     return RQ_PHASE(s) == RQ_YES ? HTTP_YES : RQ_PHASE(s) == RQ_NO ? HTTP_NO : HTTP_MORE;
+}
+
+enum http_verdict http_request_feed(uint32_t *state, const void *bytes, size_t n)
+{
+    uint32_t s;
+    if (*state == HTTP_REQUEST_START && (s = whole_request_line(bytes, n)) != HTTP_REQUEST_START)
+        return *state = s, HTTP_YES;
+    return request_machine(state, bytes, n);
 }
 
 int http_request_is_connect(uint32_t state)
@@ -193,40 +202,48 @@ static uint64_t retry_date(uint64_t s, const unsigned char *p, size_t n)
     return t >= 0 && t <= UINT32_MAX ? r_with_retry(s, (uint32_t)t, 1) : s;
 }
 
+static int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
 /* A whole final response head at the start of the n bytes at p, of a status
  * without Retry-After to read, read without the byte-at-a-time machine;
  * returns its final state, or HTTP_RESPONSE_START to leave it to the
  * machine. */
 static uint64_t whole_response_head(const unsigned char *p, size_t n)
 {
-    if (n < 14 || memcmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' || p[7] > '9' || p[8] != ' ')
+    if (n < 14 || memcmp(p, "HTTP/1.", 7) != 0 || !is_digit(p[7]) || p[8] != ' ' ||
+        !is_digit(p[9]) || !is_digit(p[10]) || !is_digit(p[11]))
         return HTTP_RESPONSE_START;
-    unsigned status = 0;
-    for (int i = 9; i < 12; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return HTTP_RESPONSE_START;
-        status = status * 10 + (p[i] - '0');
-    }
+    unsigned status = (p[9] - '0') * 100u + (p[10] - '0') * 10u + (p[11] - '0');
     if ((p[12] != ' ' && p[12] != '\r' && p[12] != '\n') || status < 200 || status > 599 ||
         status == 429 || status == 503) /* interim answers and Retry-After: the machine */
         return HTTP_RESPONSE_START;
+    uint64_t done = r_set(r_with_status(0, status), R_DONE, 0);
+    /* Bytes that end in an empty line hold the whole head (all of them are
+     * head when it is not whole; p[11] is a digit, so the LF is past it): a
+     * head read on its own, or one of an answer without a body. */
+    if (p[n - 1] == '\n' && (p[n - 2] == '\n' || (p[n - 2] == '\r' && p[n - 3] == '\n')))
+        return done;
     const unsigned char *end = p + n;
     for (const unsigned char *at = p + 12; (at = memchr(at, '\n', (size_t)(end - at))); at++) {
         if (at + 1 < end && at[1] == '\n')
-            return r_set(r_with_status(0, status), R_DONE, 0);
+            return done;
         if (at + 2 < end && at[1] == '\r' && at[2] == '\n')
-            return r_set(r_with_status(0, status), R_DONE, 0);
+            return done;
     }
     return HTTP_RESPONSE_START;
 }
 
-enum http_verdict http_response_feed(uint64_t *state, const void *bytes, size_t n)
+/* The byte-at-a-time response head machine: http_response_feed's contract,
+ * from any state. Kept out of line, so that the whole-head path pays for
+ * none of its registers. */
+static __attribute__((noinline)) enum http_verdict
+response_machine(uint64_t *state, const unsigned char *p, size_t n)
 {
     static const char version[] = "HTTP/1.", retry[] = "retry-after";
-    const unsigned char *p = bytes;
     uint64_t s = *state;
-    if (s == HTTP_RESPONSE_START && (s = whole_response_head(p, n)) != HTTP_RESPONSE_START)
-        return *state = s, HTTP_YES;
     for (size_t i = 0; i < n && R_PHASE(s) < R_DONE; i++) {
         unsigned char c = p[i];
         unsigned count = R_COUNT(s);
@@ -319,6 +336,14 @@ enum http_verdict http_response_feed(uint64_t *state, const void *bytes, size_t 
     }
     *state = s;
     return R_PHASE(s) == R_DONE ? HTTP_YES : R_PHASE(s) == R_BAD ? HTTP_NO : HTTP_MORE;
+}
+
+enum http_verdict http_response_feed(uint64_t *state, const void *bytes, size_t n)
+{
+    uint64_t s;
+    if (*state == HTTP_RESPONSE_START && (s = whole_response_head(bytes, n)) != HTTP_RESPONSE_START)
+        return *state = s, HTTP_YES;
+    return response_machine(state, bytes, n);
 }
 
 unsigned http_response_status(uint64_t state)

@@ -35,14 +35,17 @@ enum phase {
     (UINT64_C(1) << 8) /* a hooked TLS library owns the socket: its plaintext counts */
 #define OUT(w) ((uint32_t)((w) >> 32))
 #define WITH_OUT(w, o) (((w)&UINT64_C(0xffffffff)) | (uint64_t)(o) << 32)
-#define STARTED_MASK ((UINT64_C(1) << 40) - 1)
 #define DECIDE_BYTES 8192 /* of a write looked at for a request line before it is sent */
 
+/* The call an entry holds is a guarded_call, a field per atomic (relaxed:
+ * word's compare-and-swap orders them), so that storing and loading it is
+ * a move per field. */
 struct entry {
-    _Atomic uint64_t word;    /* phase, flags, out */
-    _Atomic uint64_t in;      /* the response recogniser */
-    _Atomic uint64_t call;    /* breaker 0..31, host slot 32..44, verdict 45..46, epoch 47..54 */
-    _Atomic uint64_t times;   /* started_ms 0..39, host tag 40..63 */
+    _Atomic uint64_t word; /* phase, flags, out */
+    _Atomic uint64_t in;   /* the response recogniser */
+    _Atomic uint32_t breaker, host_slot, host_tag;
+    _Atomic uint16_t ticket; /* verdict 0..7, epoch 8..15 */
+    _Atomic uint64_t started_ms;
     _Atomic uint32_t took_ms; /* 1 + how long the call took up to what decided it; 0: unknown */
 };
 
@@ -80,25 +83,31 @@ static bool holds_call(unsigned phase)
     return phase != P_NONE && phase != P_ANSWERED && phase != P_CLAIMED;
 }
 
+/* Stores what a breaker decided for the call of e, started at started_ms
+ * (the destination stays that of the call already there). */
+static void store_decision(struct entry *e, struct breaker_ticket t, uint64_t started_ms)
+{
+    atomic_store_explicit(&e->ticket, (uint16_t)(t.verdict | t.epoch << 8), memory_order_relaxed);
+    atomic_store_explicit(&e->started_ms, started_ms, memory_order_relaxed);
+}
+
 static void store_call(struct entry *e, const struct guarded_call *c)
 {
-    uint64_t packed = (uint64_t)c->breaker | (uint64_t)(c->host_slot & 0x1fffu) << 32 |
-                      (uint64_t)(c->ticket.verdict & 3u) << 45 | (uint64_t)c->ticket.epoch << 47;
-    atomic_store_explicit(&e->call, packed, memory_order_relaxed);
-    atomic_store_explicit(&e->times, (c->started_ms & STARTED_MASK) | (uint64_t)c->host_tag << 40,
-                          memory_order_relaxed);
+    atomic_store_explicit(&e->breaker, c->breaker, memory_order_relaxed);
+    atomic_store_explicit(&e->host_slot, c->host_slot, memory_order_relaxed);
+    atomic_store_explicit(&e->host_tag, c->host_tag, memory_order_relaxed);
+    store_decision(e, c->ticket, c->started_ms);
 }
 
 static struct guarded_call load_call(struct entry *e)
 {
-    uint64_t packed = atomic_load_explicit(&e->call, memory_order_relaxed);
-    uint64_t times = atomic_load_explicit(&e->times, memory_order_relaxed);
+    uint16_t t = atomic_load_explicit(&e->ticket, memory_order_relaxed);
     return (struct guarded_call){
-        .breaker = (uint32_t)packed,
-        .host_slot = (uint32_t)(packed >> 32) & 0x1fffu,
-        .ticket = {.verdict = (uint8_t)((packed >> 45) & 3u), .epoch = (uint8_t)(packed >> 47)},
-        .host_tag = (uint32_t)(times >> 40),
-        .started_ms = times & STARTED_MASK,
+        .breaker = atomic_load_explicit(&e->breaker, memory_order_relaxed),
+        .host_slot = atomic_load_explicit(&e->host_slot, memory_order_relaxed),
+        .ticket = {.verdict = (uint8_t)t, .epoch = (uint8_t)(t >> 8)},
+        .host_tag = atomic_load_explicit(&e->host_tag, memory_order_relaxed),
+        .started_ms = atomic_load_explicit(&e->started_ms, memory_order_relaxed),
     };
 }
 
@@ -251,7 +260,7 @@ static int begin_next_request(int fd, struct entry *e, uint64_t w, const struct 
         errno = ECONNRESET;
         return -1;
     }
-    store_call(e, &call);
+    store_decision(e, call.ticket, call.started_ms);
     atomic_store_explicit(&e->in, HTTP_RESPONSE_START, memory_order_relaxed);
     atomic_store_explicit(&e->took_ms, 0, memory_order_relaxed);
     uint64_t next =
@@ -283,12 +292,10 @@ static int first_bytes(int fd, struct entry *e, uint64_t w, const struct iovec *
             move(e, w, WITH_OUT(P_FIRST | (tls ? F_TLS : 0), out));
         return 0;
     }
-    struct guarded_call call = load_call(e);
-    note_spoken(call.breaker);
+    note_spoken(atomic_load_explicit(&e->breaker, memory_order_relaxed));
     if (tls)
         return move(e, w, P_HELLO);
-    call.started_ms = clock_now_ms();
-    store_call(e, &call);
+    atomic_store_explicit(&e->started_ms, clock_now_ms(), memory_order_relaxed);
     atomic_store_explicit(&e->in, HTTP_RESPONSE_START, memory_order_relaxed);
     atomic_store_explicit(&e->took_ms, 0, memory_order_relaxed);
     return move(e, w, P_SENT | (http_request_is_connect(out) ? F_CONNECT : 0));
@@ -426,7 +433,8 @@ static void after_recv(int fd, const struct iovec *iov, int n, ssize_t rc, int e
                                         : OUTCOME_IGNORED;
     if (!holds_call(phase) || (rc < 0 && ended == OUTCOME_IGNORED))
         return;
-    if (phase == P_OPENED && rc <= 0 && has_spoken(load_call(e).breaker))
+    if (phase == P_OPENED && rc <= 0 &&
+        has_spoken(atomic_load_explicit(&e->breaker, memory_order_relaxed)))
         finish(fd, e, w, P_NONE, OUTCOME_IGNORED, 0); /* a spare connection the server closed */
     else if (phase == P_OPENED || phase == P_FIRST)
         finish(fd, e, w, P_NONE, OUTCOME_SUCCESS, 0); /* the server spoke first, or ended */
@@ -491,7 +499,8 @@ static enum outcome_class end_outcome(int fd, struct entry *e, uint64_t w, enum 
     unsigned phase = PHASE(w);
     if (how == REQUEST_SHARED && (w & F_REUSED))
         return OUTCOME_IGNORED;
-    if (phase == P_OPENED && how == REQUEST_GAVE_UP && has_spoken(load_call(e).breaker))
+    if (phase == P_OPENED && how == REQUEST_GAVE_UP &&
+        has_spoken(atomic_load_explicit(&e->breaker, memory_order_relaxed)))
         return OUTCOME_IGNORED; /* a pool's spare connection: it carried no request */
     if (how == REQUEST_SHARED || phase == P_OPENED || phase == P_FIRST || phase == P_SPOKE)
         return OUTCOME_SUCCESS;
@@ -527,7 +536,7 @@ void request_handshake_begins(int fd)
         return;
     uint64_t w = atomic_load_explicit(&e->word, memory_order_acquire);
     if (PHASE(w) == P_OPENED) {
-        note_spoken(load_call(e).breaker);
+        note_spoken(atomic_load_explicit(&e->breaker, memory_order_relaxed));
         move(e, w, P_HELLO | F_SESSION);
     }
 }

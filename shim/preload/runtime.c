@@ -493,6 +493,33 @@ static const struct image_breaker *breaker_at(const struct ruleset *rs, uint32_t
     return &rs->map.matcher.breakers[i];
 }
 
+/* slot_of past its cached slot (cached: its cache entry as slot_of found
+ * it): maps the state file on first need and finds, or claims, breaker i
+ * of rs's slot. Out of line, so that the cached path keeps a small frame. */
+static __attribute__((noinline)) struct state_slot *
+slot_lookup(struct runtime *rt, struct ruleset *rs, uint32_t i, uintptr_t cached)
+{
+    if (cached <= SLOT_UNAVAILABLE &&
+        (cached == SLOT_UNAVAILABLE || !state_ready(rt) || state_was_lost(rt)))
+        return NULL;
+    struct breaker_cache *c = &rs->cache[i];
+    const struct image_breaker *ib = breaker_at(rs, i);
+    const char *name = image_breaker_name(&rs->map.matcher, i);
+    struct state_slot *slot = *name ? state_find_slot(rt->state, name, true) : NULL;
+    if (slot) {
+        atomic_store_explicit(&c->key, ib->name_hash, memory_order_relaxed);
+        atomic_store_explicit(&slot->breaker.fail_max, ib->config.fail_max, memory_order_relaxed);
+    } else {
+        log_once(LOG_WARN,
+                 "state file %s has no free slot; breaker '%s' and later new ones "
+                 "pass through",
+                 rt->state_path, name);
+    }
+    atomic_store_explicit(&c->slot, slot ? (uintptr_t)slot : SLOT_UNAVAILABLE,
+                          memory_order_release);
+    return slot;
+}
+
 /* Returns breaker i of rs's shared slot, claiming it on first use; NULL when
  * there is none to be had, or the state file was lost. */
 static struct state_slot *slot_of(struct runtime *rt, struct ruleset *rs, uint32_t i)
@@ -509,24 +536,8 @@ static struct state_slot *slot_of(struct runtime *rt, struct ruleset *rs, uint32
             return slot;
         /* fusebox gc gave the slot back while this process kept it: find the
          * breaker's slot again (a new one when it is gone) */
-    } else if (cached == SLOT_UNAVAILABLE || !state_ready(rt) || state_was_lost(rt)) {
-        return NULL;
     }
-    const struct image_breaker *ib = breaker_at(rs, i);
-    const char *name = image_breaker_name(&rs->map.matcher, i);
-    struct state_slot *slot = *name ? state_find_slot(rt->state, name, true) : NULL;
-    if (slot) {
-        atomic_store_explicit(&c->key, state_name_hash(name), memory_order_relaxed);
-        atomic_store_explicit(&slot->breaker.fail_max, ib->config.fail_max, memory_order_relaxed);
-    } else {
-        log_once(LOG_WARN,
-                 "state file %s has no free slot; breaker '%s' and later new ones "
-                 "pass through",
-                 rt->state_path, name);
-    }
-    atomic_store_explicit(&c->slot, slot ? (uintptr_t)slot : SLOT_UNAVAILABLE,
-                          memory_order_release);
-    return slot;
+    return slot_lookup(rt, rs, i, cached);
 }
 
 int runtime_match_candidates(const struct runtime *rt, const struct name_candidates *c,
