@@ -182,7 +182,7 @@ sticky_dir() {
     [ -L "$dir/dangling.state" ]
     # and no temporary file is left behind in the shared directory (the
     # compiled rules are this user's own, 0600, made by rename)
-    [ "$(ls -A "$dir" | grep -cv "^fusebox.state.rules-$(id -u)-")" -eq 2 ]
+    [ "$(ls -A "$dir" | grep -cv "\.state\.rules-$(id -u)-")" -eq 2 ]
     ! find "$dir" -name "*.rules-*" ! -perm 600 | grep .
 }
 
