@@ -118,10 +118,11 @@ $(BUILD)/helpers/curl_%: tests/helpers/curl_%.c $(BUILD)/flags
 deps:
 	@bash scripts/install-deps.sh
 
-# libFuzzer (clang, ASan, UBSan) over the rules parser and the matcher, and
-# over the URL scanner against libcurl's parser (that harness links libcurl),
-# and over the HTTP and TLS recognisers: `make fuzz FUZZ_SECONDS=N` gives the
-# rules half of N and the other two a quarter each. New inputs go to
+# libFuzzer (clang, ASan, UBSan) over the rules parser and the matcher, over
+# compiled rules images and the lookups over them, over the URL scanner
+# against libcurl's parser (that harness links libcurl), and over the HTTP and
+# TLS recognisers: `make fuzz FUZZ_SECONDS=N` gives the rules 3/8 of N, the
+# images 1/8 and the other two a quarter each. New inputs go to
 # $(BUILD)/fuzz/corpus*, a crash to $(BUILD)/fuzz/crash-*; tests/fuzz/corpus*
 # and url_corpus hold the committed seeds.
 FUZZ_SECONDS ?= 60
@@ -138,21 +139,29 @@ $(BUILD)/fuzz/fuzz_url_scan: tests/fuzz/fuzz_url_scan.c $(FUZZ_URL_SRCS) shim/pr
 	clang $(FUZZ_FLAGS) $(INC_preload/curl) -o $@ $< $(FUZZ_URL_SRCS) \
 	    -Wl,--no-as-needed -lcurl -Wl,--as-needed -ldl -pthread
 
+$(BUILD)/fuzz/fuzz_image: tests/fuzz/fuzz_image.c $(FUZZ_SRCS) shim/core/*.h
+	@mkdir -p $(@D)
+	clang $(FUZZ_FLAGS) $(INC_core) -o $@ $< $(FUZZ_SRCS) -ldl -pthread
+
 RECOGNISE_SRCS := shim/preload/http_recognise.c shim/preload/tls_recognise.c
 $(BUILD)/fuzz/fuzz_recognise: tests/fuzz/fuzz_recognise.c $(RECOGNISE_SRCS) shim/preload/*_recognise.h
 	@mkdir -p $(@D)
 	clang $(FUZZ_FLAGS) -Ishim/preload -o $@ $< $(RECOGNISE_SRCS)
 
 .PHONY: fuzz
-fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_url_scan $(BUILD)/fuzz/fuzz_recognise
-	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/url_corpus $(BUILD)/fuzz/corpus-recognise
-	$(BUILD)/fuzz/fuzz_rules -max_total_time=$$(($(FUZZ_SECONDS) / 2)) -timeout=10 -max_len=16384 \
+fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_image $(BUILD)/fuzz/fuzz_url_scan \
+    $(BUILD)/fuzz/fuzz_recognise
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus-image $(BUILD)/fuzz/url_corpus \
+	    $(BUILD)/fuzz/corpus-recognise
+	$(BUILD)/fuzz/fuzz_rules -max_total_time=$$(($(FUZZ_SECONDS) * 3 / 8)) -timeout=10 -max_len=16384 \
 	    -dict=tests/fuzz/rules.dict -artifact_prefix=$(BUILD)/fuzz/ \
 	    $(BUILD)/fuzz/corpus tests/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_image -max_total_time=$$(($(FUZZ_SECONDS) / 8)) -timeout=10 -max_len=8192 \
+	    -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus-image tests/fuzz/corpus-image
 	$(BUILD)/fuzz/fuzz_url_scan -max_total_time=$$(($(FUZZ_SECONDS) / 4)) -timeout=10 \
 	    -max_len=1024 -dict=tests/fuzz/url.dict -artifact_prefix=$(BUILD)/fuzz/ \
 	    $(BUILD)/fuzz/url_corpus tests/fuzz/url_corpus
-	$(BUILD)/fuzz/fuzz_recognise -max_total_time=$$(($(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 - $(FUZZ_SECONDS) / 4)) \
+	$(BUILD)/fuzz/fuzz_recognise -max_total_time=$$(($(FUZZ_SECONDS) - $(FUZZ_SECONDS) * 3 / 8 - $(FUZZ_SECONDS) / 8 - $(FUZZ_SECONDS) / 4)) \
 	    -timeout=10 -max_len=4096 -artifact_prefix=$(BUILD)/fuzz/ \
 	    $(BUILD)/fuzz/corpus-recognise tests/fuzz/corpus-recognise
 

@@ -67,6 +67,8 @@ bool fallback_sockaddr(const struct fallback_address *a, int socket_family, bool
 bool fallback_connect_to_entry(char *buf, size_t size, const char *host, uint16_t port,
                                const struct fallback_address *a)
 {
-    int n = snprintf(buf, size, "%s:%u:%s:%u", host, (unsigned)port, a->host, (unsigned)a->port);
+    /* a->host may lie at the end of a damaged image, unterminated */
+    int n = snprintf(buf, size, "%s:%u:%.*s:%u", host, (unsigned)port, (int)sizeof a->host, a->host,
+                     (unsigned)a->port);
     return n > 0 && (size_t)n < size;
 }

@@ -82,7 +82,9 @@ static void write_breakers(const struct rules *r, uint8_t *image, char *strings,
             .protocol = (uint8_t)rb->protocol,
             .per_host = rb->per_host,
         };
-        memcpy(fallbacks + next_fallback, rb->fallbacks, rb->fallback_count * sizeof *fallbacks);
+        if (rb->fallback_count != 0) /* a breaker without fallbacks has none: NULL */
+            memcpy(fallbacks + next_fallback, rb->fallbacks,
+                   rb->fallback_count * sizeof *fallbacks);
         next_fallback += rb->fallback_count;
     }
 }
@@ -173,12 +175,23 @@ static bool inside(uint64_t offset, uint64_t count, size_t size, uint64_t len)
 
 static bool table_fits(const struct image_table *t, size_t size, uint64_t len)
 {
-    if (t->slots == 0)
-        return t->used == 0;
+    if (t->slots == 0) /* its offset still makes a pointer */
+        return t->used == 0 && inside(t->offset, 0, size, len);
     bool power_of_two = (t->slots & (t->slots - 1)) == 0;
     return power_of_two && t->slots >= 4 && t->used < t->slots &&
            t->shift == 64u - (uint32_t)__builtin_ctz(t->slots) &&
            inside(t->offset, t->slots, size, len);
+}
+
+/* Whether a prefix list of size bytes holds count lengths of at most max bits. */
+static bool prefixes_fit(const uint8_t *prefixes, size_t size, uint8_t count, uint8_t max)
+{
+    if (count > size)
+        return false;
+    for (uint8_t i = 0; i < count; i++)
+        if (prefixes[i] > max)
+            return false;
+    return true;
 }
 
 bool image_view(const void *base, size_t len, struct matcher *m, const char **why)
@@ -205,7 +218,9 @@ bool image_view(const void *base, size_t len, struct matcher *m, const char **wh
         h->order.count != h->patterns.count || h->breakers.count >= IMAGE_MAX_BREAKERS ||
         !table_fits(&h->exact, sizeof(struct image_name_slot), len) ||
         !table_fits(&h->wildcard, sizeof(struct image_name_slot), len) ||
-        !table_fits(&h->addresses, sizeof(struct image_address_slot), len))
+        !table_fits(&h->addresses, sizeof(struct image_address_slot), len) ||
+        !prefixes_fit(h->v4_prefixes, sizeof h->v4_prefixes, h->v4_prefix_count, 32) ||
+        !prefixes_fit(h->v6_prefixes, sizeof h->v6_prefixes, h->v6_prefix_count, 128))
         return false;
     *m = (struct matcher){
         .header = h,

@@ -19,10 +19,11 @@
 void *image_compile(const struct rules *r, const struct image_source *source, size_t *len);
 
 /* Checks that the len bytes at base are an image this build can read: its
- * magic, format, record digest and build, its size, and that every
- * section and table lies inside it. Fills *m (owned NULL) and returns true;
- * else returns false with the reason in *why ("not a rules image",
- * "compiled by another fusebox version", "truncated", "damaged"). */
+ * magic, format, record digest and build, its size, that every section
+ * and table lies inside it and that its prefix lengths fit their family's
+ * addresses. Fills *m (owned NULL) and returns true; else returns false
+ * with the reason in *why ("not a rules image", "compiled by another
+ * fusebox version", "truncated", "damaged"). */
 bool image_view(const void *base, size_t len, struct matcher *m, const char **why);
 
 /* Compiles r into an image of its own (source unknown) and views it: for

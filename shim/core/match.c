@@ -367,7 +367,8 @@ size_t match_name_candidates(const struct matcher *m, const char *name, size_t l
         if (g->first > m->pattern_count || g->count > m->pattern_count - g->first)
             continue;
         for (uint32_t j = 0; j < g->count && n < max; j++)
-            out[n++] = m->order[g->first + j];
+            if (m->order[g->first + j] < m->pattern_count) /* else a damaged image's */
+                out[n++] = m->order[g->first + j];
     }
     return n;
 }
