@@ -65,8 +65,9 @@ int cmd_reload(int argc, char **argv)
     bool usable = image_load(spec, system, path, &l);
     atomic_fetch_add(&st->header->rules_reloads, 1); /* broken rules too: warned of at once */
     if (l.freshness == IMAGE_CURRENT) {
-        printf("%s: compiled, %u breakers, %u host patterns; running processes reload now\n", spec,
-               l.map.matcher.breaker_count, l.map.matcher.pattern_count);
+        uint32_t b = l.map.matcher.breaker_count, p = l.map.matcher.pattern_count;
+        printf("%s: compiled, %u breaker%s, %u host pattern%s; running programs take them now\n",
+               spec, b, b == 1 ? "" : "s", p, p == 1 ? "" : "s");
         if (l.image_problem)
             cli_error("%s: %s", l.image_path, l.image_problem);
     } else {
