@@ -246,3 +246,32 @@ damaged_image_is_refused() {
     assert_output --partial "removed compiled rules $FUSEBOX_STATE.rules-"
     [ "$(ls "$FUSEBOX_STATE".rules-*)" = "$mine" ]
 }
+
+@test "threads connecting while the rules are reloaded again and again: every call counted once" {
+    start_server dead refuse
+    local torture=$BUILD/helpers/connect_torture i=0 pid
+    rules_one() {
+        printf '{"version": 1, "breakers": [{"name": "%s", "hosts": ["127.0.0.1:%s"], "fail_max": 10000}]}\n' \
+            "$1" "$dead_PORT" > "$FUSEBOX_RULES.new"
+        mv "$FUSEBOX_RULES.new" "$FUSEBOX_RULES"
+    }
+    export FUSEBOX_RULES=$BATS_TEST_TMPDIR/rules.json
+    rules_one a
+    LD_PRELOAD="$PRELOAD" "$torture" threads "$dead_PORT" 4 20000 \
+        > "$BATS_TEST_TMPDIR/torture.out" 2> "$BATS_TEST_TMPDIR/torture.err" 3>&- &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 200 ]; do
+        rules_one "$([ $((i % 2)) = 0 ] && echo b || echo a)"
+        "$FUSEBOX" reload > /dev/null
+        i=$((i + 1))
+    done
+    wait "$pid"
+    [ "$(cat "$BATS_TEST_TMPDIR/torture.out")" = 'ok 0 refused 80000 other 0' ]
+    [ ! -s "$BATS_TEST_TMPDIR/torture.err" ]
+    local a b
+    a=$(breaker_field a calls) b=$(breaker_field b calls)
+    [ "$a" = absent ] && a=0
+    [ "$b" = absent ] && b=0
+    echo "# a $a, b $b after $i reloads" >&3
+    [ $((a + b)) -eq 80000 ]
+}

@@ -53,7 +53,7 @@ struct runtime {
     _Atomic uint64_t *_Atomic reloads;   /* the state file's rules_reloads, once mapped */
     _Atomic uint64_t next_check_ms;      /* when to look at the rules source again */
     _Atomic bool checking;               /* a thread is looking at it */
-    uint64_t reloads_seen;               /* rules_reloads when it last looked */
+    _Atomic uint64_t reloads_seen;       /* rules_reloads when it last looked */
     struct image_source warned;          /* the bad source last warned about */
     bool has_warned;                     /* warned is set */
     struct host_cache_entry *host_cache; /* RUNTIME_HOST_CACHE entries */
@@ -267,13 +267,13 @@ static void check_rules(struct runtime *rt, uint64_t now_ms)
         return;
     KEEP_ERRNO();
     _Atomic uint64_t *reloads = atomic_load_explicit(&rt->reloads, memory_order_acquire);
-    uint64_t seen = rt->reloads_seen;
-    if (reloads)
-        rt->reloads_seen = atomic_load_explicit(reloads, memory_order_relaxed);
+    uint64_t seen = atomic_load_explicit(&rt->reloads_seen, memory_order_relaxed);
+    uint64_t now_seen = reloads ? atomic_load_explicit(reloads, memory_order_relaxed) : seen;
+    atomic_store_explicit(&rt->reloads_seen, now_seen, memory_order_relaxed);
     atomic_store_explicit(&rt->next_check_ms, now_ms + CHECK_EVERY_MS, memory_order_relaxed);
     bool was = building_here;
     building_here = true;
-    look_at_rules(rt, rt->reloads_seen != seen ? "after fusebox reload" : "the rules changed");
+    look_at_rules(rt, now_seen != seen ? "after fusebox reload" : "the rules changed");
     building_here = was;
     atomic_store_explicit(&rt->checking, false, memory_order_release);
 }
@@ -281,9 +281,10 @@ static void check_rules(struct runtime *rt, uint64_t now_ms)
 /* Whether the rules must be looked at now. */
 static bool check_due(struct runtime *rt, uint64_t now_ms)
 {
-    _Atomic uint64_t *reloads = atomic_load_explicit(&rt->reloads, memory_order_relaxed);
+    _Atomic uint64_t *reloads = atomic_load_explicit(&rt->reloads, memory_order_acquire);
     return now_ms >= atomic_load_explicit(&rt->next_check_ms, memory_order_relaxed) ||
-           (reloads && atomic_load_explicit(reloads, memory_order_relaxed) != rt->reloads_seen);
+           (reloads && atomic_load_explicit(reloads, memory_order_relaxed) !=
+                           atomic_load_explicit(&rt->reloads_seen, memory_order_relaxed));
 }
 
 static struct runtime *runtime_build(void)
@@ -465,8 +466,10 @@ static bool state_ready(struct runtime *rt)
     if (!rt->state) {
         log_msg(LOG_WARN, "%s; everything passes through", err);
     } else {
-        rt->reloads_seen =
-            atomic_load_explicit(&rt->state->header->rules_reloads, memory_order_relaxed);
+        atomic_store_explicit(
+            &rt->reloads_seen,
+            atomic_load_explicit(&rt->state->header->rules_reloads, memory_order_relaxed),
+            memory_order_relaxed);
         atomic_store_explicit(&rt->reloads, &rt->state->header->rules_reloads,
                               memory_order_release);
     }
