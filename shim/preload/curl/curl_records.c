@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 
 #include "curl_internal.h"
+#include "keep_errno.h"
 #include "log.h"
 
 #define CURL_RECORD_WAYS 8 /* slots of a group: 64 bytes of keys */
@@ -145,6 +146,7 @@ static struct curl_record *claim(struct level *l, const void *handle)
 
 struct curl_record *curl_records_add(const void *handle)
 {
+    KEEP_ERRNO(); /* mmap, munmap and log_once, when a level is made or none is left */
     struct curl_record *r = NULL;
     for (unsigned i = 0; i < LEVELS && !r; i++) {
         struct level *l = level_at(i, true);
