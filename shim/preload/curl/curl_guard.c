@@ -64,18 +64,17 @@ static bool no_proxy_for(const char *list, const char *host)
 static bool proxy_of(const struct curl_options *o, const struct curl_target *origin,
                      struct curl_target *proxy)
 {
-    struct curl_proxy_environment env;
-    curl_proxy_environment_read(origin->scheme, &env);
-    const char *exceptions = o->noproxy_set ? o->noproxy : env.no_lower;
+    const struct curl_proxy_environment *env = curl_proxy_environment_read(origin->scheme);
+    const char *exceptions = o->noproxy_set ? o->noproxy : env->no_lower;
     if (!exceptions)
-        exceptions = env.no_upper;
+        exceptions = env->no_upper;
     if (exceptions && no_proxy_for(exceptions, origin->host))
         return false;
     if (o->proxy_set) {
         *proxy = o->proxy;
         return proxy->host[0] != '\0';
     }
-    const char *from_environment = curl_proxy_environment_proxy(&env, origin->scheme);
+    const char *from_environment = curl_proxy_environment_proxy(env, origin->scheme);
     return from_environment && curl_target_of_proxy(from_environment, proxy);
 }
 

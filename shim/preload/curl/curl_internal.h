@@ -120,9 +120,10 @@ struct curl_proxy_environment {
 
 /* Reads them for scheme (lower case, as in struct curl_target): what this
  * thread read last while environ holds the same entries (compared by
- * address), else one pass over environ. The values point into the
- * environment. Allocates nothing, leaves errno alone. */
-void curl_proxy_environment_read(const char *scheme, struct curl_proxy_environment *env);
+ * address), else one pass over environ. Returns them in this thread's
+ * memo, valid until its next call; the values point into the environment.
+ * Allocates nothing, leaves errno alone. */
+const struct curl_proxy_environment *curl_proxy_environment_read(const char *scheme);
 
 /* The proxy libcurl takes from env for a transfer of scheme, or NULL:
  * <scheme>_proxy, its upper-case name (but never HTTP_PROXY), all_proxy,

@@ -57,15 +57,16 @@ static void take(const char *e, const char *name, size_t n, const char **lower, 
 }
 
 /* True when the memo holds environ e (its entries unchanged) read for
- * scheme (n bytes, then its NUL). Reads e no further than its terminating
- * NULL. */
-static bool memo_holds(char **e, const char *scheme, size_t n)
+ * scheme. Reads e no further than its terminating NULL. */
+static bool memo_holds(char **e, const char *scheme)
 {
     if (e != memo.seen || !e)
         return false;
-    for (size_t i = 0; i <= n; i++) /* scheme[n] ends it: the target's scheme is a string */
-        if (memo.scheme[i] != scheme[i])
-            return false;
+    for (size_t i = 0; memo.scheme[i] == scheme[i]; i++) /* memo.scheme ends in its array */
+        if (!scheme[i])
+            goto same_scheme;
+    return false;
+same_scheme:;
     size_t count = memo.count;
     /* an entry equal to its copy is not the NULL: e[i + 1] may be read */
 #pragma GCC unroll 4
@@ -75,11 +76,14 @@ static bool memo_holds(char **e, const char *scheme, size_t n)
     return e[count] == NULL;
 }
 
-/* Reads the variables for scheme (n bytes) from environ e into *env in one
- * pass, and keeps e, its entries and *env in the memo (when it has room). */
-static void read_environment(char **e, const char *scheme, size_t n,
-                             struct curl_proxy_environment *env)
+/* Reads the variables for scheme from environ e into the memo in one pass,
+ * and keeps e and its entries there too (when it has room). */
+static void read_environment(char **e, const char *scheme)
 {
+    size_t n = 0;
+    while (n < sizeof memo.scheme - 1 && scheme[n])
+        n++;
+    struct curl_proxy_environment *env = &memo.env;
     *env = (struct curl_proxy_environment){NULL, NULL, NULL, NULL, NULL, NULL};
     /* the first two bytes of <scheme>_proxy, folded as below */
     char own0 = (char)(scheme[0] | 0x20), own1 = (char)((n > 1 ? scheme[1] : '_') | 0x20);
@@ -107,26 +111,23 @@ static void read_environment(char **e, const char *scheme, size_t n,
     memo.count = count;
     memcpy(memo.scheme, scheme, n);
     memo.scheme[n] = '\0';
-    memo.env = *env;
 }
 
-void curl_proxy_environment_read(const char *scheme, struct curl_proxy_environment *env)
+const struct curl_proxy_environment *curl_proxy_environment_read(const char *scheme)
 {
-    size_t n = 0;
-    while (n < sizeof memo.scheme - 1 && scheme[n])
-        n++;
     char **e = environ;
-    if (memo_holds(e, scheme, n))
-        *env = memo.env;
-    else
-        read_environment(e, scheme, n, env);
+    if (!memo_holds(e, scheme))
+        read_environment(e, scheme);
+    return &memo.env;
 }
 
 const char *curl_proxy_environment_proxy(const struct curl_proxy_environment *env,
                                          const char *scheme)
 {
     const char *v = env->scheme_lower;
-    if (!v && strcmp(scheme, "http") != 0)
+    bool http = scheme[0] == 'h' && scheme[1] == 't' && scheme[2] == 't' && scheme[3] == 'p' &&
+                scheme[4] == '\0';
+    if (!v && !http)
         v = env->scheme_upper;
     if (!v)
         v = env->all_lower;
