@@ -218,10 +218,11 @@ static bool proxy_failed(CURLcode rc, long connect_status)
  * HTTP date, as libcurl parsed it), in ms; 0 when none. */
 static uint32_t retry_after_ms(CURL *handle, long status)
 {
+    if (status != 429 && status != 503)
+        return 0;
     real_curl_easy_getinfo_fn get = curl_real(curl_easy_getinfo);
     curl_off_t seconds = 0;
-    if ((status != 429 && status != 503) || !get ||
-        get(handle, CURLINFO_RETRY_AFTER, &seconds) != CURLE_OK || seconds <= 0)
+    if (!get || get(handle, CURLINFO_RETRY_AFTER, &seconds) != CURLE_OK || seconds <= 0)
         return 0;
     return seconds < BREAKER_MAX_RESET_MS / 1000 ? (uint32_t)seconds * 1000 : BREAKER_MAX_RESET_MS;
 }

@@ -69,7 +69,7 @@ static bool memo_holds(char **e, const char *scheme)
 same_scheme:;
     size_t count = memo.count;
     /* an entry equal to its copy is not the NULL: e[i + 1] may be read */
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (size_t i = 0; i < count; i++)
         if (e[i] != memo.snapshot[i])
             return false;

@@ -71,13 +71,12 @@ void curl_multi_state_clear(struct curl_multi_state *s)
     s->guard.connect_to = NULL;
 }
 
-/* Level i, made when make is set and it does not exist yet; NULL when it
- * does not (or cannot be made). */
-static struct level *level_at(unsigned i, bool make)
+/* Makes level i unless another thread has; returns it, or NULL when it
+ * cannot be made. Leaves errno alone. */
+__attribute__((noinline)) static struct level *make_level(unsigned i)
 {
-    struct level *l = atomic_load_explicit(&levels[i], memory_order_acquire);
-    if (l || !make)
-        return l;
+    KEEP_ERRNO();
+    struct level *l = NULL;
     unsigned bits = LEVEL0_GROUP_BITS + LEVEL_GROWTH_BITS * i;
     size_t slots = (size_t)CURL_RECORD_WAYS << bits;
     size_t size =
@@ -95,6 +94,14 @@ static struct level *level_at(unsigned i, bool make)
         return fresh;
     munmap(base, size); /* another thread made it first: l is its level */
     return l;
+}
+
+/* Level i, made when make is set and it does not exist yet; NULL when it
+ * does not (or cannot be made). Leaves errno alone. */
+static struct level *level_at(unsigned i, bool make)
+{
+    struct level *l = atomic_load_explicit(&levels[i], memory_order_acquire);
+    return l || !make ? l : make_level(i);
 }
 
 /* The first slot of handle's group in l. */
@@ -146,7 +153,6 @@ static struct curl_record *claim(struct level *l, const void *handle)
 
 struct curl_record *curl_records_add(const void *handle)
 {
-    KEEP_ERRNO(); /* mmap, munmap and log_once, when a level is made or none is left */
     struct curl_record *r = NULL;
     for (unsigned i = 0; i < LEVELS && !r; i++) {
         struct level *l = level_at(i, true);
@@ -154,10 +160,12 @@ struct curl_record *curl_records_add(const void *handle)
             break;
         r = claim(l, handle);
     }
-    if (!r)
+    if (!r) {
+        KEEP_ERRNO();
         log_once(LOG_WARN,
                  "no room to follow another libcurl handle (%s); its transfers pass through",
                  "no memory, or 2.8 M alive");
+    }
     return r;
 }
 

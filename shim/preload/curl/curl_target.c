@@ -90,8 +90,8 @@ static __thread struct url_memo memo __attribute__((tls_model("initial-exec")));
  * goes on with a clean path, query or fragment. */
 static bool memo_fits(const char *url)
 {
-    if (memo.len == 0 || strnlen(url, memo.len) < memo.len || memcmp(url, memo.text, memo.len) != 0)
-        return false;
+    if (memo.len == 0 || strncmp(url, memo.text, memo.len) != 0)
+        return false; /* memo.text holds no NUL: a shorter url differs */
     char next = url[memo.len];
     return (next == '\0' || next == '/' || next == '?' || next == '#') &&
            curl_url_rest_is_clean(url + memo.len);
