@@ -91,7 +91,8 @@ struct matched {
 static __thread struct matched last_matched[2] __attribute__((tls_model("initial-exec")));
 
 /* runtime_match_host for t, through last_matched[which]. */
-static int match_target(const struct runtime *rt, const struct curl_target *t, unsigned which)
+__attribute__((always_inline)) static inline int
+match_target(const struct runtime *rt, const struct curl_target *t, unsigned which)
 {
     struct matched *m = &last_matched[which];
     if (m->rt != rt || m->port != t->port || strcmp(m->host, t->host) != 0) {
