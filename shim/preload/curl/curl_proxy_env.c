@@ -8,7 +8,9 @@
  * them, and the environment is read again in one pass (where an entry that
  * cannot be one of the names costs a test of its first byte). The values
  * point into the entries, so a putenv string whose value the program
- * rewrites in place is read as it is now. */
+ * rewrites in place is read as it is now; one whose name it rewrites in
+ * place is seen at the next change of the entries (docs/how-it-works.md,
+ * limits of the libcurl hooks). 2 KB of TLS a thread. */
 #include <string.h>
 
 #include "curl_internal.h"
