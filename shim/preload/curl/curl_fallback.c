@@ -65,8 +65,10 @@ bool curl_fallback_begin(struct runtime *rt, const struct curl_options *o,
 
 void curl_fallback_install(CURL *handle, const struct curl_guard *g)
 {
+    if (!g->connect_to)
+        return;
     real_curl_easy_setopt_fn set = curl_real(curl_easy_setopt);
-    if (!g->connect_to || !set)
+    if (!set)
         return;
     KEEP_ERRNO();
     set(handle, CURLOPT_CONNECT_TO, g->connect_to);

@@ -64,18 +64,17 @@ static bool no_proxy_for(const char *list, const char *host)
 static bool proxy_of(const struct curl_options *o, const struct curl_target *origin,
                      struct curl_target *proxy)
 {
-    struct curl_proxy_environment env;
-    curl_proxy_environment_read(origin->scheme, &env);
-    const char *exceptions = o->noproxy_set ? o->noproxy : env.no_lower;
+    const struct curl_proxy_environment *env = curl_proxy_environment_read(origin->scheme);
+    const char *exceptions = o->noproxy_set ? o->noproxy : env->no_lower;
     if (!exceptions)
-        exceptions = env.no_upper;
+        exceptions = env->no_upper;
     if (exceptions && no_proxy_for(exceptions, origin->host))
         return false;
     if (o->proxy_set) {
         *proxy = o->proxy;
         return proxy->host[0] != '\0';
     }
-    const char *from_environment = curl_proxy_environment_proxy(&env, origin->scheme);
+    const char *from_environment = curl_proxy_environment_proxy(env, origin->scheme);
     return from_environment && curl_target_of_proxy(from_environment, proxy);
 }
 
@@ -93,7 +92,8 @@ struct matched {
 static __thread struct matched last_matched[2] __attribute__((tls_model("initial-exec")));
 
 /* runtime_match_host for t, through last_matched[which]. */
-static int match_target(const struct runtime *rt, const struct curl_target *t, unsigned which)
+__attribute__((always_inline)) static inline int
+match_target(const struct runtime *rt, const struct curl_target *t, unsigned which)
 {
     struct matched *m = &last_matched[which];
     uint32_t generation = runtime_generation(rt);
@@ -223,10 +223,11 @@ static bool proxy_failed(CURLcode rc, long connect_status)
  * HTTP date, as libcurl parsed it), in ms; 0 when none. */
 static uint32_t retry_after_ms(CURL *handle, long status)
 {
+    if (status != 429 && status != 503)
+        return 0;
     real_curl_easy_getinfo_fn get = curl_real(curl_easy_getinfo);
     curl_off_t seconds = 0;
-    if ((status != 429 && status != 503) || !get ||
-        get(handle, CURLINFO_RETRY_AFTER, &seconds) != CURLE_OK || seconds <= 0)
+    if (!get || get(handle, CURLINFO_RETRY_AFTER, &seconds) != CURLE_OK || seconds <= 0)
         return 0;
     return seconds < BREAKER_MAX_RESET_MS / 1000 ? (uint32_t)seconds * 1000 : BREAKER_MAX_RESET_MS;
 }

@@ -90,7 +90,8 @@ extern __thread unsigned curl_inside_libcurl __attribute__((tls_model("initial-e
  * curl_easy_setopt(CURLOPT_URL) takes it (a missing scheme is guessed as
  * libcurl does): by the scanner, else by libcurl's URL API. Returns false,
  * with t->host empty, when the URL has no host or port libcurl would connect
- * to (file://, a malformed URL) or libcurl's URL API is missing. */
+ * to (file://, a malformed URL) or libcurl's URL API is missing. Leaves
+ * errno alone (as do the other curl_target_of_* but curl_target_of_curlu). */
 bool curl_target_of_url(const char *url, struct curl_target *t);
 
 /* curl_target_of_url and curl_target_of_proxy by libcurl's URL API alone
@@ -117,9 +118,12 @@ struct curl_proxy_environment {
     const char *all_lower, *all_upper;       /* all_proxy, ALL_PROXY */
 };
 
-/* Reads them for scheme (lower case, as in struct curl_target) in one pass
- * over environ. The values point into the environment. */
-void curl_proxy_environment_read(const char *scheme, struct curl_proxy_environment *env);
+/* Reads them for scheme (lower case, as in struct curl_target): what this
+ * thread read last while environ holds the same entries (compared by
+ * address), else one pass over environ. Returns them in this thread's
+ * memo, valid until its next call; the values point into the environment.
+ * Allocates nothing, leaves errno alone. */
+const struct curl_proxy_environment *curl_proxy_environment_read(const char *scheme);
 
 /* The proxy libcurl takes from env for a transfer of scheme, or NULL:
  * <scheme>_proxy, its upper-case name (but never HTTP_PROXY), all_proxy,
@@ -201,7 +205,7 @@ static inline struct curl_record *curl_records_find(const void *handle)
 
 /* Returns a new record for handle, which has none (the caller looked),
  * with cleared options and multi state; NULL (with a warning, once) when
- * out of memory or room. */
+ * out of memory or room. Leaves errno alone. */
 struct curl_record *curl_records_add(const void *handle);
 
 /* Drops r, the record of a handle being cleaned up; its memory goes to a

@@ -101,15 +101,13 @@ void curl_multi_forget(const struct curl_multi_state *s, CURL *handle)
     }
 }
 
-EXPORT CURLMcode curl_multi_add_handle(CURLM *multi, CURL *handle)
+/* curl_multi_add_handle of a handle with a record, under rules. */
+__attribute__((noinline)) static CURLMcode add_recorded(real_curl_multi_add_handle_fn add,
+                                                        CURLM *multi, CURL *handle)
 {
-    real_curl_multi_add_handle_fn add = curl_real(curl_multi_add_handle);
-    if (!add)
-        return CURLM_INTERNAL_ERROR;
     struct runtime *rt;
     struct curl_record *r;
-    if (curl_inside_libcurl || !(rt = runtime_get()) || curl_records_empty() ||
-        !(r = curl_records_find(handle)))
+    if (!(rt = runtime_get()) || !(r = curl_records_find(handle)))
         return add(multi, handle);
     struct curl_multi_state s;
     curl_multi_state_clear(&s);
@@ -129,10 +127,23 @@ EXPORT CURLMcode curl_multi_add_handle(CURLM *multi, CURL *handle)
     return rc;
 }
 
+/* The pass-through (libcurl's own calls, handles without a record) needs
+ * no frame: what it does not settle is left to add_recorded. */
+EXPORT CURLMcode curl_multi_add_handle(CURLM *multi, CURL *handle)
+{
+    real_curl_multi_add_handle_fn add = curl_real(curl_multi_add_handle);
+    if (!add)
+        return CURLM_INTERNAL_ERROR;
+    if (curl_inside_libcurl || curl_records_empty())
+        return add(multi, handle);
+    return add_recorded(add, multi, handle);
+}
+
 /* Settles handle's transfer: from its result rc when its message was read,
  * else (unread) from what the handle reports; a rejected one gets its
- * program's callback back and its error message. */
-static void settle(CURL *handle, bool read, CURLcode rc)
+ * program's callback back and its error message. Apart from the hooks, so
+ * that their pass-through needs no frame. */
+__attribute__((noinline)) static void settle(CURL *handle, bool read, CURLcode rc)
 {
     struct curl_multi_state s;
     const struct curl_record *r = take_state(handle, &s);
@@ -161,7 +172,7 @@ EXPORT CURLMsg *curl_multi_info_read(CURLM *multi, int *left)
     if (curl_inside_libcurl)
         return read(multi, left);
     CURLMsg *m = read(multi, left);
-    if (m && m->msg == CURLMSG_DONE)
+    if (m && m->msg == CURLMSG_DONE && atomic_load_explicit(&multi_pending, memory_order_relaxed))
         settle(m->easy_handle, true, m->data.result);
     return m;
 }
@@ -171,7 +182,7 @@ EXPORT CURLMcode curl_multi_remove_handle(CURLM *multi, CURL *handle)
     real_curl_multi_remove_handle_fn remove = curl_real(curl_multi_remove_handle);
     if (!remove)
         return CURLM_INTERNAL_ERROR;
-    if (!curl_inside_libcurl)
+    if (!curl_inside_libcurl && atomic_load_explicit(&multi_pending, memory_order_relaxed))
         settle(handle, false, CURLE_OK);
     return remove(multi, handle);
 }
@@ -180,17 +191,24 @@ EXPORT CURLMcode curl_multi_remove_handle(CURLM *multi, CURL *handle)
  * then lets go of them without curl_multi_remove_handle): they are settled
  * first, so that no refusing callback or fallback stays on a handle that the
  * program goes on using. */
+/* Settles every transfer still pending in multi (being cleaned up). */
+__attribute__((noinline)) static void settle_all_in(CURLM *multi)
+{
+    CURL *left[64];
+    size_t n;
+    while (atomic_load_explicit(&multi_pending, memory_order_relaxed) &&
+           (n = curl_records_in_multi(multi, left, sizeof left / sizeof left[0])) > 0)
+        for (size_t i = 0; i < n; i++)
+            settle(left[i], false, CURLE_OK);
+}
+
 EXPORT CURLMcode curl_multi_cleanup(CURLM *multi)
 {
     real_curl_multi_cleanup_fn cleanup = curl_real(curl_multi_cleanup);
     if (!cleanup)
         return CURLM_INTERNAL_ERROR;
-    CURL *left[64];
-    size_t n;
-    while (!curl_inside_libcurl && atomic_load_explicit(&multi_pending, memory_order_relaxed) &&
-           (n = curl_records_in_multi(multi, left, sizeof left / sizeof left[0])) > 0)
-        for (size_t i = 0; i < n; i++)
-            settle(left[i], false, CURLE_OK);
+    if (!curl_inside_libcurl && atomic_load_explicit(&multi_pending, memory_order_relaxed))
+        settle_all_in(multi);
     return cleanup(multi);
 }
 
@@ -200,6 +218,17 @@ static bool guarding(void)
     return !curl_inside_libcurl && atomic_load_explicit(&multi_guarded, memory_order_relaxed);
 }
 
+/* libcurl's curl_multi_perform inside a guarded transfer (apart from the
+ * hook, whose pass-through then needs no frame). */
+__attribute__((noinline)) static CURLMcode perform_guarded(real_curl_multi_perform_fn perform,
+                                                           CURLM *multi, int *running)
+{
+    runtime_transfer_depth++;
+    CURLMcode rc = perform(multi, running);
+    runtime_transfer_depth--;
+    return rc;
+}
+
 EXPORT CURLMcode curl_multi_perform(CURLM *multi, int *running)
 {
     real_curl_multi_perform_fn perform = curl_real(curl_multi_perform);
@@ -207,8 +236,16 @@ EXPORT CURLMcode curl_multi_perform(CURLM *multi, int *running)
         return CURLM_INTERNAL_ERROR;
     if (!guarding())
         return perform(multi, running);
+    return perform_guarded(perform, multi, running);
+}
+
+/* The same for curl_multi_socket_action. */
+__attribute__((noinline)) static CURLMcode
+socket_action_guarded(real_curl_multi_socket_action_fn action, CURLM *multi, curl_socket_t socket,
+                      int events, int *running)
+{
     runtime_transfer_depth++;
-    CURLMcode rc = perform(multi, running);
+    CURLMcode rc = action(multi, socket, events, running);
     runtime_transfer_depth--;
     return rc;
 }
@@ -221,8 +258,5 @@ EXPORT CURLMcode curl_multi_socket_action(CURLM *multi, curl_socket_t socket, in
         return CURLM_INTERNAL_ERROR;
     if (!guarding())
         return action(multi, socket, events, running);
-    runtime_transfer_depth++;
-    CURLMcode rc = action(multi, socket, events, running);
-    runtime_transfer_depth--;
-    return rc;
+    return socket_action_guarded(action, multi, socket, events, running);
 }

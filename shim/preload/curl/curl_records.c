@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 
 #include "curl_internal.h"
+#include "keep_errno.h"
 #include "log.h"
 
 #define CURL_RECORD_WAYS 8 /* slots of a group: 64 bytes of keys */
@@ -70,13 +71,12 @@ void curl_multi_state_clear(struct curl_multi_state *s)
     s->guard.connect_to = NULL;
 }
 
-/* Level i, made when make is set and it does not exist yet; NULL when it
- * does not (or cannot be made). */
-static struct level *level_at(unsigned i, bool make)
+/* Makes level i unless another thread has; returns it, or NULL when it
+ * cannot be made. Leaves errno alone. */
+__attribute__((noinline)) static struct level *make_level(unsigned i)
 {
-    struct level *l = atomic_load_explicit(&levels[i], memory_order_acquire);
-    if (l || !make)
-        return l;
+    KEEP_ERRNO();
+    struct level *l = NULL;
     unsigned bits = LEVEL0_GROUP_BITS + LEVEL_GROWTH_BITS * i;
     size_t slots = (size_t)CURL_RECORD_WAYS << bits;
     size_t size =
@@ -94,6 +94,14 @@ static struct level *level_at(unsigned i, bool make)
         return fresh;
     munmap(base, size); /* another thread made it first: l is its level */
     return l;
+}
+
+/* Level i, made when make is set and it does not exist yet; NULL when it
+ * does not (or cannot be made). Leaves errno alone. */
+static struct level *level_at(unsigned i, bool make)
+{
+    struct level *l = atomic_load_explicit(&levels[i], memory_order_acquire);
+    return l || !make ? l : make_level(i);
 }
 
 /* The first slot of handle's group in l. */
@@ -152,10 +160,12 @@ struct curl_record *curl_records_add(const void *handle)
             break;
         r = claim(l, handle);
     }
-    if (!r)
+    if (!r) {
+        KEEP_ERRNO();
         log_once(LOG_WARN,
                  "no room to follow another libcurl handle (%s); its transfers pass through",
                  "no memory, or 2.8 M alive");
+    }
     return r;
 }
 

@@ -16,13 +16,11 @@
 #include <curl/curl.h>
 #undef curl_easy_setopt
 
-#include <errno.h>
 #include <stdarg.h>
 #include <string.h>
 
 #include "curl_internal.h"
 #include "export.h"
-#include "keep_errno.h"
 #include "runtime.h"
 
 _Static_assert(sizeof(long) == sizeof(uintptr_t) && sizeof(void *) == sizeof(uintptr_t) &&
@@ -62,24 +60,20 @@ static const uint64_t maybe_noted =
 static void store(struct curl_options *o, CURLoption option, uintptr_t v)
 {
     switch (option) {
-    case CURLOPT_URL: {
-        KEEP_ERRNO(); /* libcurl's URL API, when the scanner declines */
+    case CURLOPT_URL:
         curl_target_of_url((const char *)v, &o->url);
         break;
-    }
     case CURLOPT_CURLU:
         o->curlu = (CURLU *)v;
         break;
     case CURLOPT_ERRORBUFFER:
         o->errorbuffer = (char *)v;
         break;
-    case CURLOPT_PROXY: {
-        KEEP_ERRNO();
+    case CURLOPT_PROXY:
         o->proxy_set = v != 0;
         if (!v || !curl_target_of_proxy((const char *)v, &o->proxy))
             o->proxy.host[0] = '\0';
         break;
-    }
     case CURLOPT_NOPROXY: {
         const char *list = (const char *)v;
         size_t len = list ? strlen(list) : 0;
@@ -114,10 +108,8 @@ static void store(struct curl_options *o, CURLoption option, uintptr_t v)
 static void note(CURL *handle, CURLoption option, uintptr_t v)
 {
     struct curl_record *r = curl_records_empty() ? NULL : curl_records_find(handle);
-    if (!r && !curl_inside_libcurl) {
-        KEEP_ERRNO();
+    if (!r && !curl_inside_libcurl)
         r = runtime_get() ? curl_records_add(handle) : NULL;
-    }
     if (r)
         store(&r->options, option, v);
 }

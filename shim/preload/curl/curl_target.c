@@ -6,6 +6,7 @@
 
 #include "curl_internal.h"
 #include "curl_url_scan.h"
+#include "keep_errno.h"
 
 /* Copies src into dst (size bytes) in lower case, dropping one trailing dot
  * of a name; false when it does not fit or is empty. */
@@ -80,6 +81,7 @@ static CURLU *parsed(const char *text, unsigned flags)
 struct url_memo {
     size_t len;
     char text[URL_MEMO_MAX];
+    size_t host_len; /* strlen(target.host) */
     struct curl_target target;
 };
 static __thread struct url_memo memo __attribute__((tls_model("initial-exec")));
@@ -88,8 +90,8 @@ static __thread struct url_memo memo __attribute__((tls_model("initial-exec")));
  * goes on with a clean path, query or fragment. */
 static bool memo_fits(const char *url)
 {
-    if (memo.len == 0 || strnlen(url, memo.len) < memo.len || memcmp(url, memo.text, memo.len) != 0)
-        return false;
+    if (memo.len == 0 || strncmp(url, memo.text, memo.len) != 0)
+        return false; /* memo.text holds no NUL: a shorter url differs */
     char next = url[memo.len];
     return (next == '\0' || next == '/' || next == '?' || next == '#') &&
            curl_url_rest_is_clean(url + memo.len);
@@ -100,7 +102,7 @@ bool curl_target_of_url(const char *url, struct curl_target *t)
     if (!url)
         return curl_target_of_url_api(url, t);
     if (memo_fits(url)) {
-        memcpy(t->host, memo.target.host, strlen(memo.target.host) + 1);
+        memcpy(t->host, memo.target.host, memo.host_len + 1);
         memcpy(t->scheme, memo.target.scheme, sizeof t->scheme);
         t->port = memo.target.port;
         return true;
@@ -111,6 +113,7 @@ bool curl_target_of_url(const char *url, struct curl_target *t)
     if (len < URL_MEMO_MAX) {
         memcpy(memo.text, url, len);
         memo.len = len;
+        memo.host_len = strlen(t->host);
         memo.target = *t;
     }
     return true;
@@ -118,6 +121,7 @@ bool curl_target_of_url(const char *url, struct curl_target *t)
 
 bool curl_target_of_url_api(const char *url, struct curl_target *t)
 {
+    KEEP_ERRNO();
     CURLU *u = parsed(url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME);
     bool ok = curl_target_of_curlu(u, t);
     if (u)
@@ -142,6 +146,7 @@ bool curl_target_of_proxy(const char *proxy, struct curl_target *t)
 
 bool curl_target_of_proxy_api(const char *proxy, struct curl_target *t)
 {
+    KEEP_ERRNO();
     t->host[0] = t->scheme[0] = '\0';
     t->port = 0;
     if (!proxy || !*proxy)
