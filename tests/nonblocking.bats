@@ -96,3 +96,36 @@ os._exit(0)
     assert_output 'child done'
     [ "$(breaker_field hole calls)" -eq 0 ]
 }
+
+# refused_io OPS: a non-blocking connect to the refusing server "dead", then
+# each of OPS (send or recv) at once, never asking SO_ERROR; prints what each
+# gave, and the exit status (SIGPIPE kills with 141).
+refused_io() {
+    python3 -c '
+import errno, signal, socket, sys
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+s = socket.socket()
+s.setblocking(False)
+print("connect", errno.errorcode.get(s.connect_ex(("127.0.0.1", int(sys.argv[1])))), flush=True)
+for op in sys.argv[2:]:
+    try:
+        getattr(s, op)(b"x") if op == "send" else s.recv(1)
+        print(op, "ok", flush=True)
+    except OSError as e:
+        print(op, errno.errorcode.get(e.errno), flush=True)' "$dead_PORT" "$@"
+    echo "exit $?"
+}
+
+@test "an open breaker's refused socket answers a read or write before SO_ERROR as a refused one does" {
+    start_server dead refuse
+    write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"dead\", \"hosts\": [\"127.0.0.1:$dead_PORT\"], \"fail_max\": 1, \"reset_timeout\": 60}]}"
+    shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT" > /dev/null # opens the breaker
+    [ "$(breaker_field dead state)" = open ]
+    for ops in "send send" "recv send" "recv recv"; do
+        plain=$(refused_io $ops)
+        run env LD_PRELOAD="$PRELOAD" bash -c "$(declare -f refused_io); dead_PORT=$dead_PORT refused_io $ops"
+        echo "plain: $plain" && echo "open:  $output"
+        [ "$output" = "$plain" ]
+    done
+    [ "$(breaker_field dead rejected)" -eq 3 ]
+}

@@ -8,6 +8,11 @@
  * or writing, never asking SO_ERROR; this is how fusebox hears about it
  * without waiting for close().
  *
+ * A socket whose connect an open breaker refused (refused.h) answers its
+ * first read or write as a refused one does: -1 with ECONNREFUSED (the
+ * socket error, taken), not the EPIPE, and SIGPIPE, of a socket that never
+ * connected; later ones get what the kernel gives.
+ *
  * On a connection the request tracker watches (request.h), a send that
  * begins a new HTTP request is decided by its breaker first: refused, it
  * fails with ECONNRESET and sends nothing (so no SIGPIPE either); what was
@@ -20,6 +25,7 @@
 #include "fdtrack.h"
 #include "libc.h"
 #include "pending.h"
+#include "refused.h"
 #include "request.h"
 
 /* Passes rc (and errno) of a send (sent) or receive on fd through, settling
@@ -50,6 +56,10 @@ static __attribute__((noinline)) ssize_t tracked_send(int fd, unsigned work, enu
                                                       const struct iovec *iov, int n,
                                                       const struct msghdr *msg, int flags)
 {
+    if ((work & FDTRACK_IO_PENDING) && refused_take(fd)) {
+        errno = ECONNREFUSED;
+        return -1;
+    }
     int began = request_before_send(fd, iov, n);
     if (began < 0)
         return -1;
@@ -103,6 +113,10 @@ static __attribute__((noinline)) ssize_t tracked_recv(int fd, unsigned work, voi
                                                       const struct iovec *iov, int n, int flags,
                                                       ssize_t rc)
 {
+    if ((work & FDTRACK_IO_PENDING) && rc < 0 && refused_take(fd)) {
+        errno = ECONNREFUSED;
+        return -1;
+    }
     struct iovec one = {buf, len};
     return iov ? after_io(fd, work, false, iov, n, flags, rc)
                : after_io(fd, work, false, &one, 1, flags, rc);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "fdtrack.h"
+#include "libc.h"
 
 /* Bit fd: fd's pending connect in fdtrack is a refusal. Meaningful only
  * while fd has a pending connect: guarded_connect clears it before it makes
@@ -42,7 +43,14 @@ bool refused_take(int fd)
     if (!(atomic_fetch_and_explicit(&refused_bits[fd / 64], ~bit, memory_order_acq_rel) & bit))
         return false;
     struct guarded_call rejected;
-    return fdtrack_take_pending(fd, &rejected);
+    if (!fdtrack_take_pending(fd, &rejected))
+        return false;
+    /* A refused socket is shut both ways: later reads see the end of the
+     * stream, writes EPIPE (shutdown says ENOTCONN, yet marks it) */
+    int saved = errno;
+    libc_shutdown(fd, SHUT_RDWR);
+    errno = saved;
+    return true;
 }
 
 void refused_forget(int fd)

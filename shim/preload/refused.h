@@ -2,15 +2,17 @@
  * host that refuses it does. connect() returns -1 with EINPROGRESS and sends
  * nothing; the socket, never connected, is at once ready for poll, select
  * and epoll (POLLOUT|POLLHUP); the program's first SO_ERROR read gives
- * ECONNREFUSED, and so does its repeated connect, once, as the kernel's
- * would. A blocking socket is refused at once (-1, ECONNREFUSED).
+ * ECONNREFUSED, and so does its repeated connect or its first read or
+ * write, once, as the kernel's would; from then on the socket is shut both
+ * ways, as a refused one is (reads see the end of the stream, writes
+ * EPIPE). A blocking socket is refused at once (-1, ECONNREFUSED).
  *
  * The refusal is kept as fd's pending connect in fdtrack, with the reject
  * ticket (which records nothing when it is settled), so that close, dup2
  * over it, socket() on its number, exit and fork drop it as they drop any
  * pending connect; a bit per fd here tells it from a real attempt.
  *
- * Calls that libfusebox.so interposes: none (fcntl only). */
+ * Calls that libfusebox.so interposes: none (fcntl, and libc_shutdown). */
 #ifndef FUSEBOX_REFUSED_H
 #define FUSEBOX_REFUSED_H
 
@@ -24,8 +26,9 @@
  * refusal cannot be kept: fd beyond fdtrack's table). */
 int refused_connect(int fd, const struct guarded_call *rejected);
 
-/* True, taking it, when fd holds a refusal the program has not yet been
- * told of; one load when fd has no pending connect. Leaves errno alone. */
+/* True, taking it (and shutting fd both ways), when fd holds a refusal the
+ * program has not yet been told of; one load when fd has no pending
+ * connect. Leaves errno alone. */
 bool refused_take(int fd);
 
 /* Forgets any refusal of fd: a connect of its own is starting on it. */
