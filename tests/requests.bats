@@ -109,8 +109,8 @@ word() {
     set -- "$(sed 's/[[:space:]]*$//' <<<"$1")"
     case "$1" in
     *"circuit open"* | *efused* | *REFUSED*) echo refused ;;
-    # Java's HttpClient meeting an open breaker: the ConnectException it gives a
-    # refusing host, with another cause (a known gap: docs/limits.md)
+    # Java's HttpClient (OpenJDK 17) against a refusing host, with or without
+    # fusebox: a ConnectException whose cause is a ClosedChannelException
     "ConnectException: ClosedChannelException"*) echo refused ;;
     "ERROR "[1-5][0-9][0-9]*) echo "${1#ERROR }" ;;
     *imeout* | *"timed out"* | *"Timed out"*) echo timeout ;;
