@@ -268,6 +268,21 @@ teardown_servers() {
     all_faces java
 }
 
+@test "Java HttpClient: an open breaker gives what a refusing host gives, word for word" {
+    vm_runs || skip "ThreadSanitizer cannot run the JVM or node here, even without fusebox"
+    start_server dead refuse
+    write_rules "{\"version\": 1, \"breakers\": [{\"name\": \"dead\", \"hosts\": [\"127.0.0.1:$dead_PORT\"], \"fail_max\": 1, \"reset_timeout\": 60}]}"
+    plain=$(client_java "http://127.0.0.1:$dead_PORT/")
+    shimmed "$TESTCLIENT" connect 127.0.0.1 "$dead_PORT" > /dev/null # opens the breaker
+    [ "$(breaker_field dead state)" = open ]
+    run shimmed java "$JAVA_GET" "http://127.0.0.1:$dead_PORT/" 1000
+    echo "plain: $plain" && echo "open:  $output"
+    [ "$output
+exit=$status" = "$plain" ]
+    [ "$(breaker_field dead rejected)" -ge 1 ] # (HttpClient may try again)
+    [ "$(breaker_field dead failures)" -eq 1 ]
+}
+
 @test "curl: each transfer counts once (libcurl's hooks), not again per request" {
     require_preloadable curl
     all_faces curl
