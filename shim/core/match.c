@@ -87,20 +87,6 @@ static struct image_network network_of(int family, const uint8_t *addr, uint8_t 
     return truncate_network(n, prefix_len);
 }
 
-/* Sets *host to the full-length network of a socket address (a v4-mapped IPv6
- * address as IPv4). Returns false for a family other than AF_INET and AF_INET6. */
-static bool host_network(int family, const uint8_t *addr, struct image_network *host)
-{
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (family == AF_INET6 && memcmp(addr, mapped, sizeof mapped) == 0)
-        *host = network_of(AF_INET, addr + 12, 32);
-    else if (family == AF_INET || family == AF_INET6)
-        *host = network_of(family, addr, family == AF_INET ? 32 : 128);
-    else
-        return false;
-    return true;
-}
-
 static bool same_network(const struct image_network *a, const struct image_network *b)
 {
     return a->hi == b->hi && a->lo == b->lo && a->family == b->family &&
@@ -257,16 +243,27 @@ bool match_plan(const struct rules *r, struct match_plan *plan)
     return true;
 }
 
-/* Fills the header's prefix lists from r's ADDRESS patterns. */
+/* Adds to set the first bytes of the addresses a network whose first byte
+ * is first and whose prefix is prefix_len covers. */
+static void cover_first_bytes(uint8_t set[32], uint8_t first, uint8_t prefix_len)
+{
+    unsigned span = prefix_len >= 8 ? 1u : 1u << (8 - prefix_len);
+    for (unsigned b = first & ~(span - 1); span-- > 0; b++)
+        set[b / 8] |= (uint8_t)(1u << (b % 8));
+}
+
+/* Fills the header's prefix lists and first-byte sets from r's ADDRESS
+ * patterns. */
 static void list_prefixes(const struct rules *r, struct image_header *h)
 {
     bool v4[33] = {false}, v6[129] = {false};
     for (size_t i = 0; i < r->pattern_count; i++) {
         const struct host_pattern *p = &r->patterns[i];
-        if (p->kind == PATTERN_ADDRESS && p->family == AF_INET)
-            v4[p->prefix_len] = true;
-        else if (p->kind == PATTERN_ADDRESS)
-            v6[p->prefix_len] = true;
+        if (p->kind != PATTERN_ADDRESS)
+            continue;
+        bool is_v4 = p->family == AF_INET;
+        (is_v4 ? v4 : v6)[p->prefix_len] = true;
+        cover_first_bytes(is_v4 ? h->v4_first : h->v6_first, p->addr[0], p->prefix_len);
     }
     for (int len = 128; len >= 0; len--) {
         if (len <= 32 && v4[len])
@@ -378,22 +375,40 @@ int match_pick_port(const struct matcher *m, const uint32_t *cands, size_t n, ui
     return first_with_port(m, cands, n, port);
 }
 
+/* The first-byte set and prefix list for addresses of family (AF_INET or
+ * AF_INET6) in h; false when h's count is damaged. */
+static bool family_tables(const struct image_header *h, bool v4, const uint8_t **first,
+                          const uint8_t **prefixes, size_t *count)
+{
+    *first = v4 ? h->v4_first : h->v6_first;
+    *prefixes = v4 ? h->v4_prefixes : h->v6_prefixes;
+    *count = v4 ? h->v4_prefix_count : h->v6_prefix_count;
+    return *count <= (v4 ? sizeof h->v4_prefixes : sizeof h->v6_prefixes);
+}
+
 int match_address(const struct matcher *m, int family, const void *addr, uint16_t port)
 {
-    struct image_network host;
-    if (!matcher_has_address_patterns(m) || !host_network(family, addr, &host))
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    const uint8_t *a = addr;
+    bool v4 = family == AF_INET;
+    if (family == AF_INET6 && memcmp(a, mapped, sizeof mapped) == 0) {
+        a += sizeof mapped;
+        v4 = true;
+    } else if (!v4 && family != AF_INET6) {
         return -1;
+    }
     const struct image_header *h = m->header;
-    bool v4 = host.family == AF_INET;
-    const uint8_t *prefixes = v4 ? h->v4_prefixes : h->v6_prefixes;
-    size_t count = v4 ? h->v4_prefix_count : h->v6_prefix_count;
-    if (count > (v4 ? sizeof h->v4_prefixes : sizeof h->v6_prefixes))
-        return -1;
-    for (size_t i = 0; i < count && h->addresses.used > 0; i++) {
-        const struct image_group *g = find_network(m, truncate_network(host, prefixes[i]));
-        int best = g != NULL ? group_pick(m, g, port) : -1;
-        if (best >= 0)
-            return best;
+    const uint8_t *first, *prefixes;
+    size_t count;
+    if (h->addresses.used > 0 && family_tables(h, v4, &first, &prefixes, &count) &&
+        (first[a[0] / 8] >> (a[0] % 8) & 1)) {
+        struct image_network host = network_of(v4 ? AF_INET : AF_INET6, a, v4 ? 32 : 128);
+        for (size_t i = 0; i < count; i++) {
+            const struct image_group *g = find_network(m, truncate_network(host, prefixes[i]));
+            int best = g != NULL ? group_pick(m, g, port) : -1;
+            if (best >= 0)
+                return best;
+        }
     }
     return group_pick(m, &h->any, port);
 }
