@@ -66,6 +66,9 @@ bool fdtrack_set_pending(int fd, const struct guarded_call *p)
     atomic_fetch_add_explicit(&pending_count, 1, memory_order_relaxed);
     raise_to(&highest_pending_fd, fd);
     raise_to(&highest_known_fd, fd);
+    /* the watched bit is the request tracker's: it stays (a connect on a
+     * watched connection is refused by the kernel, the connection goes on) */
+    word |= atomic_load_explicit(&e->word, memory_order_relaxed) & WATCHED_BIT;
     uint64_t old = atomic_exchange_explicit(&e->word, word, memory_order_release);
     if (old & PENDING_BIT) /* a pending attempt nobody took: replaced */
         atomic_fetch_sub_explicit(&pending_count, 1, memory_order_relaxed);
@@ -122,7 +125,7 @@ bool fdtrack_take_pending(int fd, struct guarded_call *out)
 {
     struct fd_entry *e = entry(fd);
     return e && (atomic_load_explicit(&e->word, memory_order_relaxed) & PENDING_BIT) &&
-           take(e, KIND_MASK, out);
+           take(e, KIND_MASK | WATCHED_BIT, out);
 }
 
 int fdtrack_highest_known(void)

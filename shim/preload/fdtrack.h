@@ -27,7 +27,8 @@ enum fd_kind fdtrack_kind(int fd);
  * fd with the same number (which the caller has already taken). */
 void fdtrack_set_kind(int fd, enum fd_kind kind);
 
-/* Marks fd's connect as pending; false when fd is beyond the table. */
+/* Marks fd's connect as pending (its watched bit stays); false when fd is
+ * beyond the table. */
 bool fdtrack_set_pending(int fd, const struct guarded_call *p);
 
 /* True when fd has a pending connect (one load). */
@@ -43,8 +44,8 @@ unsigned fdtrack_has_io_work(int fd);
 /* Marks fd as watched by the request tracker, or not (on false). */
 void fdtrack_watch(int fd, bool on);
 
-/* Takes fd's pending connect, if any, leaving its kind; returns false when
- * there was none. Exactly one taker wins a race. */
+/* Takes fd's pending connect, if any, leaving its kind and watched bit;
+ * returns false when there was none. Exactly one taker wins a race. */
 bool fdtrack_take_pending(int fd, struct guarded_call *out);
 
 /* Returns the highest fd ever given a kind or a pending connect (-1: none):

@@ -20,9 +20,11 @@ EXPORT int socket(int domain, int type, int protocol)
 {
     int fd = libc_socket(domain, type, protocol);
     if (fd >= 0) {
-        KEEP_ERRNO();
-        pending_settle_ending(fd);        /* an attempt whose close we never saw */
-        request_end(fd, REQUEST_GAVE_UP); /* a connection closed by a raw syscall */
+        if (__builtin_expect(fdtrack_has_io_work(fd) != 0, 0)) { /* a close we never saw */
+            KEEP_ERRNO();
+            pending_settle_ending(fd);        /* of an attempt */
+            request_end(fd, REQUEST_GAVE_UP); /* of a connection: a raw syscall's */
+        }
         bool inet_stream = (domain == AF_INET || domain == AF_INET6) &&
                            (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM;
         fdtrack_set_kind(fd, inet_stream ? FD_INET_STREAM : FD_OTHER);
@@ -33,9 +35,10 @@ EXPORT int socket(int domain, int type, int protocol)
 /* fd is about to be closed: settle its pending connect and forget it. */
 static void before_close(int fd)
 {
-    if (fdtrack_has_io_work(fd))
+    if (__builtin_expect(fdtrack_has_io_work(fd) != 0, 0)) {
         request_end(fd, REQUEST_GAVE_UP);
-    pending_settle_ending(fd);
+        pending_settle_ending(fd);
+    }
     fdtrack_set_kind(fd, FD_UNKNOWN);
 }
 
