@@ -386,6 +386,24 @@ static bool family_tables(const struct image_header *h, bool v4, const uint8_t *
     return *count <= (v4 ? sizeof h->v4_prefixes : sizeof h->v6_prefixes);
 }
 
+/* The best ADDRESS pattern for port among the networks (of prefixes[0 ..
+ * count), longest first) holding the address a of family v4 or IPv6; -1
+ * when none. Out of line, so that an address outside every pattern's first
+ * bytes keeps a small frame. */
+static __attribute__((noinline)) int match_networks(const struct matcher *m, bool v4,
+                                                    const uint8_t *a, const uint8_t *prefixes,
+                                                    size_t count, uint16_t port)
+{
+    struct image_network host = network_of(v4 ? AF_INET : AF_INET6, a, v4 ? 32 : 128);
+    for (size_t i = 0; i < count; i++) {
+        const struct image_group *g = find_network(m, truncate_network(host, prefixes[i]));
+        int best = g != NULL ? group_pick(m, g, port) : -1;
+        if (best >= 0)
+            return best;
+    }
+    return -1;
+}
+
 int match_address(const struct matcher *m, int family, const void *addr, uint16_t port)
 {
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -402,15 +420,11 @@ int match_address(const struct matcher *m, int family, const void *addr, uint16_
     size_t count;
     if (h->addresses.used > 0 && family_tables(h, v4, &first, &prefixes, &count) &&
         (first[a[0] / 8] >> (a[0] % 8) & 1)) {
-        struct image_network host = network_of(v4 ? AF_INET : AF_INET6, a, v4 ? 32 : 128);
-        for (size_t i = 0; i < count; i++) {
-            const struct image_group *g = find_network(m, truncate_network(host, prefixes[i]));
-            int best = g != NULL ? group_pick(m, g, port) : -1;
-            if (best >= 0)
-                return best;
-        }
+        int best = match_networks(m, v4, a, prefixes, count, port);
+        if (best >= 0)
+            return best;
     }
-    return group_pick(m, &h->any, port);
+    return h->any.count != 0 ? group_pick(m, &h->any, port) : -1;
 }
 
 /* Parses host as an IPv4 literal, or an IPv6 literal with or without brackets,

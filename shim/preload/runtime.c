@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -51,7 +52,7 @@ struct runtime {
     struct state *state;
     _Atomic int state_status;            /* enum in runtime.c */
     _Atomic uint64_t *_Atomic reloads;   /* the state file's rules_reloads, once mapped */
-    _Atomic uint64_t next_check_ms;      /* when to look at the rules source again */
+    _Atomic int64_t checked_s;           /* time() when it last looked at the rules source */
     _Atomic bool checking;               /* a thread is looking at it */
     uint64_t reloads_seen;               /* rules_reloads when it last looked */
     struct image_source warned;          /* the bad source last warned about */
@@ -66,7 +67,6 @@ struct host_cache_entry {
 };
 
 #define RUNTIME_HOST_CACHE 256
-#define CHECK_EVERY_MS 1000u
 
 enum { BUILD_NONE, BUILD_RUNNING, BUILD_DONE };
 enum { STATE_UNOPENED, STATE_OPENING, STATE_READY, STATE_FAILED };
@@ -220,17 +220,23 @@ static void switch_to(struct runtime *rt, struct image_load *l, const char *caus
             rs->map.matcher.breaker_count, rs->map.matcher.pattern_count, rt->spec, rs->gen, cause);
 }
 
-/* True, after one warning, when the image of rs was truncated under this
- * process (its mapping is zero pages now). */
-static bool image_was_lost(const struct runtime *rt, struct ruleset *rs)
+/* Warns, once, that the image in force was lost; returns true. */
+static __attribute__((noinline, cold)) bool warn_image_lost(const struct runtime *rt)
 {
-    if (__builtin_expect(!atomic_load_explicit(&rs->map.lost, memory_order_relaxed), 1))
-        return false;
     log_once(LOG_WARN,
              "the compiled rules %s were truncated while in use; everything passes through "
              "until they are compiled again (within a second)",
              rt->spec);
     return true;
+}
+
+/* True, after one warning, when the image of rs was truncated under this
+ * process (its mapping is zero pages now). */
+static inline bool image_was_lost(const struct runtime *rt, struct ruleset *rs)
+{
+    if (__builtin_expect(!atomic_load_explicit(&rs->map.lost, memory_order_relaxed), 1))
+        return false;
+    return warn_image_lost(rt);
 }
 
 /* Looks at the rules source (the caller holds rt->checking) for cause:
@@ -259,9 +265,9 @@ static void look_at_rules(struct runtime *rt, const char *cause)
     image_load_release(&l, !usable || same);
 }
 
-/* Looks at the rules now when it is time (once a second, or at once after
- * fusebox reload), unless another thread is. */
-static void check_rules(struct runtime *rt, uint64_t now_ms)
+/* Looks at the rules now (in second now_s of the clock), unless another
+ * thread is. */
+static void check_rules(struct runtime *rt, int64_t now_s)
 {
     if (atomic_exchange_explicit(&rt->checking, true, memory_order_acquire))
         return;
@@ -270,7 +276,7 @@ static void check_rules(struct runtime *rt, uint64_t now_ms)
     uint64_t seen = rt->reloads_seen;
     if (reloads)
         rt->reloads_seen = atomic_load_explicit(reloads, memory_order_relaxed);
-    atomic_store_explicit(&rt->next_check_ms, now_ms + CHECK_EVERY_MS, memory_order_relaxed);
+    atomic_store_explicit(&rt->checked_s, now_s, memory_order_relaxed);
     bool was = building_here;
     building_here = true;
     look_at_rules(rt, rt->reloads_seen != seen ? "after fusebox reload" : "the rules changed");
@@ -278,11 +284,15 @@ static void check_rules(struct runtime *rt, uint64_t now_ms)
     atomic_store_explicit(&rt->checking, false, memory_order_release);
 }
 
-/* Whether the rules must be looked at now. */
-static bool check_due(struct runtime *rt, uint64_t now_ms)
+/* Whether the rules must be looked at now, in second now_s of the clock:
+ * in every second of time() other than that of the last look (at most once
+ * a second, and never more than a second after an edit), or at once after
+ * fusebox reload. time() is the cheapest clock there is (one load in the
+ * vDSO); a clock that jumps only brings a look forward. */
+static bool check_due(struct runtime *rt, int64_t now_s)
 {
     _Atomic uint64_t *reloads = atomic_load_explicit(&rt->reloads, memory_order_relaxed);
-    return now_ms >= atomic_load_explicit(&rt->next_check_ms, memory_order_relaxed) ||
+    return now_s != atomic_load_explicit(&rt->checked_s, memory_order_relaxed) ||
            (reloads && atomic_load_explicit(reloads, memory_order_relaxed) != rt->reloads_seen);
 }
 
@@ -312,8 +322,7 @@ static struct runtime *runtime_build(void)
         return NULL;
     }
     atomic_store_explicit(&rt->checking, true, memory_order_relaxed);
-    atomic_store_explicit(&rt->next_check_ms, clock_now_ms() + CHECK_EVERY_MS,
-                          memory_order_relaxed);
+    atomic_store_explicit(&rt->checked_s, (int64_t)time(NULL), memory_order_relaxed);
     look_at_rules(rt, "first use");
     atomic_store_explicit(&rt->checking, false, memory_order_release);
     return rt;
@@ -378,7 +387,7 @@ static int ref_of(const struct ruleset *rs, int i)
 
 /* The runtime with rules in force, or NULL (also while the image in force
  * is lost). */
-static struct runtime *in_force(struct runtime *rt)
+static inline __attribute__((always_inline)) struct runtime *in_force(struct runtime *rt)
 {
     struct ruleset *rs = rt ? current_of(rt) : NULL;
     if (__builtin_expect(!rs, 0))
@@ -416,18 +425,19 @@ static bool finished_elsewhere(_Atomic int *status, int busy)
     return false;
 }
 
-struct runtime *runtime_get(void)
+/* check_rules when this thread is not setting up already (a signal
+ * handler interrupted it). Out of line, as is runtime_first_get, so that
+ * runtime_get keeps a small frame. */
+static __attribute__((noinline)) void check_rules_here(struct runtime *rt, int64_t now_s)
 {
-    int status = atomic_load_explicit(&build_status, memory_order_acquire);
-    if (__builtin_expect(status == BUILD_DONE, 1)) {
-        struct runtime *rt = atomic_load_explicit(&built, memory_order_relaxed);
-        if (__builtin_expect(!rt, 0))
-            return NULL;
-        uint64_t now_ms = clock_now_ms();
-        if (__builtin_expect(check_due(rt, now_ms), 0) && !building_here)
-            check_rules(rt, now_ms);
-        return in_force(rt);
-    }
+    if (!building_here)
+        check_rules(rt, now_s);
+}
+
+/* runtime_get before the runtime is built (build_status was status):
+ * builds it, or waits for the thread that does. */
+static __attribute__((noinline)) struct runtime *runtime_first_get(int status)
+{
     KEEP_ERRNO();
     struct runtime *rt = NULL;
     if (status == BUILD_NONE &&
@@ -441,6 +451,20 @@ struct runtime *runtime_get(void)
     } else if (finished_elsewhere(&build_status, BUILD_RUNNING)) {
         rt = atomic_load_explicit(&built, memory_order_relaxed);
     }
+    return in_force(rt);
+}
+
+struct runtime *runtime_get(void)
+{
+    int status = atomic_load_explicit(&build_status, memory_order_acquire);
+    if (__builtin_expect(status != BUILD_DONE, 0))
+        return runtime_first_get(status);
+    struct runtime *rt = atomic_load_explicit(&built, memory_order_relaxed);
+    if (__builtin_expect(!rt, 0))
+        return NULL;
+    int64_t now_s = (int64_t)time(NULL);
+    if (__builtin_expect(check_due(rt, now_s), 0))
+        check_rules_here(rt, now_s);
     return in_force(rt);
 }
 
@@ -552,13 +576,27 @@ int runtime_match_candidates(const struct runtime *rt, const struct name_candida
     return ref_of(rs, match_breaker_of(m, match_pick_port(m, ids, n, port)));
 }
 
+/* runtime_match_address by the names this process resolved to addr; -1
+ * when none of them is ruled. Out of line, so that a connect to an address
+ * alone keeps a small frame. */
+static __attribute__((noinline)) int match_resolved(const struct runtime *rt, int family,
+                                                    const void *addr, uint16_t port)
+{
+    struct name_candidates names[4];
+    size_t n = names_lookup(family, addr, names, 4);
+    for (size_t i = 0; i < n; i++) {
+        int b = runtime_match_candidates(rt, &names[i], port);
+        if (b >= 0)
+            return b;
+    }
+    return -1;
+}
+
 int runtime_match_address(const struct runtime *rt, int family, const void *addr, uint16_t port)
 {
     const struct ruleset *rs = current_of(rt);
-    struct name_candidates names[4];
-    size_t n = rs->has_names ? names_lookup(family, addr, names, 4) : 0;
-    for (size_t i = 0; i < n; i++) {
-        int b = runtime_match_candidates(rt, &names[i], port);
+    if (rs->has_names) {
+        int b = match_resolved(rt, family, addr, port);
         if (b >= 0)
             return b;
     }
