@@ -76,7 +76,7 @@ enum { STATE_UNOPENED, STATE_OPENING, STATE_READY, STATE_FAILED };
 __thread unsigned runtime_transfer_depth;
 _Atomic unsigned runtime_guarded_transfers;
 static _Atomic int build_status = BUILD_NONE;
-static __thread bool building_here;
+static __thread bool building_here __attribute__((tls_model("initial-exec")));
 static struct runtime *_Atomic built;
 static const struct image_breaker no_breaker = {.protocol = PROTOCOL_TCP};
 
@@ -368,7 +368,8 @@ static struct ruleset *current_of(const struct runtime *rt)
 
 /* The ruleset of breaker ref, with its index in *index; NULL when that
  * generation is gone or the index is out of its range. */
-static struct ruleset *ruleset_of(const struct runtime *rt, uint32_t ref, uint32_t *index)
+static inline __attribute__((always_inline)) struct ruleset *
+ruleset_of(const struct runtime *rt, uint32_t ref, uint32_t *index)
 {
     struct ruleset *rs = current_of(rt);
     uint32_t gen = ref >> RUNTIME_GEN_SHIFT;
