@@ -47,22 +47,28 @@ bool destination_of(const struct sockaddr *sa, socklen_t len, struct destination
     return false;
 }
 
+/* Asks the kernel whether fd, of which socket() told us nothing, is a
+ * stream socket, and notes the answer. Out of line, so that connect() keeps
+ * a small frame. Leaves errno alone. */
+static __attribute__((noinline)) bool ask_stream_socket(int fd)
+{
+    KEEP_ERRNO();
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (libc_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+        type = -1;
+    enum fd_kind kind = type == SOCK_STREAM ? FD_INET_STREAM : FD_OTHER;
+    if (type >= 0)
+        fdtrack_set_kind(fd, kind);
+    return kind == FD_INET_STREAM;
+}
+
 /* True when fd is a stream socket; asks the kernel only for fds that
  * socket() did not tell us about. Leaves errno alone. */
 static bool is_stream_socket(int fd)
 {
     enum fd_kind kind = fdtrack_kind(fd);
-    if (kind == FD_UNKNOWN) {
-        KEEP_ERRNO();
-        int type = 0;
-        socklen_t len = sizeof type;
-        if (libc_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
-            type = -1;
-        kind = type == SOCK_STREAM ? FD_INET_STREAM : FD_OTHER;
-        if (type >= 0)
-            fdtrack_set_kind(fd, kind);
-    }
-    return kind == FD_INET_STREAM;
+    return kind == FD_UNKNOWN ? ask_stream_socket(fd) : kind == FD_INET_STREAM;
 }
 
 /* connect() to destination d, which breaker b of rt rules, of a stream

@@ -596,12 +596,14 @@ static __attribute__((noinline)) int match_resolved(const struct runtime *rt, in
 int runtime_match_address(const struct runtime *rt, int family, const void *addr, uint16_t port)
 {
     const struct ruleset *rs = current_of(rt);
+    const struct matcher *m = &rs->map.matcher;
     if (rs->has_names) {
         int b = match_resolved(rt, family, addr, port);
         if (b >= 0)
             return b;
+    } else if (match_address_excluded(m, family, addr)) {
+        return -1;
     }
-    const struct matcher *m = &rs->map.matcher;
     return rs->has_addresses ? ref_of(rs, match_breaker_of(m, match_address(m, family, addr, port)))
                              : -1;
 }
