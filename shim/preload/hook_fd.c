@@ -1,4 +1,4 @@
-/* socket(), close(), close_range(), dup2(), dup3(), shutdown() and
+/* socket(), close(), close_range(), dup(), dup2(), dup3(), shutdown() and
  * getsockopt(): they keep fdtrack's view of descriptors right (so connect()
  * knows a stream socket without a syscall, and a reused fd number never
  * inherits an old attempt), settle pending connects, and end the requests
@@ -27,7 +27,7 @@ EXPORT int socket(int domain, int type, int protocol)
         }
         bool inet_stream = (domain == AF_INET || domain == AF_INET6) &&
                            (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM;
-        fdtrack_set_kind(fd, inet_stream ? FD_INET_STREAM : FD_OTHER);
+        fdtrack_new_socket(fd, inet_stream ? FD_INET_STREAM : FD_OTHER, type & SOCK_NONBLOCK);
     }
     return fd;
 }
@@ -73,12 +73,14 @@ static void before_dup_over(int oldfd, int newfd)
 
 static int after_dup_over(int rc, int oldfd)
 {
-    if (rc >= 0 && rc != oldfd) {
-        KEEP_ERRNO();
-        enum fd_kind kind = fdtrack_kind(oldfd);
-        fdtrack_set_kind(rc, kind);
-    }
+    if (rc >= 0 && rc != oldfd)
+        fdtrack_copy(oldfd, rc);
     return rc;
+}
+
+EXPORT int dup(int oldfd)
+{
+    return after_dup_over(libc_dup(oldfd), oldfd);
 }
 
 EXPORT int dup2(int oldfd, int newfd)

@@ -329,7 +329,9 @@ static struct runtime *runtime_build(void)
 }
 
 /* A fork child starts with no build in progress and no pending connects or
- * held rounds of its own (the parent's attempts are the parent's to report). */
+ * held rounds of its own (the parent's attempts are the parent's to report);
+ * in it, as in the parent, no socket's O_NONBLOCK is known any more (each
+ * open file is shared with the other process). */
 static void forked_child(void)
 {
     int running = BUILD_RUNNING;
@@ -342,6 +344,7 @@ static void forked_child(void)
         atomic_store(&rt->checking, false);
     }
     fdtrack_take_all(NULL);
+    fdtrack_forget_flags_all();
     rounds_forget_all();
 }
 
@@ -351,7 +354,7 @@ static void forked_child(void)
  * for ever, and the child's calls passed through after the wait. */
 __attribute__((constructor)) static void register_fork_handler(void)
 {
-    pthread_atfork(NULL, NULL, forked_child);
+    pthread_atfork(NULL, fdtrack_forget_flags_all, forked_child);
 }
 
 /* fd 2 at load is the program's stderr, the only one messages go to: a
