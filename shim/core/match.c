@@ -60,31 +60,39 @@ static uint64_t load_be64(const uint8_t *bytes)
     return be64toh(value);
 }
 
-/* Returns n with the bits past prefix_len cleared. */
-static struct image_network truncate_network(struct image_network n, uint8_t prefix_len)
+/* The top len bits of w (len 0..64), the rest clear. */
+static uint64_t top_bits(uint64_t w, unsigned len)
 {
+    return len >= 64 ? w : len != 0 ? w & ~0ull << (64 - len) : 0;
+}
+
+/* Returns the network of family (AF_INET or AF_INET6) whose address (the
+ * top bits of hi:lo) holds hi:lo, with prefix_len. */
+static struct image_network network_at(uint8_t family, uint64_t hi, uint64_t lo, uint8_t prefix_len)
+{
+    struct image_network n;
+    memset(&n, 0, sizeof n); /* padding too: the image's bytes depend on its rules alone */
+    n.hi = top_bits(hi, prefix_len);
+    n.lo = prefix_len > 64 ? top_bits(lo, prefix_len - 64u) : 0;
+    n.family = family;
     n.prefix_len = prefix_len;
-    if (prefix_len < 64) {
-        n.hi &= prefix_len != 0 ? ~0ull << (64 - prefix_len) : 0;
-        n.lo = 0;
-    } else {
-        n.lo &= prefix_len > 64 ? ~0ull << (128 - prefix_len) : 0;
-    }
     return n;
 }
 
-/* Returns the network of family (AF_INET or AF_INET6) holding addr (4 or 16 bytes) with prefix_len.
- */
+/* Loads an address of family (4 or 16 bytes) into the top bits of *hi:*lo. */
+static void load_address(int family, const uint8_t *addr, uint64_t *hi, uint64_t *lo)
+{
+    *hi = family == AF_INET ? load_be32(addr) << 32 : load_be64(addr);
+    *lo = family == AF_INET ? 0 : load_be64(addr + 8);
+}
+
+/* Returns the network of family (AF_INET or AF_INET6) holding addr (4 or 16
+ * bytes) with prefix_len. */
 static struct image_network network_of(int family, const uint8_t *addr, uint8_t prefix_len)
 {
-    struct image_network n = {.family = (uint8_t)family};
-    if (family == AF_INET) {
-        n.hi = load_be32(addr) << 32;
-    } else {
-        n.hi = load_be64(addr);
-        n.lo = load_be64(addr + 8);
-    }
-    return truncate_network(n, prefix_len);
+    uint64_t hi, lo;
+    load_address(family, addr, &hi, &lo);
+    return network_at((uint8_t)family, hi, lo, prefix_len);
 }
 
 static bool same_network(const struct image_network *a, const struct image_network *b)
@@ -160,15 +168,16 @@ static const struct image_group *find_name(const struct matcher *m, const struct
     return NULL;
 }
 
-static const struct image_group *find_network(const struct matcher *m, struct image_network net)
+static const struct image_group *find_network(const struct matcher *m,
+                                              const struct image_network *net)
 {
     const struct image_table *t = &m->header->addresses;
-    size_t i = first_slot(network_digest(&net), t->shift);
+    size_t i = first_slot(network_digest(net), t->shift);
     for (uint32_t probes = 0; probes < t->slots; probes++, i = (i + 1) & (t->slots - 1)) {
         const struct image_address_slot *s = &m->addresses[i];
         if (s->group.count == 0)
             return NULL;
-        if (same_network(&s->net, &net))
+        if (same_network(&s->net, net))
             return &s->group;
     }
     return NULL;
@@ -394,9 +403,12 @@ static __attribute__((noinline)) int match_networks(const struct matcher *m, boo
                                                     const uint8_t *a, const uint8_t *prefixes,
                                                     size_t count, uint16_t port)
 {
-    struct image_network host = network_of(v4 ? AF_INET : AF_INET6, a, v4 ? 32 : 128);
+    int family = v4 ? AF_INET : AF_INET6;
+    uint64_t hi, lo;
+    load_address(family, a, &hi, &lo);
     for (size_t i = 0; i < count; i++) {
-        const struct image_group *g = find_network(m, truncate_network(host, prefixes[i]));
+        struct image_network net = network_at((uint8_t)family, hi, lo, prefixes[i]);
+        const struct image_group *g = find_network(m, &net);
         int best = g != NULL ? group_pick(m, g, port) : -1;
         if (best >= 0)
             return best;
