@@ -68,7 +68,8 @@ static uint64_t top_bits(uint64_t w, unsigned len)
 
 /* Returns the network of family (AF_INET or AF_INET6) whose address (the
  * top bits of hi:lo) holds hi:lo, with prefix_len. */
-static struct image_network network_at(uint8_t family, uint64_t hi, uint64_t lo, uint8_t prefix_len)
+static inline __attribute__((always_inline)) struct image_network
+network_at(uint8_t family, uint64_t hi, uint64_t lo, uint8_t prefix_len)
 {
     struct image_network n;
     memset(&n, 0, sizeof n); /* padding too: the image's bytes depend on its rules alone */
