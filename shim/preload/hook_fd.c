@@ -16,18 +16,29 @@
 #include "libc.h"
 #include "request.h"
 
+/* socket() gave fd, whose number still has work: it was closed unseen (a
+ * raw close syscall). Settles its attempt and ends its connection. Out of
+ * line, so that socket() keeps a small frame. */
+static __attribute__((noinline)) void closed_unseen(int fd)
+{
+    KEEP_ERRNO();
+    pending_settle_ending(fd);
+    request_end(fd, REQUEST_GAVE_UP);
+}
+
 EXPORT int socket(int domain, int type, int protocol)
 {
+    /* decided before the call, so that only fd and kind live across it */
+    enum fd_kind kind = (domain == AF_INET || domain == AF_INET6) &&
+                                (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM
+                            ? FD_INET_STREAM
+                            : FD_OTHER;
+    bool nonblocking = type & SOCK_NONBLOCK;
     int fd = libc_socket(domain, type, protocol);
     if (fd >= 0) {
-        if (__builtin_expect(fdtrack_has_io_work(fd) != 0, 0)) { /* a close we never saw */
-            KEEP_ERRNO();
-            pending_settle_ending(fd);        /* of an attempt */
-            request_end(fd, REQUEST_GAVE_UP); /* of a connection: a raw syscall's */
-        }
-        bool inet_stream = (domain == AF_INET || domain == AF_INET6) &&
-                           (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM;
-        fdtrack_new_socket(fd, inet_stream ? FD_INET_STREAM : FD_OTHER, type & SOCK_NONBLOCK);
+        if (__builtin_expect(fdtrack_has_io_work(fd) != 0, 0))
+            closed_unseen(fd);
+        fdtrack_new_socket(fd, kind, nonblocking);
     }
     return fd;
 }
