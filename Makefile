@@ -26,7 +26,7 @@ endif
 # paths of the rooms below it only, so an arrow pointing up does not build.
 CORE    := outcome log refusal sigbus breaker state rules rules_read pattern jsonpos match image image_file image_load fallback
 PRELOAD := libc names fdtrack http_recognise tls_recognise request setup_wait runtime refused rounds \
-           pending hook_connect hook_fallback hook_fd hook_io hook_resolve
+           pending hook_connect hook_fallback hook_fd hook_flags hook_io hook_resolve
 CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_proxy_env curl_records curl_setopt curl_target curl_url_scan
 TLS     := tls_bind tls_session tls_openssl tls_gnutls
 CLI     := cli cli_breakers cli_run cli_status cli_events cli_metrics cli_force cli_reset \

@@ -162,14 +162,22 @@ print("connect", attempt(t), "again", attempt(t))
 print("blocking", attempt(socket.socket()))' "$1"
 }
 
-@test "a non-blocking connect to an open breaker: EINPROGRESS, ready for poll, epoll and select, SO_ERROR and a repeated connect ECONNREFUSED, as a refusing host" {
-    run refusal_seen "$dead_PORT"
+# seen_alike SCRIPT: runs SCRIPT PORT against the refusing server without
+# fusebox, then against the open breaker's server with it; fails unless both
+# print the same and the second made no connect. $output is what they print.
+seen_alike() {
+    run "$1" "$dead_PORT"
     assert_success
     local real=$output before
     before=$(tcp_connects)
-    run shimmed refusal_seen "$up_PORT"
+    run shimmed "$1" "$up_PORT"
     assert_success
     [ "$output" = "$real" ]
+    [ "$(tcp_connects)" -eq "$before" ]
+}
+
+@test "a non-blocking connect to an open breaker: EINPROGRESS, ready for poll, epoll and select, SO_ERROR and a repeated connect ECONNREFUSED, as a refusing host" {
+    seen_alike refusal_seen
     assert_output "connect EINPROGRESS
 poll POLLOUT True
 epoll 1
@@ -178,7 +186,53 @@ SO_ERROR ECONNREFUSED
 SO_ERROR again 0
 connect EINPROGRESS again ECONNREFUSED
 blocking ECONNREFUSED"
-    [ "$(tcp_connects)" -eq "$before" ]
     [ "$(server_count up connections)" -eq 0 ]
     [ "$(breaker_field up rejected)" -eq 3 ] # a repeated connect is the same call
+}
+
+# flags_seen PORT: connect(2) itself (through libc, as a C program calls
+# it) on sockets made non-blocking, and blocking again, in each way a
+# program can: socket(SOCK_NONBLOCK), fcntl(F_SETFL), ioctl(FIONBIO), and
+# through a copy (dup, dup2) whose open file the socket shares. Prints the
+# errno of each connect.
+flags_seen() {
+    python3 -c '
+import ctypes, errno, fcntl, os, socket, struct, sys, termios
+port = int(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+where = struct.pack("=H", socket.AF_INET) + struct.pack("!H4s8x", port, socket.inet_aton("127.0.0.1"))
+def attempt(fd):
+    if libc.connect(fd, where, len(where)) == 0:
+        return "connected"
+    return errno.errorcode[ctypes.get_errno()]
+def set_nonblocking(fd, on):
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK if on else flags & ~os.O_NONBLOCK)
+def fionbio(fd, on):
+    fcntl.ioctl(fd, termios.FIONBIO, struct.pack("i", on))
+def fresh():
+    return socket.socket().detach()
+print("SOCK_NONBLOCK", attempt(socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK).detach()))
+print("blocking", attempt(fresh()))
+fd = fresh(); set_nonblocking(fd, True); print("fcntl on", attempt(fd))
+fd = fresh(); set_nonblocking(fd, True); set_nonblocking(fd, False); print("fcntl off", attempt(fd))
+fd = fresh(); fionbio(fd, 1); print("ioctl on", attempt(fd))
+fd = fresh(); fionbio(fd, 1); fionbio(fd, 0); print("ioctl off", attempt(fd))
+fd = fresh(); copy = os.dup(fd); set_nonblocking(copy, True); print("dup, on through the copy", attempt(fd))
+fd = fresh(); os.dup2(fd, 200); set_nonblocking(200, True); print("dup2, on through the copy", attempt(fd))
+fd = fresh(); set_nonblocking(fd, True); copy = os.dup(fd); set_nonblocking(copy, False); print("dup, off through the copy", attempt(fd))' "$1"
+}
+
+@test "a connect on a socket made non-blocking or blocking again, by any call or through a copy, is refused as a refusing host refuses it" {
+    seen_alike flags_seen
+    assert_output "SOCK_NONBLOCK EINPROGRESS
+blocking ECONNREFUSED
+fcntl on EINPROGRESS
+fcntl off ECONNREFUSED
+ioctl on EINPROGRESS
+ioctl off ECONNREFUSED
+dup, on through the copy EINPROGRESS
+dup2, on through the copy EINPROGRESS
+dup, off through the copy ECONNREFUSED"
+    [ "$(breaker_field up rejected)" -eq 9 ]
 }

@@ -238,9 +238,9 @@ damaged_image_is_refused() {
 @test "fusebox gc removes the compiled rules of other sources, never those of RULES" {
     write_rules "$(rules_for 9)"
     "$FUSEBOX" check --install "$FUSEBOX_RULES"
+    mine=$(ls "$FUSEBOX_STATE".rules-*)
     "$FUSEBOX" check --install '{"version": 1, "breakers": [{"name": "i", "hosts": ["127.0.0.7"]}]}'
     [ "$(ls "$FUSEBOX_STATE".rules-* | wc -l)" -eq 2 ]
-    mine=$(ls -t "$FUSEBOX_STATE".rules-* | tail -1)
     run "$FUSEBOX" gc --idle 0
     assert_success
     assert_output --partial "removed compiled rules $FUSEBOX_STATE.rules-"

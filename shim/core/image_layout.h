@@ -18,7 +18,7 @@
 #include "fallback.h"
 
 #define IMAGE_MAGIC "FBXRULES" /* 8 bytes, no NUL */
-#define IMAGE_FORMAT_VERSION 1u
+#define IMAGE_FORMAT_VERSION 2u
 #define IMAGE_BUILD_SIZE 32           /* FUSEBOX_VERSION, NUL-padded */
 #define IMAGE_MAX_BREAKERS (1u << 24) /* a breaker index fits 24 bits */
 
@@ -106,6 +106,10 @@ struct image_header {
     uint8_t v4_prefix_count, v6_prefix_count;
     uint8_t v4_prefixes[33], v6_prefixes[129]; /* distinct prefix lengths, longest first */
     uint8_t reserved[4];
+    /* Bit b (byte b / 8, bit b % 8): some ADDRESS pattern of the family
+     * covers addresses whose first byte is b. An address outside the set
+     * matches no ADDRESS pattern: its lookup ends at the first byte. */
+    uint8_t v4_first[32], v6_first[32];
 };
 
 /* A digest of the sizes of every record, so that a build whose records

@@ -60,45 +60,40 @@ static uint64_t load_be64(const uint8_t *bytes)
     return be64toh(value);
 }
 
-/* Returns n with the bits past prefix_len cleared. */
-static struct image_network truncate_network(struct image_network n, uint8_t prefix_len)
+/* The top len bits of w (len 0..64), the rest clear. */
+static uint64_t top_bits(uint64_t w, unsigned len)
 {
+    return len >= 64 ? w : len != 0 ? w & ~0ull << (64 - len) : 0;
+}
+
+/* Returns the network of family (AF_INET or AF_INET6) whose address (the
+ * top bits of hi:lo) holds hi:lo, with prefix_len. */
+static inline __attribute__((always_inline)) struct image_network
+network_at(uint8_t family, uint64_t hi, uint64_t lo, uint8_t prefix_len)
+{
+    struct image_network n;
+    memset(&n, 0, sizeof n); /* padding too: the image's bytes depend on its rules alone */
+    n.hi = top_bits(hi, prefix_len);
+    n.lo = prefix_len > 64 ? top_bits(lo, prefix_len - 64u) : 0;
+    n.family = family;
     n.prefix_len = prefix_len;
-    if (prefix_len < 64) {
-        n.hi &= prefix_len != 0 ? ~0ull << (64 - prefix_len) : 0;
-        n.lo = 0;
-    } else {
-        n.lo &= prefix_len > 64 ? ~0ull << (128 - prefix_len) : 0;
-    }
     return n;
 }
 
-/* Returns the network of family (AF_INET or AF_INET6) holding addr (4 or 16 bytes) with prefix_len.
- */
-static struct image_network network_of(int family, const uint8_t *addr, uint8_t prefix_len)
+/* Loads an address of family (4 or 16 bytes) into the top bits of *hi:*lo. */
+static void load_address(int family, const uint8_t *addr, uint64_t *hi, uint64_t *lo)
 {
-    struct image_network n = {.family = (uint8_t)family};
-    if (family == AF_INET) {
-        n.hi = load_be32(addr) << 32;
-    } else {
-        n.hi = load_be64(addr);
-        n.lo = load_be64(addr + 8);
-    }
-    return truncate_network(n, prefix_len);
+    *hi = family == AF_INET ? load_be32(addr) << 32 : load_be64(addr);
+    *lo = family == AF_INET ? 0 : load_be64(addr + 8);
 }
 
-/* Sets *host to the full-length network of a socket address (a v4-mapped IPv6
- * address as IPv4). Returns false for a family other than AF_INET and AF_INET6. */
-static bool host_network(int family, const uint8_t *addr, struct image_network *host)
+/* Returns the network of family (AF_INET or AF_INET6) holding addr (4 or 16
+ * bytes) with prefix_len. */
+static struct image_network network_of(int family, const uint8_t *addr, uint8_t prefix_len)
 {
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (family == AF_INET6 && memcmp(addr, mapped, sizeof mapped) == 0)
-        *host = network_of(AF_INET, addr + 12, 32);
-    else if (family == AF_INET || family == AF_INET6)
-        *host = network_of(family, addr, family == AF_INET ? 32 : 128);
-    else
-        return false;
-    return true;
+    uint64_t hi, lo;
+    load_address(family, addr, &hi, &lo);
+    return network_at((uint8_t)family, hi, lo, prefix_len);
 }
 
 static bool same_network(const struct image_network *a, const struct image_network *b)
@@ -174,15 +169,16 @@ static const struct image_group *find_name(const struct matcher *m, const struct
     return NULL;
 }
 
-static const struct image_group *find_network(const struct matcher *m, struct image_network net)
+static const struct image_group *find_network(const struct matcher *m,
+                                              const struct image_network *net)
 {
     const struct image_table *t = &m->header->addresses;
-    size_t i = first_slot(network_digest(&net), t->shift);
+    size_t i = first_slot(network_digest(net), t->shift);
     for (uint32_t probes = 0; probes < t->slots; probes++, i = (i + 1) & (t->slots - 1)) {
         const struct image_address_slot *s = &m->addresses[i];
         if (s->group.count == 0)
             return NULL;
-        if (same_network(&s->net, &net))
+        if (same_network(&s->net, net))
             return &s->group;
     }
     return NULL;
@@ -257,16 +253,27 @@ bool match_plan(const struct rules *r, struct match_plan *plan)
     return true;
 }
 
-/* Fills the header's prefix lists from r's ADDRESS patterns. */
+/* Adds to set the first bytes of the addresses a network whose first byte
+ * is first and whose prefix is prefix_len covers. */
+static void cover_first_bytes(uint8_t set[32], uint8_t first, uint8_t prefix_len)
+{
+    unsigned span = prefix_len >= 8 ? 1u : 1u << (8 - prefix_len);
+    for (unsigned b = first & ~(span - 1); span-- > 0; b++)
+        set[b / 8] |= (uint8_t)(1u << (b % 8));
+}
+
+/* Fills the header's prefix lists and first-byte sets from r's ADDRESS
+ * patterns. */
 static void list_prefixes(const struct rules *r, struct image_header *h)
 {
     bool v4[33] = {false}, v6[129] = {false};
     for (size_t i = 0; i < r->pattern_count; i++) {
         const struct host_pattern *p = &r->patterns[i];
-        if (p->kind == PATTERN_ADDRESS && p->family == AF_INET)
-            v4[p->prefix_len] = true;
-        else if (p->kind == PATTERN_ADDRESS)
-            v6[p->prefix_len] = true;
+        if (p->kind != PATTERN_ADDRESS)
+            continue;
+        bool is_v4 = p->family == AF_INET;
+        (is_v4 ? v4 : v6)[p->prefix_len] = true;
+        cover_first_bytes(is_v4 ? h->v4_first : h->v6_first, p->addr[0], p->prefix_len);
     }
     for (int len = 128; len >= 0; len--) {
         if (len <= 32 && v4[len])
@@ -378,24 +385,59 @@ int match_pick_port(const struct matcher *m, const uint32_t *cands, size_t n, ui
     return first_with_port(m, cands, n, port);
 }
 
-int match_address(const struct matcher *m, int family, const void *addr, uint16_t port)
+/* The first-byte set and prefix list for addresses of family (AF_INET or
+ * AF_INET6) in h; false when h's count is damaged. */
+static bool family_tables(const struct image_header *h, bool v4, const uint8_t **first,
+                          const uint8_t **prefixes, size_t *count)
 {
-    struct image_network host;
-    if (!matcher_has_address_patterns(m) || !host_network(family, addr, &host))
-        return -1;
-    const struct image_header *h = m->header;
-    bool v4 = host.family == AF_INET;
-    const uint8_t *prefixes = v4 ? h->v4_prefixes : h->v6_prefixes;
-    size_t count = v4 ? h->v4_prefix_count : h->v6_prefix_count;
-    if (count > (v4 ? sizeof h->v4_prefixes : sizeof h->v6_prefixes))
-        return -1;
-    for (size_t i = 0; i < count && h->addresses.used > 0; i++) {
-        const struct image_group *g = find_network(m, truncate_network(host, prefixes[i]));
+    *first = v4 ? h->v4_first : h->v6_first;
+    *prefixes = v4 ? h->v4_prefixes : h->v6_prefixes;
+    *count = v4 ? h->v4_prefix_count : h->v6_prefix_count;
+    return *count <= (v4 ? sizeof h->v4_prefixes : sizeof h->v6_prefixes);
+}
+
+/* The best ADDRESS pattern for port among the networks (of prefixes[0 ..
+ * count), longest first) holding the address a of family v4 or IPv6; -1
+ * when none. Out of line, so that an address outside every pattern's first
+ * bytes keeps a small frame. */
+static __attribute__((noinline)) int match_networks(const struct matcher *m, bool v4,
+                                                    const uint8_t *a, const uint8_t *prefixes,
+                                                    size_t count, uint16_t port)
+{
+    int family = v4 ? AF_INET : AF_INET6;
+    uint64_t hi, lo;
+    load_address(family, a, &hi, &lo);
+    for (size_t i = 0; i < count; i++) {
+        struct image_network net = network_at((uint8_t)family, hi, lo, prefixes[i]);
+        const struct image_group *g = find_network(m, &net);
         int best = g != NULL ? group_pick(m, g, port) : -1;
         if (best >= 0)
             return best;
     }
-    return group_pick(m, &h->any, port);
+    return -1;
+}
+
+int match_address(const struct matcher *m, int family, const void *addr, uint16_t port)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    const uint8_t *a = addr;
+    bool v4 = family == AF_INET;
+    if (family == AF_INET6 && memcmp(a, mapped, sizeof mapped) == 0) {
+        a += sizeof mapped;
+        v4 = true;
+    } else if (!v4 && family != AF_INET6) {
+        return -1;
+    }
+    const struct image_header *h = m->header;
+    const uint8_t *first, *prefixes;
+    size_t count;
+    if (h->addresses.used > 0 && family_tables(h, v4, &first, &prefixes, &count) &&
+        (first[a[0] / 8] >> (a[0] % 8) & 1)) {
+        int best = match_networks(m, v4, a, prefixes, count, port);
+        if (best >= 0)
+            return best;
+    }
+    return h->any.count != 0 ? group_pick(m, &h->any, port) : -1;
 }
 
 /* Parses host as an IPv4 literal, or an IPv6 literal with or without brackets,

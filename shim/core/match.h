@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "image_layout.h"
 #include "rules.h"
@@ -75,6 +76,19 @@ int match_pick_port(const struct matcher *m, const uint32_t *cands, size_t n, ui
  * IPv4) and port, else the best ANY pattern for port, else -1 (also for any
  * other family). */
 int match_address(const struct matcher *m, int family, const void *addr, uint16_t port);
+
+/* True when match_address can tell from the first byte alone that no
+ * pattern matches addr of family (AF_INET or AF_INET6; an IPv6 address
+ * whose first byte is 0, which may be v4-mapped, is never told): the quick
+ * no of a connect to an unruled address. False means "look". */
+static inline bool match_address_excluded(const struct matcher *m, int family, const uint8_t *addr)
+{
+    const struct image_header *h = m->header;
+    const uint8_t *first = family == AF_INET    ? h->v4_first
+                           : family == AF_INET6 ? h->v6_first
+                                                : NULL;
+    return first && h->any.count == 0 && addr[0] != 0 && !(first[addr[0] / 8] >> (addr[0] % 8) & 1);
+}
 
 /* The whole decision for a host as written in a URL or on a command line (a
  * NUL-terminated name, IPv4 literal, or IPv6 literal with or without brackets)

@@ -104,12 +104,14 @@ static void init_header(struct state_header *h)
 
 /* Makes a fully initialised file under a temporary name, its space reserved
  * (no page of it can later fail to be backed), and gives it the name path
- * with publish (link: only where nothing is; rename: in place of what is
- * there), so no process ever sees a half-made file. Nothing is mapped, so a
+ * (replace false: with link, only where nothing is; true: with rename, in
+ * place of what is there), so no process ever sees a half-made file. Nothing is mapped, so a
  * full filesystem is an error, not a SIGBUS; the temporary file is removed
  * whatever fails. Returns 0, or -1 with errno (EEXIST from link: another
  * process made it first; ENOSPC: no room for it). */
-static int create_file(const char *path, int (*publish)(const char *tmp, const char *path))
+/* (A flag rather than a pointer to link or rename: their addresses would
+ * cost every process that loads the shim two symbol lookups at start.) */
+static int create_file(const char *path, bool replace)
 {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) {
@@ -128,9 +130,9 @@ static int create_file(const char *path, int (*publish)(const char *tmp, const c
         ssize_t n = pwrite(fd, &header, sizeof header, 0);
         err = n == (ssize_t)sizeof header ? 0 : n < 0 ? errno : EIO;
     }
-    if (err == 0 && publish(tmp, path) != 0)
+    if (err == 0 && (replace ? rename(tmp, path) : link(tmp, path)) != 0)
         err = errno;
-    if (err != 0 || publish != rename)
+    if (err != 0 || !replace)
         unlink(tmp);
     close(fd);
     errno = err;
@@ -169,7 +171,7 @@ static int open_existing(const char *path, bool create)
         int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
         if (fd >= 0 || errno != ENOENT || !create)
             return fd;
-        if (create_file(path, link) == 0 || errno == EEXIST)
+        if (create_file(path, false) == 0 || errno == EEXIST)
             continue;
         return -1;
     }
@@ -639,7 +641,7 @@ int state_recreate(const char *path, char *err, size_t errlen)
                path, (unsigned)sb.st_uid);
         return -1;
     }
-    if (create_file(path, rename) != 0) {
+    if (create_file(path, true) != 0) {
         refuse(err, errlen, "state file %s: cannot replace it: %s", path, strerror(errno));
         return -1;
     }

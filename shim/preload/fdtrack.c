@@ -1,6 +1,6 @@
 /* Word of an fd: bits 0..1 kind, bit 2 pending, bits 3..4 verdict, bits
- * 5..12 epoch, bits 13..25 host slot, bit 26 watched, bits 32..63 breaker
- * index. */
+ * 5..12 epoch, bits 13..25 host slot, bit 26 watched, bit 27 O_NONBLOCK
+ * known, bit 28 O_NONBLOCK, bits 32..63 breaker index. */
 #include "fdtrack.h"
 
 #include <stdatomic.h>
@@ -8,6 +8,12 @@
 #define KIND_MASK UINT64_C(3)
 #define PENDING_BIT ((uint64_t)FDTRACK_IO_PENDING)
 #define WATCHED_BIT ((uint64_t)FDTRACK_IO_WATCHED)
+#define FLAGS_KNOWN_BIT (UINT64_C(1) << 27)
+#define NONBLOCK_BIT (UINT64_C(1) << 28)
+#define FLAGS_MASK (FLAGS_KNOWN_BIT | NONBLOCK_BIT)
+/* what a pending connect's word keeps of the word before it, and what
+ * taking it leaves */
+#define KEPT_MASK (WATCHED_BIT | FLAGS_MASK)
 #define HOST_SLOT_MASK 0x1fffu                    /* 1 + a slot index below STATE_SLOTS */
 #define STARTED_MS_MASK ((UINT64_C(1) << 40) - 1) /* 34 years of CLOCK_MONOTONIC */
 
@@ -42,14 +48,66 @@ enum fd_kind fdtrack_kind(int fd)
              : FD_UNKNOWN;
 }
 
-void fdtrack_set_kind(int fd, enum fd_kind kind)
+/* Makes fd's word word (kind and flags alone), raising the highest known fd. */
+static inline __attribute__((always_inline)) void renew(int fd, uint64_t word)
 {
     struct fd_entry *e = entry(fd);
-    if (e && atomic_load_explicit(&e->word, memory_order_relaxed) != (uint64_t)kind) {
-        if (kind != FD_UNKNOWN)
+    if (e && atomic_load_explicit(&e->word, memory_order_relaxed) != word) {
+        if (word != FD_UNKNOWN)
             raise_to(&highest_known_fd, fd);
-        atomic_store_explicit(&e->word, (uint64_t)kind, memory_order_relaxed);
+        atomic_store_explicit(&e->word, word, memory_order_relaxed);
     }
+}
+
+void fdtrack_set_kind(int fd, enum fd_kind kind)
+{
+    renew(fd, (uint64_t)kind);
+}
+
+void fdtrack_new_socket(int fd, enum fd_kind kind, bool nonblocking)
+{
+    uint64_t flags =
+        kind == FD_INET_STREAM ? FLAGS_KNOWN_BIT | (nonblocking ? NONBLOCK_BIT : 0) : 0;
+    renew(fd, (uint64_t)kind | flags);
+}
+
+void fdtrack_copy(int oldfd, int newfd)
+{
+    struct fd_entry *e = entry(oldfd);
+    if (e)
+        atomic_fetch_and_explicit(&e->word, ~FLAGS_MASK, memory_order_relaxed);
+    fdtrack_set_kind(newfd, fdtrack_kind(oldfd));
+}
+
+void fdtrack_forget_flags_all(void)
+{
+    int high = atomic_load_explicit(&highest_known_fd, memory_order_relaxed);
+    for (int fd = 0; fd <= high && fd < FDTRACK_MAX; fd++)
+        if (atomic_load_explicit(&fds[fd].word, memory_order_relaxed) & FLAGS_KNOWN_BIT)
+            atomic_fetch_and_explicit(&fds[fd].word, ~FLAGS_MASK, memory_order_relaxed);
+}
+
+void fdtrack_set_nonblocking(int fd, bool nonblocking)
+{
+    struct fd_entry *e = entry(fd);
+    if (!e)
+        return;
+    uint64_t w = atomic_load_explicit(&e->word, memory_order_relaxed), next;
+    do {
+        if (!(w & FLAGS_KNOWN_BIT))
+            return;
+        next = nonblocking ? w | NONBLOCK_BIT : w & ~NONBLOCK_BIT;
+    } while (next != w && !atomic_compare_exchange_weak_explicit(
+                              &e->word, &w, next, memory_order_relaxed, memory_order_relaxed));
+}
+
+enum fd_blocking fdtrack_blocking(int fd)
+{
+    struct fd_entry *e = entry(fd);
+    uint64_t w = e ? atomic_load_explicit(&e->word, memory_order_relaxed) : 0;
+    if (!(w & FLAGS_KNOWN_BIT))
+        return FD_FLAGS_UNKNOWN;
+    return w & NONBLOCK_BIT ? FD_NONBLOCKING : FD_BLOCKING;
 }
 
 bool fdtrack_set_pending(int fd, const struct guarded_call *p)
@@ -66,6 +124,10 @@ bool fdtrack_set_pending(int fd, const struct guarded_call *p)
     atomic_fetch_add_explicit(&pending_count, 1, memory_order_relaxed);
     raise_to(&highest_pending_fd, fd);
     raise_to(&highest_known_fd, fd);
+    /* the watched bit is the request tracker's: it stays (a connect on a
+     * watched connection is refused by the kernel, the connection goes on);
+     * so does what is known of the socket's O_NONBLOCK */
+    word |= atomic_load_explicit(&e->word, memory_order_relaxed) & KEPT_MASK;
     uint64_t old = atomic_exchange_explicit(&e->word, word, memory_order_release);
     if (old & PENDING_BIT) /* a pending attempt nobody took: replaced */
         atomic_fetch_sub_explicit(&pending_count, 1, memory_order_relaxed);
@@ -122,7 +184,7 @@ bool fdtrack_take_pending(int fd, struct guarded_call *out)
 {
     struct fd_entry *e = entry(fd);
     return e && (atomic_load_explicit(&e->word, memory_order_relaxed) & PENDING_BIT) &&
-           take(e, KIND_MASK, out);
+           take(e, KIND_MASK | KEPT_MASK, out);
 }
 
 int fdtrack_highest_known(void)

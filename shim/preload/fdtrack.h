@@ -1,6 +1,8 @@
 /* fdtrack.h — what this process knows of its socket descriptors: whether an
  * fd is an AF_INET/AF_INET6 stream socket (learnt at socket(), so connect()
- * needs no syscall to ask), and the non-blocking connect still pending on it
+ * needs no syscall to ask), whether it is non-blocking (learnt at socket()
+ * and kept up by fcntl(F_SETFL) and ioctl(FIONBIO), so that a refusal needs
+ * no syscall either), and the non-blocking connect still pending on it
  * (breaker, ticket, start time) until its outcome is known, and whether the
  * request tracker (request.c) watches its reads and writes.
  *
@@ -27,7 +29,35 @@ enum fd_kind fdtrack_kind(int fd);
  * fd with the same number (which the caller has already taken). */
 void fdtrack_set_kind(int fd, enum fd_kind kind);
 
-/* Marks fd's connect as pending; false when fd is beyond the table. */
+/* Notes a new socket fd of kind, made non-blocking or not: as
+ * fdtrack_set_kind, and for an AF_INET/AF_INET6 stream socket its
+ * O_NONBLOCK is known from now on. */
+void fdtrack_new_socket(int fd, enum fd_kind kind, bool nonblocking);
+
+enum fd_blocking { FD_FLAGS_UNKNOWN = 0, FD_BLOCKING = 1, FD_NONBLOCKING = 2 };
+
+/* Whether fd is non-blocking, as far as this process knows (one load):
+ * known only for a stream socket socket() made whose open file has never
+ * been shared with another fd or process since (dup, dup2, dup3,
+ * fcntl(F_DUPFD), fork), as the program set it through libc since.
+ * FD_FLAGS_UNKNOWN: ask the kernel. */
+enum fd_blocking fdtrack_blocking(int fd);
+
+/* The program made fd non-blocking or blocking (fcntl(F_SETFL),
+ * ioctl(FIONBIO) succeeded): noted when fd's flags are known. */
+void fdtrack_set_nonblocking(int fd, bool nonblocking);
+
+/* newfd is now a copy of oldfd (dup, dup2, dup3, fcntl(F_DUPFD)): it takes
+ * oldfd's kind, and neither fd's O_NONBLOCK is known any more (a change
+ * through one would not be seen through the other). */
+void fdtrack_copy(int oldfd, int newfd);
+
+/* The process forked: every fd's open file is shared with the other
+ * process, so no fd's O_NONBLOCK is known any more. */
+void fdtrack_forget_flags_all(void);
+
+/* Marks fd's connect as pending (its watched bit and O_NONBLOCK stay);
+ * false when fd is beyond the table. */
 bool fdtrack_set_pending(int fd, const struct guarded_call *p);
 
 /* True when fd has a pending connect (one load). */
@@ -43,8 +73,9 @@ unsigned fdtrack_has_io_work(int fd);
 /* Marks fd as watched by the request tracker, or not (on false). */
 void fdtrack_watch(int fd, bool on);
 
-/* Takes fd's pending connect, if any, leaving its kind; returns false when
- * there was none. Exactly one taker wins a race. */
+/* Takes fd's pending connect, if any, leaving its kind, watched bit and
+ * O_NONBLOCK; returns false when there was none. Exactly one taker wins a
+ * race. */
 bool fdtrack_take_pending(int fd, struct guarded_call *out);
 
 /* Returns the highest fd ever given a kind or a pending connect (-1: none):

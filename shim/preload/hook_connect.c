@@ -47,22 +47,50 @@ bool destination_of(const struct sockaddr *sa, socklen_t len, struct destination
     return false;
 }
 
+/* Asks the kernel whether fd, of which socket() told us nothing, is a
+ * stream socket, and notes the answer. Out of line, so that connect() keeps
+ * a small frame. Leaves errno alone. */
+static __attribute__((noinline)) bool ask_stream_socket(int fd)
+{
+    KEEP_ERRNO();
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (libc_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+        type = -1;
+    enum fd_kind kind = type == SOCK_STREAM ? FD_INET_STREAM : FD_OTHER;
+    if (type >= 0)
+        fdtrack_set_kind(fd, kind);
+    return kind == FD_INET_STREAM;
+}
+
 /* True when fd is a stream socket; asks the kernel only for fds that
  * socket() did not tell us about. Leaves errno alone. */
 static bool is_stream_socket(int fd)
 {
     enum fd_kind kind = fdtrack_kind(fd);
-    if (kind == FD_UNKNOWN) {
-        KEEP_ERRNO();
-        int type = 0;
-        socklen_t len = sizeof type;
-        if (libc_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
-            type = -1;
-        kind = type == SOCK_STREAM ? FD_INET_STREAM : FD_OTHER;
-        if (type >= 0)
-            fdtrack_set_kind(fd, kind);
+    return kind == FD_UNKNOWN ? ask_stream_socket(fd) : kind == FD_INET_STREAM;
+}
+
+/* connect() to destination d, which breaker b of rt rules, of a stream
+ * socket. Out of line, so that an unruled connect keeps a small frame. */
+static __attribute__((noinline)) int ruled_connect(struct runtime *rt, int b, int fd,
+                                                   const struct sockaddr *addr, socklen_t len,
+                                                   const struct destination *d)
+{
+    struct guarded_call call;
+    struct rounds_turn turn = {0};
+    char host[INET6_ADDRSTRLEN];
+    const struct image_breaker *rule = runtime_breaker(rt, (uint32_t)b);
+    bool per_host = rule->per_host && inet_ntop(d->family, d->addr, host, sizeof host) != NULL;
+    bool continued = !rule->per_host && rounds_continue(rt, (uint32_t)b, d, &call, &turn);
+    if (!continued &&
+        !runtime_begin_host(rt, (uint32_t)b, per_host ? host : NULL, d->port, &call)) {
+        if (rule->fallback_count)
+            return fallback_connect(rt, &call, fd, addr->sa_family);
+        return refused_connect(fd, &call);
     }
-    return kind == FD_INET_STREAM;
+    rounds_attempt(fd, &turn);
+    return guarded_connect(rt, fd, addr, len, &call);
 }
 
 EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
@@ -75,18 +103,5 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (runtime_transfer_depth || !destination_of(addr, len, &d) || !(rt = runtime_get()) ||
         (b = runtime_match_address(rt, d.family, d.addr, d.port)) < 0 || !is_stream_socket(fd))
         return libc_connect(fd, addr, len);
-
-    struct guarded_call call;
-    struct rounds_turn turn = {0};
-    char host[INET6_ADDRSTRLEN];
-    const struct image_breaker *rule = runtime_breaker(rt, (uint32_t)b);
-    bool per_host = rule->per_host && inet_ntop(d.family, d.addr, host, sizeof host) != NULL;
-    bool continued = !rule->per_host && rounds_continue(rt, (uint32_t)b, &d, &call, &turn);
-    if (!continued && !runtime_begin_host(rt, (uint32_t)b, per_host ? host : NULL, d.port, &call)) {
-        if (rule->fallback_count)
-            return fallback_connect(rt, &call, fd, addr->sa_family);
-        return refused_connect(fd, &call);
-    }
-    rounds_attempt(fd, &turn);
-    return guarded_connect(rt, fd, addr, len, &call);
+    return ruled_connect(rt, b, fd, addr, len, &d);
 }

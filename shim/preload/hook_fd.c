@@ -1,4 +1,4 @@
-/* socket(), close(), close_range(), dup2(), dup3(), shutdown() and
+/* socket(), close(), close_range(), dup(), dup2(), dup3(), shutdown() and
  * getsockopt(): they keep fdtrack's view of descriptors right (so connect()
  * knows a stream socket without a syscall, and a reused fd number never
  * inherits an old attempt), settle pending connects, and end the requests
@@ -16,16 +16,29 @@
 #include "libc.h"
 #include "request.h"
 
+/* socket() gave fd, whose number still has work: it was closed unseen (a
+ * raw close syscall). Settles its attempt and ends its connection. Out of
+ * line, so that socket() keeps a small frame. */
+static __attribute__((noinline)) void closed_unseen(int fd)
+{
+    KEEP_ERRNO();
+    pending_settle_ending(fd);
+    request_end(fd, REQUEST_GAVE_UP);
+}
+
 EXPORT int socket(int domain, int type, int protocol)
 {
+    /* decided before the call, so that only fd and kind live across it */
+    enum fd_kind kind = (domain == AF_INET || domain == AF_INET6) &&
+                                (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM
+                            ? FD_INET_STREAM
+                            : FD_OTHER;
+    bool nonblocking = type & SOCK_NONBLOCK;
     int fd = libc_socket(domain, type, protocol);
     if (fd >= 0) {
-        KEEP_ERRNO();
-        pending_settle_ending(fd);        /* an attempt whose close we never saw */
-        request_end(fd, REQUEST_GAVE_UP); /* a connection closed by a raw syscall */
-        bool inet_stream = (domain == AF_INET || domain == AF_INET6) &&
-                           (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM;
-        fdtrack_set_kind(fd, inet_stream ? FD_INET_STREAM : FD_OTHER);
+        if (__builtin_expect(fdtrack_has_io_work(fd) != 0, 0))
+            closed_unseen(fd);
+        fdtrack_new_socket(fd, kind, nonblocking);
     }
     return fd;
 }
@@ -33,9 +46,10 @@ EXPORT int socket(int domain, int type, int protocol)
 /* fd is about to be closed: settle its pending connect and forget it. */
 static void before_close(int fd)
 {
-    if (fdtrack_has_io_work(fd))
+    if (__builtin_expect(fdtrack_has_io_work(fd) != 0, 0)) {
         request_end(fd, REQUEST_GAVE_UP);
-    pending_settle_ending(fd);
+        pending_settle_ending(fd);
+    }
     fdtrack_set_kind(fd, FD_UNKNOWN);
 }
 
@@ -70,12 +84,14 @@ static void before_dup_over(int oldfd, int newfd)
 
 static int after_dup_over(int rc, int oldfd)
 {
-    if (rc >= 0 && rc != oldfd) {
-        KEEP_ERRNO();
-        enum fd_kind kind = fdtrack_kind(oldfd);
-        fdtrack_set_kind(rc, kind);
-    }
+    if (rc >= 0 && rc != oldfd)
+        fdtrack_copy(oldfd, rc);
     return rc;
+}
+
+EXPORT int dup(int oldfd)
+{
+    return after_dup_over(libc_dup(oldfd), oldfd);
 }
 
 EXPORT int dup2(int oldfd, int newfd)

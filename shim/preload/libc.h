@@ -8,8 +8,10 @@
 #ifndef FUSEBOX_LIBC_H
 #define FUSEBOX_LIBC_H
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdatomic.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -18,6 +20,7 @@
     X(int, connect, (int fd, const struct sockaddr *addr, socklen_t len), (fd, addr, len))         \
     X(int, socket, (int domain, int type, int protocol), (domain, type, protocol))                 \
     X(int, close, (int fd), (fd))                                                                  \
+    X(int, dup, (int fd), (fd))                                                                    \
     X(int, dup2, (int oldfd, int newfd), (oldfd, newfd))                                           \
     X(int, dup3, (int oldfd, int newfd, int flags), (oldfd, newfd, flags))                         \
     X(int, close_range, (unsigned first, unsigned last, int flags), (first, last, flags))          \
@@ -51,10 +54,17 @@
 LIBC_SYMBOLS(LIBC_TYPEDEF)
 #undef LIBC_TYPEDEF
 
+/* The variadic ones, whose hooks pass on their one optional argument:
+ * X(name, type of the second parameter). */
+#define LIBC_VARIADIC(X) X(fcntl, int) X(fcntl64, int) X(ioctl, unsigned long)
+
 struct libc_symbols {
 #define LIBC_FIELD(ret, name, params, args) _Atomic(void *) name;
     LIBC_SYMBOLS(LIBC_FIELD)
 #undef LIBC_FIELD
+#define LIBC_VARIADIC_FIELD(name, second) _Atomic(void *) name;
+    LIBC_VARIADIC(LIBC_VARIADIC_FIELD)
+#undef LIBC_VARIADIC_FIELD
 };
 
 extern struct libc_symbols libc_symbols;
@@ -79,5 +89,16 @@ void *libc_bind(const char *name, const void *own, _Atomic(void *) *slot);
     }
 LIBC_SYMBOLS(LIBC_CALLER)
 #undef LIBC_CALLER
+
+#define LIBC_VARIADIC_CALLER(name, second)                                                         \
+    static inline int libc_##name(int fd, second what, void *arg)                                  \
+    {                                                                                              \
+        void *f = atomic_load_explicit(&libc_symbols.name, memory_order_relaxed);                  \
+        if (__builtin_expect(f == 0, 0))                                                           \
+            f = libc_bind(#name, (const void *)&name, &libc_symbols.name);                         \
+        return ((int (*)(int, second, ...))f)(fd, what, arg);                                      \
+    }
+LIBC_VARIADIC(LIBC_VARIADIC_CALLER)
+#undef LIBC_VARIADIC_CALLER
 
 #endif

@@ -97,7 +97,10 @@ void pending_settle_ending(int fd)
         settle_taken(fd, &call);
 }
 
-int pending_connect_again(int fd, const struct sockaddr *addr, socklen_t len)
+/* Out of line: connect() keeps a small frame for the calls that are not
+ * repeats. */
+__attribute__((noinline)) int pending_connect_again(int fd, const struct sockaddr *addr,
+                                                    socklen_t len)
 {
     if (refused_take(fd)) {
         errno = ECONNREFUSED;

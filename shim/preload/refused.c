@@ -21,10 +21,20 @@ static void set_bit(int fd, bool on)
         atomic_fetch_and_explicit(&refused_bits[fd / 64], ~bit, memory_order_release);
 }
 
+/* True when fd is non-blocking: as fdtrack knows it, else as the kernel
+ * says (one fcntl). */
+static bool is_nonblocking(int fd)
+{
+    enum fd_blocking known = fdtrack_blocking(fd);
+    if (known != FD_FLAGS_UNKNOWN)
+        return known == FD_NONBLOCKING;
+    int flags = libc_fcntl(fd, F_GETFL, NULL);
+    return flags >= 0 && (flags & O_NONBLOCK);
+}
+
 int refused_connect(int fd, const struct guarded_call *rejected)
 {
-    int flags = fcntl(fd, F_GETFL);
-    bool nonblocking = flags >= 0 && (flags & O_NONBLOCK) && fd >= 0 && fd < FDTRACK_MAX;
+    bool nonblocking = fd >= 0 && fd < FDTRACK_MAX && is_nonblocking(fd);
     if (nonblocking)
         set_bit(fd, true);
     if (nonblocking && fdtrack_set_pending(fd, rejected)) {

@@ -12,7 +12,9 @@
  * over it, socket() on its number, exit and fork drop it as they drop any
  * pending connect; a bit per fd here tells it from a real attempt.
  *
- * Calls that libfusebox.so interposes: none (fcntl, and libc_shutdown). */
+ * Whether the socket is non-blocking comes from fdtrack when it knows, else
+ * from one fcntl(F_GETFL). Calls that libfusebox.so interposes: none (the
+ * fcntl and shutdown it makes are libc's own, libc_*). */
 #ifndef FUSEBOX_REFUSED_H
 #define FUSEBOX_REFUSED_H
 

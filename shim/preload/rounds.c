@@ -182,7 +182,8 @@ struct held {
 
 static struct held held[ROUNDS_HELD];
 static _Atomic int held_waiting;
-static __thread char this_thread; /* its address tells threads apart */
+static __thread char this_thread
+    __attribute__((tls_model("initial-exec"))); /* its address tells threads apart */
 
 /* Takes entry h from state from (to busy); false when it was not in it. */
 static bool take_held(struct held *h, int from)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -51,7 +52,7 @@ struct runtime {
     struct state *state;
     _Atomic int state_status;            /* enum in runtime.c */
     _Atomic uint64_t *_Atomic reloads;   /* the state file's rules_reloads, once mapped */
-    _Atomic uint64_t next_check_ms;      /* when to look at the rules source again */
+    _Atomic int64_t checked_s;           /* time() when it last looked at the rules source */
     _Atomic bool checking;               /* a thread is looking at it */
     _Atomic uint64_t reloads_seen;       /* rules_reloads when it last looked */
     struct image_source warned;          /* the bad source last warned about */
@@ -66,7 +67,6 @@ struct host_cache_entry {
 };
 
 #define RUNTIME_HOST_CACHE 256
-#define CHECK_EVERY_MS 1000u
 
 enum { BUILD_NONE, BUILD_RUNNING, BUILD_DONE };
 enum { STATE_UNOPENED, STATE_OPENING, STATE_READY, STATE_FAILED };
@@ -76,7 +76,7 @@ enum { STATE_UNOPENED, STATE_OPENING, STATE_READY, STATE_FAILED };
 __thread unsigned runtime_transfer_depth;
 _Atomic unsigned runtime_guarded_transfers;
 static _Atomic int build_status = BUILD_NONE;
-static __thread bool building_here;
+static __thread bool building_here __attribute__((tls_model("initial-exec")));
 static struct runtime *_Atomic built;
 static const struct image_breaker no_breaker = {.protocol = PROTOCOL_TCP};
 
@@ -220,17 +220,23 @@ static void switch_to(struct runtime *rt, struct image_load *l, const char *caus
             rs->map.matcher.breaker_count, rs->map.matcher.pattern_count, rt->spec, rs->gen, cause);
 }
 
-/* True, after one warning, when the image of rs was truncated under this
- * process (its mapping is zero pages now). */
-static bool image_was_lost(const struct runtime *rt, struct ruleset *rs)
+/* Warns, once, that the image in force was lost; returns true. */
+static __attribute__((noinline, cold)) bool warn_image_lost(const struct runtime *rt)
 {
-    if (__builtin_expect(!atomic_load_explicit(&rs->map.lost, memory_order_relaxed), 1))
-        return false;
     log_once(LOG_WARN,
              "the compiled rules %s were truncated while in use; everything passes through "
              "until they are compiled again (within a second)",
              rt->spec);
     return true;
+}
+
+/* True, after one warning, when the image of rs was truncated under this
+ * process (its mapping is zero pages now). */
+static inline bool image_was_lost(const struct runtime *rt, struct ruleset *rs)
+{
+    if (__builtin_expect(!atomic_load_explicit(&rs->map.lost, memory_order_relaxed), 1))
+        return false;
+    return warn_image_lost(rt);
 }
 
 /* Looks at the rules source (the caller holds rt->checking) for cause:
@@ -259,9 +265,9 @@ static void look_at_rules(struct runtime *rt, const char *cause)
     image_load_release(&l, !usable || same);
 }
 
-/* Looks at the rules now when it is time (once a second, or at once after
- * fusebox reload), unless another thread is. */
-static void check_rules(struct runtime *rt, uint64_t now_ms)
+/* Looks at the rules now (in second now_s of the clock), unless another
+ * thread is. */
+static void check_rules(struct runtime *rt, int64_t now_s)
 {
     if (atomic_exchange_explicit(&rt->checking, true, memory_order_acquire))
         return;
@@ -270,7 +276,7 @@ static void check_rules(struct runtime *rt, uint64_t now_ms)
     uint64_t seen = atomic_load_explicit(&rt->reloads_seen, memory_order_relaxed);
     uint64_t now_seen = reloads ? atomic_load_explicit(reloads, memory_order_relaxed) : seen;
     atomic_store_explicit(&rt->reloads_seen, now_seen, memory_order_relaxed);
-    atomic_store_explicit(&rt->next_check_ms, now_ms + CHECK_EVERY_MS, memory_order_relaxed);
+    atomic_store_explicit(&rt->checked_s, now_s, memory_order_relaxed);
     bool was = building_here;
     building_here = true;
     look_at_rules(rt, now_seen != seen ? "after fusebox reload" : "the rules changed");
@@ -278,11 +284,15 @@ static void check_rules(struct runtime *rt, uint64_t now_ms)
     atomic_store_explicit(&rt->checking, false, memory_order_release);
 }
 
-/* Whether the rules must be looked at now. */
-static bool check_due(struct runtime *rt, uint64_t now_ms)
+/* Whether the rules must be looked at now, in second now_s of the clock:
+ * in every second of time() other than that of the last look (at most once
+ * a second, and never more than a second after an edit), or at once after
+ * fusebox reload. time() is the cheapest clock there is (one load in the
+ * vDSO); a clock that jumps only brings a look forward. */
+static bool check_due(struct runtime *rt, int64_t now_s)
 {
     _Atomic uint64_t *reloads = atomic_load_explicit(&rt->reloads, memory_order_acquire);
-    return now_ms >= atomic_load_explicit(&rt->next_check_ms, memory_order_relaxed) ||
+    return now_s != atomic_load_explicit(&rt->checked_s, memory_order_relaxed) ||
            (reloads && atomic_load_explicit(reloads, memory_order_relaxed) !=
                            atomic_load_explicit(&rt->reloads_seen, memory_order_relaxed));
 }
@@ -313,15 +323,16 @@ static struct runtime *runtime_build(void)
         return NULL;
     }
     atomic_store_explicit(&rt->checking, true, memory_order_relaxed);
-    atomic_store_explicit(&rt->next_check_ms, clock_now_ms() + CHECK_EVERY_MS,
-                          memory_order_relaxed);
+    atomic_store_explicit(&rt->checked_s, (int64_t)time(NULL), memory_order_relaxed);
     look_at_rules(rt, "first use");
     atomic_store_explicit(&rt->checking, false, memory_order_release);
     return rt;
 }
 
 /* A fork child starts with no build in progress and no pending connects or
- * held rounds of its own (the parent's attempts are the parent's to report). */
+ * held rounds of its own (the parent's attempts are the parent's to report);
+ * in it, as in the parent, no socket's O_NONBLOCK is known any more (each
+ * open file is shared with the other process). */
 static void forked_child(void)
 {
     int running = BUILD_RUNNING;
@@ -334,6 +345,7 @@ static void forked_child(void)
         atomic_store(&rt->checking, false);
     }
     fdtrack_take_all(NULL);
+    fdtrack_forget_flags_all();
     rounds_forget_all();
 }
 
@@ -343,7 +355,7 @@ static void forked_child(void)
  * for ever, and the child's calls passed through after the wait. */
 __attribute__((constructor)) static void register_fork_handler(void)
 {
-    pthread_atfork(NULL, NULL, forked_child);
+    pthread_atfork(NULL, fdtrack_forget_flags_all, forked_child);
 }
 
 /* fd 2 at load is the program's stderr, the only one messages go to: a
@@ -360,7 +372,8 @@ static struct ruleset *current_of(const struct runtime *rt)
 
 /* The ruleset of breaker ref, with its index in *index; NULL when that
  * generation is gone or the index is out of its range. */
-static struct ruleset *ruleset_of(const struct runtime *rt, uint32_t ref, uint32_t *index)
+static inline __attribute__((always_inline)) struct ruleset *
+ruleset_of(const struct runtime *rt, uint32_t ref, uint32_t *index)
 {
     struct ruleset *rs = current_of(rt);
     uint32_t gen = ref >> RUNTIME_GEN_SHIFT;
@@ -379,7 +392,7 @@ static int ref_of(const struct ruleset *rs, int i)
 
 /* The runtime with rules in force, or NULL (also while the image in force
  * is lost). */
-static struct runtime *in_force(struct runtime *rt)
+static inline __attribute__((always_inline)) struct runtime *in_force(struct runtime *rt)
 {
     struct ruleset *rs = rt ? current_of(rt) : NULL;
     if (__builtin_expect(!rs, 0))
@@ -417,18 +430,19 @@ static bool finished_elsewhere(_Atomic int *status, int busy)
     return false;
 }
 
-struct runtime *runtime_get(void)
+/* check_rules when this thread is not setting up already (a signal
+ * handler interrupted it). Out of line, as is runtime_first_get, so that
+ * runtime_get keeps a small frame. */
+static __attribute__((noinline)) void check_rules_here(struct runtime *rt, int64_t now_s)
 {
-    int status = atomic_load_explicit(&build_status, memory_order_acquire);
-    if (__builtin_expect(status == BUILD_DONE, 1)) {
-        struct runtime *rt = atomic_load_explicit(&built, memory_order_relaxed);
-        if (__builtin_expect(!rt, 0))
-            return NULL;
-        uint64_t now_ms = clock_now_ms();
-        if (__builtin_expect(check_due(rt, now_ms), 0) && !building_here)
-            check_rules(rt, now_ms);
-        return in_force(rt);
-    }
+    if (!building_here)
+        check_rules(rt, now_s);
+}
+
+/* runtime_get before the runtime is built (build_status was status):
+ * builds it, or waits for the thread that does. */
+static __attribute__((noinline)) struct runtime *runtime_first_get(int status)
+{
     KEEP_ERRNO();
     struct runtime *rt = NULL;
     if (status == BUILD_NONE &&
@@ -442,6 +456,20 @@ struct runtime *runtime_get(void)
     } else if (finished_elsewhere(&build_status, BUILD_RUNNING)) {
         rt = atomic_load_explicit(&built, memory_order_relaxed);
     }
+    return in_force(rt);
+}
+
+struct runtime *runtime_get(void)
+{
+    int status = atomic_load_explicit(&build_status, memory_order_acquire);
+    if (__builtin_expect(status != BUILD_DONE, 0))
+        return runtime_first_get(status);
+    struct runtime *rt = atomic_load_explicit(&built, memory_order_relaxed);
+    if (__builtin_expect(!rt, 0))
+        return NULL;
+    int64_t now_s = (int64_t)time(NULL);
+    if (__builtin_expect(check_due(rt, now_s), 0))
+        check_rules_here(rt, now_s);
     return in_force(rt);
 }
 
@@ -555,17 +583,33 @@ int runtime_match_candidates(const struct runtime *rt, const struct name_candida
     return ref_of(rs, match_breaker_of(m, match_pick_port(m, ids, n, port)));
 }
 
-int runtime_match_address(const struct runtime *rt, int family, const void *addr, uint16_t port)
+/* runtime_match_address by the names this process resolved to addr; -1
+ * when none of them is ruled. Out of line, so that a connect to an address
+ * alone keeps a small frame. */
+static __attribute__((noinline)) int match_resolved(const struct runtime *rt, int family,
+                                                    const void *addr, uint16_t port)
 {
-    const struct ruleset *rs = current_of(rt);
     struct name_candidates names[4];
-    size_t n = rs->has_names ? names_lookup(family, addr, names, 4) : 0;
+    size_t n = names_lookup(family, addr, names, 4);
     for (size_t i = 0; i < n; i++) {
         int b = runtime_match_candidates(rt, &names[i], port);
         if (b >= 0)
             return b;
     }
+    return -1;
+}
+
+int runtime_match_address(const struct runtime *rt, int family, const void *addr, uint16_t port)
+{
+    const struct ruleset *rs = current_of(rt);
     const struct matcher *m = &rs->map.matcher;
+    if (rs->has_names) {
+        int b = match_resolved(rt, family, addr, port);
+        if (b >= 0)
+            return b;
+    } else if (match_address_excluded(m, family, addr)) {
+        return -1;
+    }
     return rs->has_addresses ? ref_of(rs, match_breaker_of(m, match_address(m, family, addr, port)))
                              : -1;
 }

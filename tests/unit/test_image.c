@@ -54,7 +54,7 @@ static uint8_t *compiled(const struct image_source *source, size_t *len)
  * raised (and these figures with it). */
 static void layout_is_pinned(void)
 {
-    CHECK_INT(IMAGE_FORMAT_VERSION, 1);
+    CHECK_INT(IMAGE_FORMAT_VERSION, 2);
     CHECK_INT(offsetof(struct image_header, magic), 0);
     CHECK_INT(offsetof(struct image_header, format_version), 8);
     CHECK_INT(offsetof(struct image_header, record_digest), 12);
@@ -76,7 +76,9 @@ static void layout_is_pinned(void)
     CHECK_INT(offsetof(struct image_header, v4_prefixes), 274);
     CHECK_INT(offsetof(struct image_header, v6_prefixes), 307);
     CHECK_INT(offsetof(struct image_header, reserved), 436);
-    CHECK_INT(sizeof(struct image_header), 440);
+    CHECK_INT(offsetof(struct image_header, v4_first), 440);
+    CHECK_INT(offsetof(struct image_header, v6_first), 472);
+    CHECK_INT(sizeof(struct image_header), 504);
     CHECK_INT(offsetof(struct image_source, ino), 8);
     CHECK_INT(offsetof(struct image_source, size), 16);
     CHECK_INT(offsetof(struct image_source, mtime_ns), 24);
