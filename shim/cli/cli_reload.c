@@ -34,12 +34,6 @@ static const char *compiled_at(const struct image_map *map, char *buf, size_t si
     return buf;
 }
 
-/* Prints the problems of errors, one a line, to stderr. */
-static void print_problems(const char *errors)
-{
-    fputs(errors ? errors : "fusebox: out of memory\n", stderr);
-}
-
 int cmd_reload(int argc, char **argv)
 {
     const char *state_option = NULL, *rules_option = NULL;
@@ -71,7 +65,7 @@ int cmd_reload(int argc, char **argv)
         if (l.image_problem)
             cli_error("%s: %s", l.image_path, l.image_problem);
     } else {
-        print_problems(l.errors);
+        fputs(l.errors ? l.errors : "fusebox: out of memory\n", stderr);
         if (usable)
             cli_error("%s does not compile; processes keep the last good rules, compiled %s", spec,
                       compiled_at(&l.map, when, sizeof when));
@@ -103,17 +97,17 @@ void cli_rules_line(FILE *out, const char *spec, bool system, const char *state_
         char *errors = NULL;
         struct rules *r =
             system ? rules_load_system(spec, false, &errors) : rules_load_unplaced(spec, &errors);
-        if (r)
+        const char *first = errors ? errors : "out of memory";
+        if (!r)
+            fprintf(out,
+                    "rules: the live rules are not %s's: it does not compile (%.*s); "
+                    "programs use the last good rules, compiled %s\n",
+                    spec, (int)strcspn(first, "\n"), first, when);
+        else
             fprintf(out,
                     "rules: %s changed since compiled %s; programs take it up within a "
                     "second (fusebox reload: at once)\n",
                     spec, when);
-        else
-            fprintf(out,
-                    "rules: the live rules are not %s's: it does not compile (%.*s); "
-                    "programs use the last good rules, compiled %s\n",
-                    spec, errors ? (int)strcspn(errors, "\n") : 13,
-                    errors ? errors : "out of memory", when);
         rules_free(r);
         free(errors);
     }

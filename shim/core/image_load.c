@@ -13,7 +13,7 @@ bool image_load_is_current(const struct image_map *map, const struct image_sourc
 }
 
 /* Views a compiled image that could not be published: it lives in this
- * process's heap (map->len bytes at map->base, never unmapped). */
+ * process's heap (map->len bytes at map->base; image_unmap frees it). */
 static bool keep_private(struct image_map *map, void *image, size_t len)
 {
     const char *why;

@@ -214,8 +214,7 @@ static void switch_to(struct runtime *rt, struct image_load *l, const char *caus
     struct ruleset *previous = atomic_exchange_explicit(&rt->current, rs, memory_order_release);
     if (previous && !previous->map.in_heap)
         sigbus_unguard(previous->map.base);
-    if (old && old != previous)
-        ruleset_free(old);
+    ruleset_free(old);
     log_msg(LOG_DEBUG, "%u breakers, %u host patterns from %s (generation %u, %s)",
             rs->map.matcher.breaker_count, rs->map.matcher.pattern_count, rt->spec, rs->gen, cause);
 }
@@ -370,16 +369,15 @@ static struct ruleset *current_of(const struct runtime *rt)
     return atomic_load_explicit(&((struct runtime *)rt)->current, memory_order_acquire);
 }
 
-/* The ruleset of breaker ref, with its index in *index; NULL when that
- * generation is gone or the index is out of its range. */
+/* The ruleset of breaker ref (kept holds the one in force too), with its
+ * index in *index; NULL when that generation is gone or the index is out of
+ * its range. */
 static inline __attribute__((always_inline)) struct ruleset *
 ruleset_of(const struct runtime *rt, uint32_t ref, uint32_t *index)
 {
-    struct ruleset *rs = current_of(rt);
     uint32_t gen = ref >> RUNTIME_GEN_SHIFT;
-    if (!rs || rs->gen != gen)
-        rs = atomic_load_explicit(&((struct runtime *)rt)->kept[gen % RUNTIME_GENERATIONS],
-                                  memory_order_acquire);
+    struct ruleset *rs = atomic_load_explicit(
+        &((struct runtime *)rt)->kept[gen % RUNTIME_GENERATIONS], memory_order_acquire);
     *index = ref & RUNTIME_INDEX_MASK;
     return rs && rs->gen == gen && *index < rs->map.matcher.breaker_count ? rs : NULL;
 }
