@@ -23,7 +23,6 @@ struct fd_entry {
 };
 
 static struct fd_entry fds[FDTRACK_MAX];
-static _Atomic int pending_count;
 static _Atomic int highest_pending_fd = -1;
 static _Atomic int highest_known_fd = -1;
 
@@ -121,16 +120,12 @@ bool fdtrack_set_pending(int fd, const struct guarded_call *p)
     uint64_t word = (uint64_t)FD_INET_STREAM | PENDING_BIT |
                     (uint64_t)(p->ticket.verdict & 3) << 3 | (uint64_t)p->ticket.epoch << 5 |
                     (uint64_t)(p->host_slot & HOST_SLOT_MASK) << 13 | (uint64_t)p->breaker << 32;
-    atomic_fetch_add_explicit(&pending_count, 1, memory_order_relaxed);
-    raise_to(&highest_pending_fd, fd);
-    raise_to(&highest_known_fd, fd);
+    raise_to(&highest_pending_fd, fd); /* highest_known_fd: raised when its kind was set */
     /* the watched bit is the request tracker's: it stays (a connect on a
      * watched connection is refused by the kernel, the connection goes on);
      * so does what is known of the socket's O_NONBLOCK */
     word |= atomic_load_explicit(&e->word, memory_order_relaxed) & KEPT_MASK;
-    uint64_t old = atomic_exchange_explicit(&e->word, word, memory_order_release);
-    if (old & PENDING_BIT) /* a pending attempt nobody took: replaced */
-        atomic_fetch_sub_explicit(&pending_count, 1, memory_order_relaxed);
+    atomic_store_explicit(&e->word, word, memory_order_release); /* replaces one nobody took */
     return true;
 }
 
@@ -169,7 +164,6 @@ static bool take(struct fd_entry *e, uint64_t keep_mask, struct guarded_call *ou
     old = atomic_exchange_explicit(&e->word, old & keep_mask, memory_order_acquire);
     if (!(old & PENDING_BIT))
         return false;
-    atomic_fetch_sub_explicit(&pending_count, 1, memory_order_relaxed);
     out->breaker = (uint32_t)(old >> 32);
     out->host_slot = (uint32_t)(old >> 13) & HOST_SLOT_MASK;
     out->ticket =
@@ -194,8 +188,6 @@ int fdtrack_highest_known(void)
 
 void fdtrack_take_all(void (*fn)(int fd, const struct guarded_call *p))
 {
-    if (atomic_load_explicit(&pending_count, memory_order_relaxed) <= 0)
-        return;
     int high = atomic_load_explicit(&highest_pending_fd, memory_order_relaxed);
     for (int fd = 0; fd <= high; fd++) {
         struct guarded_call p;

@@ -53,7 +53,6 @@ static int kernel_verdict(int fd, int so_error)
 
 void pending_settle_io(int fd, int err)
 {
-    KEEP_ERRNO();
     enum outcome_class outcome = err ? outcome_class_of_errno(err) : OUTCOME_SUCCESS;
     struct guarded_call call;
     if (outcome != OUTCOME_IGNORED && fdtrack_take_pending(fd, &call))

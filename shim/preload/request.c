@@ -111,12 +111,12 @@ static struct guarded_call load_call(struct entry *e)
     };
 }
 
-/* Notes, when breaker b times slow calls, how long the call that started at
+/* Notes, when rule times slow calls, how long the call that started at
  * started_ms has taken until now. */
-static void note_took(struct runtime *rt, struct entry *e, uint32_t b, uint64_t started_ms)
+static void note_took(const struct image_breaker *rule, struct entry *e, uint64_t started_ms)
 {
     uint32_t took = 0;
-    if (runtime_breaker(rt, b)->config.slow_call_ms) {
+    if (rule->config.slow_call_ms) {
         uint64_t ms = clock_now_ms() - started_ms;
         took = ms < UINT32_MAX ? (uint32_t)ms + 1 : UINT32_MAX;
     }
@@ -208,14 +208,13 @@ static int first_byte(const struct iovec *iov, int n, size_t len)
 void request_connected(struct runtime *rt, int fd, const struct guarded_call *call)
 {
     struct entry *e = entry_of(fd);
-    if (!e || runtime_breaker(rt, call->breaker)->protocol == PROTOCOL_TCP) {
+    const struct image_breaker *rule = runtime_connected(rt, call);
+    if (!e || rule->protocol == PROTOCOL_TCP) {
         runtime_end(rt, call, OUTCOME_SUCCESS);
         return;
     }
-    KEEP_ERRNO();
-    runtime_connected(rt, call);
     store_call(e, call);
-    note_took(rt, e, call->breaker, call->started_ms);
+    note_took(rule, e, call->started_ms);
     atomic_store_explicit(&e->word, P_OPENED, memory_order_release);
     int high = atomic_load_explicit(&highest_watched, memory_order_relaxed);
     while (fd > high &&
@@ -229,6 +228,7 @@ void request_connected(struct runtime *rt, int fd, const struct guarded_call *ca
  * refused). */
 static bool is_stream_socket(int fd)
 {
+    KEEP_ERRNO();
     int type = 0;
     socklen_t len = sizeof type;
     return libc_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
@@ -348,7 +348,6 @@ static void after_send(int fd, const struct iovec *iov, int n, ssize_t rc, int e
     struct entry *e = io_entry(fd, session, &w);
     if (!e)
         return;
-    KEEP_ERRNO();
     unsigned phase = PHASE(w);
     enum outcome_class failed = rc < 0 ? outcome_class_of_errno(err) : OUTCOME_IGNORED;
     if (began && rc < 0 && (w & F_REUSED)) { /* the request did not go out: no call */
@@ -408,7 +407,7 @@ static void answer_bytes(int fd, struct entry *e, uint64_t w, const struct iovec
             struct runtime *rt = runtime_peek();
             struct guarded_call call = load_call(e);
             if (rt)
-                note_took(rt, e, call.breaker, call.started_ms);
+                note_took(runtime_breaker(rt, call.breaker), e, call.started_ms);
             move(e, w, (w & ~UINT64_C(15)) | P_HEAD);
         }
         return;
@@ -426,7 +425,6 @@ static void after_recv(int fd, const struct iovec *iov, int n, ssize_t rc, int e
     struct entry *e = rc > 0 && (flags & MSG_PEEK) ? NULL : io_entry(fd, session, &w);
     if (!e)
         return;
-    KEEP_ERRNO();
     unsigned phase = PHASE(w);
     enum outcome_class ended = rc == 0  ? CLASS_RESET
                                : rc < 0 ? outcome_class_of_errno(err)
@@ -485,6 +483,7 @@ void request_session_after_recv(int fd, void *buf, ssize_t rc, int err)
  * waiting. */
 static enum outcome_class given_up(int fd)
 {
+    KEEP_ERRNO();
     int so_error = 0;
     socklen_t len = sizeof so_error;
     if (libc_getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0)
@@ -512,7 +511,6 @@ void request_end(int fd, enum request_end how)
     struct entry *e = entry_of(fd);
     if (!e)
         return;
-    KEEP_ERRNO();
     for (int tries = 0; tries < 4; tries++) { /* a reader or writer racing: it moved first */
         uint64_t w = atomic_load_explicit(&e->word, memory_order_acquire);
         if (PHASE(w) == P_NONE)
@@ -546,7 +544,6 @@ void request_handshake_ends(int fd, enum outcome_class outcome)
     struct entry *e = entry_of(fd);
     if (!e || runtime_transfer_depth)
         return;
-    KEEP_ERRNO();
     uint64_t w = atomic_load_explicit(&e->word, memory_order_acquire);
     if (PHASE(w) != P_HELLO)
         return;

@@ -4,7 +4,6 @@
 #include <sys/socket.h>
 
 #include "clock.h"
-#include "keep_errno.h"
 
 /* An address as three words: family, then its bytes, zero-padded. */
 typedef uint64_t address_words[3];
@@ -152,7 +151,6 @@ void rounds_attempt(int fd, const struct rounds_turn *turn)
 {
     if (turn->name == 0 || fd < 0)
         return;
-    KEEP_ERRNO();
     struct rounds_turn stale;
     take_attempt(fd, &stale); /* one whose end we never saw (a fork child's copy) */
     for (uint32_t i = 0; i < ROUNDS_ATTEMPTS; i++) {
@@ -285,7 +283,6 @@ static bool take_round(uint32_t b, uint64_t name, uint32_t bit, struct held *out
 bool rounds_continue(struct runtime *rt, uint32_t b, const struct destination *d,
                      struct guarded_call *call, struct rounds_turn *turn)
 {
-    KEEP_ERRNO();
     count_expired(rt, false);
     struct held h;
     if (!find_turn(d, turn) || !take_round(b, turn->name, turn->tried, &h))
@@ -297,7 +294,6 @@ bool rounds_continue(struct runtime *rt, uint32_t b, const struct destination *d
 
 void rounds_connected(int fd)
 {
-    KEEP_ERRNO();
     struct rounds_turn turn;
     take_attempt(fd, &turn);
 }
@@ -305,7 +301,6 @@ void rounds_connected(int fd)
 void rounds_end(struct runtime *rt, int fd, const struct guarded_call *call,
                 enum outcome_class outcome)
 {
-    KEEP_ERRNO();
     struct rounds_turn turn;
     uint32_t all = 0;
     if (take_attempt(fd, &turn))

@@ -528,6 +528,7 @@ static const struct image_breaker *breaker_at(const struct ruleset *rs, uint32_t
 static __attribute__((noinline)) struct state_slot *
 slot_lookup(struct runtime *rt, struct ruleset *rs, uint32_t i, uintptr_t cached)
 {
+    KEEP_ERRNO();
     if (cached <= SLOT_UNAVAILABLE &&
         (cached == SLOT_UNAVAILABLE || !state_ready(rt) || state_was_lost(rt)))
         return NULL;
@@ -680,6 +681,7 @@ static void tell(struct runtime *rt, struct state_slot *slot, const struct guard
 static void announce(struct runtime *rt, struct state_slot *slot, const struct guarded_call *call,
                      const struct breaker_transition *tr)
 {
+    KEEP_ERRNO();
     uint64_t wall_ms = clock_wall_ms();
     breaker_date(&slot->breaker, tr, wall_ms);
     tell(rt, slot, call, tr, wall_ms);
@@ -693,6 +695,7 @@ static struct state_slot *host_slot_of(struct runtime *rt, const struct ruleset 
                                        struct state_slot *parent, const char *host, uint16_t port,
                                        struct guarded_call *call)
 {
+    KEEP_ERRNO();
     const struct image_breaker *ib = breaker_at(rs, i);
     const char *rule = image_breaker_name(&rs->map.matcher, i);
     char name[STATE_NAME_MAX];
@@ -764,7 +767,6 @@ static void decide(struct runtime *rt, const struct ruleset *rs, uint32_t i,
 bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16_t port,
                         struct guarded_call *call)
 {
-    KEEP_ERRNO();
     uint32_t i;
     struct ruleset *rs = ruleset_of(rt, b, &i);
     struct state_slot *slot = rs ? slot_of(rt, rs, i) : NULL;
@@ -803,7 +805,6 @@ bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call)
 bool runtime_begin_again(struct runtime *rt, const struct guarded_call *earlier,
                          struct guarded_call *call)
 {
-    KEEP_ERRNO();
     uint32_t i;
     *call = *earlier;
     call->started_ms = clock_now_ms();
@@ -846,7 +847,6 @@ void runtime_end_after(struct runtime *rt, const struct guarded_call *call,
 {
     if (call->ticket.verdict != VERDICT_ALLOW && call->ticket.verdict != VERDICT_PROBE)
         return;
-    KEEP_ERRNO();
     uint32_t i;
     struct ruleset *rs = ruleset_of(rt, call->breaker, &i);
     struct state_slot *slot = rs ? call_slot(rt, rs, i, call) : NULL;
@@ -861,7 +861,6 @@ void runtime_end(struct runtime *rt, const struct guarded_call *call, enum outco
 
 void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome)
 {
-    KEEP_ERRNO();
     uint32_t i;
     struct ruleset *rs = ruleset_of(rt, b, &i);
     struct state_slot *slot = rs ? slot_of(rt, rs, i) : NULL;
@@ -900,18 +899,18 @@ bool runtime_rejects_lookup(struct runtime *rt, uint32_t b)
     const struct image_breaker *ib = breaker_at(rs, i);
     if (!ib->config.fail_dns || ib->fallback_count) /* the connect goes on */
         return false;
-    KEEP_ERRNO();
     struct state_slot *slot = slot_of(rt, rs, i);
     return slot && breaker_rejects_now(&slot->breaker, &ib->config, clock_now_ms());
 }
 
-void runtime_connected(struct runtime *rt, const struct guarded_call *call)
+const struct image_breaker *runtime_connected(struct runtime *rt, const struct guarded_call *call)
 {
     uint32_t i;
     struct ruleset *rs = ruleset_of(rt, call->breaker, &i);
-    if (rs)
-        atomic_store_explicit(&rs->cache[i].last_success_ms, call->started_ms,
-                              memory_order_relaxed);
+    if (!rs)
+        return &no_breaker;
+    atomic_store_explicit(&rs->cache[i].last_success_ms, call->started_ms, memory_order_relaxed);
+    return breaker_at(rs, i);
 }
 
 bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t since_ms)

@@ -130,8 +130,10 @@ void runtime_note(struct runtime *rt, uint32_t b, enum outcome_class outcome);
 bool runtime_rejects_lookup(struct runtime *rt, uint32_t b);
 
 /* Notes that call's connect connected, though its outcome is recorded later
- * (by the request it carries): for runtime_succeeded_since, as a success. */
-void runtime_connected(struct runtime *rt, const struct guarded_call *call);
+ * (by the request it carries): for runtime_succeeded_since, as a success.
+ * Returns call's breaker (runtime_breaker's answer), so that the caller
+ * needs no second lookup. */
+const struct image_breaker *runtime_connected(struct runtime *rt, const struct guarded_call *call);
 
 /* True when breaker b had a success in this process after since_ms. */
 bool runtime_succeeded_since(const struct runtime *rt, uint32_t b, uint64_t since_ms);
