@@ -163,21 +163,35 @@ static const struct image_group *find_name(const struct matcher *m, const struct
     return NULL;
 }
 
+/* The first slot of the network hi:lo (every bit past prefix_len clear) of
+ * family in the address table: inside the table, whatever the header says. */
+static inline size_t network_slot(const struct matcher *m, uint64_t hi, uint64_t lo, uint8_t family,
+                                  uint8_t prefix_len)
+{
+    const struct image_table *t = &m->header->addresses;
+    return first_slot(network_digest(hi, lo, family, prefix_len), t->shift) & (t->slots - 1);
+}
+
+/* Whether slot s holds the network hi:lo of family with prefix_len. */
+static inline bool slot_holds(const struct image_address_slot *s, uint64_t hi, uint64_t lo,
+                              uint8_t family, uint8_t prefix_len)
+{
+    return s->net.hi == hi && s->net.lo == lo && s->net.family == family &&
+           s->net.prefix_len == prefix_len;
+}
+
 /* Returns the group of the network hi:lo (every bit past prefix_len clear)
- * of family, or NULL. Probes at most every slot once, and only slots inside
- * the table, whatever the header says. */
+ * of family, or NULL. Probes at most every slot once. */
 static inline __attribute__((always_inline)) const struct image_group *
 find_network(const struct matcher *m, uint64_t hi, uint64_t lo, uint8_t family, uint8_t prefix_len)
 {
-    const struct image_table *t = &m->header->addresses;
-    uint32_t mask = t->slots - 1;
-    size_t i = first_slot(network_digest(hi, lo, family, prefix_len), t->shift) & mask;
+    uint32_t mask = m->header->addresses.slots - 1;
+    size_t i = network_slot(m, hi, lo, family, prefix_len);
     for (uint32_t probes = 0; probes <= mask; probes++, i = (i + 1) & mask) {
         const struct image_address_slot *s = &m->addresses[i];
         if (s->group.count == 0)
             return NULL;
-        if (s->net.hi == hi && s->net.lo == lo && s->net.family == family &&
-            s->net.prefix_len == prefix_len)
+        if (slot_holds(s, hi, lo, family, prefix_len))
             return &s->group;
     }
     return NULL;
@@ -385,36 +399,96 @@ int match_pick_port(const struct matcher *m, const uint32_t *cands, size_t n, ui
     return first_with_port(m, cands, n, port);
 }
 
+/* The best ANY pattern for port, or -1. */
+static inline int pick_any(const struct matcher *m, uint16_t port)
+{
+    const struct image_header *h = m->header;
+    return h->any.count != 0 ? group_pick(m, &h->any, port) : -1;
+}
+
+/* The network of family (len bits) holding the address hi:lo (in its top
+ * bits; IPv4 in the top 32 bits of hi, lo 0): its hi and lo words. */
+static inline uint64_t network_hi(uint8_t family, uint64_t hi, uint8_t len)
+{
+    return family == AF_INET ? hi & ~(~0ull >> (len & 63)) : top_bits(hi, len);
+}
+
+static inline uint64_t network_lo(uint8_t family, uint64_t lo, uint8_t len)
+{
+    return family == AF_INET || len <= 64 ? 0 : top_bits(lo, len - 64u);
+}
+
 /* The best ADDRESS pattern for port among the networks of family holding
- * the address hi:lo (in its top bits; IPv4 in the top 32 bits of hi), else
- * the best ANY pattern for port, else -1. The networks are those of
- * prefixes[0 .. count) (longest first), none when hi's first byte is
- * outside first; size is the prefix list's capacity: a larger count is a
- * damaged image's. */
+ * hi:lo with the prefixes[start .. count) (longest first), else the best
+ * ANY pattern for port, else -1. */
+static inline __attribute__((always_inline)) int
+match_networks(const struct matcher *m, uint8_t family, uint64_t hi, uint64_t lo,
+               const uint8_t *prefixes, size_t start, size_t count, uint16_t port)
+{
+    for (size_t i = start; i < count; i++) {
+        uint8_t len = prefixes[i];
+        const struct image_group *g =
+            find_network(m, network_hi(family, hi, len), network_lo(family, lo, len), family, len);
+        int best = g != NULL ? group_pick(m, g, port) : -1;
+        if (best >= 0)
+            return best;
+    }
+    return pick_any(m, port);
+}
+
+/* match_networks for each family, out of line: the search past the first
+ * slot of the longest prefix. */
+static __attribute__((noinline)) int networks_v4(const struct matcher *m, uint64_t hi,
+                                                 const uint8_t *prefixes, size_t start,
+                                                 size_t count, uint16_t port)
+{
+    return match_networks(m, AF_INET, hi, 0, prefixes, start, count, port);
+}
+
+static __attribute__((noinline)) int networks_v6(const struct matcher *m, uint64_t hi, uint64_t lo,
+                                                 const uint8_t *prefixes, size_t start,
+                                                 size_t count, uint16_t port)
+{
+    return match_networks(m, AF_INET6, hi, lo, prefixes, start, count, port);
+}
+
+/* The best ADDRESS pattern for port among the networks of family holding
+ * the address hi:lo, else the best ANY pattern for port, else -1. The
+ * networks are those of prefixes[0 .. count) (longest first), none when
+ * hi's first byte is outside first; size is the prefix list's capacity: a
+ * larger count is a damaged image's. The common cases end here, without a
+ * loop: the longest prefix's network in its first slot, or that slot empty
+ * and no other prefix. */
 static inline __attribute__((always_inline)) int match_family(const struct matcher *m,
                                                               uint8_t family, uint64_t hi,
                                                               uint64_t lo, const uint8_t *first,
                                                               const uint8_t *prefixes, size_t count,
                                                               size_t size, uint16_t port)
 {
-    const struct image_header *h = m->header;
     unsigned byte = (unsigned)(hi >> 56);
-    if (h->addresses.used > 0 && (first[byte / 8] >> (byte % 8) & 1) && count <= size) {
-        for (size_t i = 0; i < count; i++) {
-            uint8_t len = prefixes[i];
-            uint64_t net_hi = family == AF_INET ? hi & ~(~0ull >> (len & 63)) : top_bits(hi, len);
-            uint64_t net_lo = family == AF_INET || len <= 64 ? 0 : top_bits(lo, len - 64u);
-            const struct image_group *g = find_network(m, net_hi, net_lo, family, len);
-            int best = g != NULL ? group_pick(m, g, port) : -1;
-            if (best >= 0)
-                return best;
-        }
+    if (m->header->addresses.used == 0 || !(first[byte / 8] >> (byte % 8) & 1) || count == 0 ||
+        count > size)
+        return pick_any(m, port);
+    uint8_t len = prefixes[0];
+    uint64_t net_hi = network_hi(family, hi, len), net_lo = network_lo(family, lo, len);
+    const struct image_address_slot *s =
+        &m->addresses[network_slot(m, net_hi, net_lo, family, len)];
+    size_t start = 1; /* the longest prefix is done with: none, or none for port */
+    if (s->group.count != 0 && slot_holds(s, net_hi, net_lo, family, len)) {
+        int best = group_pick(m, &s->group, port);
+        if (best >= 0)
+            return best;
+    } else if (s->group.count != 0) {
+        start = 0; /* another network's slot: probe on */
     }
-    return h->any.count != 0 ? group_pick(m, &h->any, port) : -1;
+    if (start == count)
+        return pick_any(m, port);
+    return family == AF_INET ? networks_v4(m, hi, prefixes, start, count, port)
+                             : networks_v6(m, hi, lo, prefixes, start, count, port);
 }
 
 /* match_address for an IPv4 address in the top 32 bits of hi. */
-static __attribute__((noinline)) int match_v4(const struct matcher *m, uint64_t hi, uint16_t port)
+static int match_v4(const struct matcher *m, uint64_t hi, uint16_t port)
 {
     const struct image_header *h = m->header;
     return match_family(m, AF_INET, hi, 0, h->v4_first, h->v4_prefixes, h->v4_prefix_count,
@@ -422,8 +496,7 @@ static __attribute__((noinline)) int match_v4(const struct matcher *m, uint64_t 
 }
 
 /* match_address for an IPv6 address hi:lo that is not v4-mapped. */
-static __attribute__((noinline)) int match_v6(const struct matcher *m, uint64_t hi, uint64_t lo,
-                                              uint16_t port)
+static int match_v6(const struct matcher *m, uint64_t hi, uint64_t lo, uint16_t port)
 {
     const struct image_header *h = m->header;
     return match_family(m, AF_INET6, hi, lo, h->v6_first, h->v6_prefixes, h->v6_prefix_count,
