@@ -299,14 +299,12 @@ static struct breaker_ticket reject(struct breaker_slot *s)
     return ticket(VERDICT_REJECT, 0);
 }
 
-struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breaker_config *c,
-                                     uint64_t now_ms, struct breaker_transition *tr,
-                                     bool *transitioned)
+/* breaker_decide for a state other than closed when seen was loaded. Out of
+ * line, so that the closed breaker's path saves no registers. */
+static __attribute__((noinline)) struct breaker_ticket
+decide_unclosed(struct breaker_slot *s, const struct breaker_config *c, uint64_t seen,
+                uint64_t now_ms, struct breaker_transition *tr, bool *transitioned)
 {
-    uint64_t seen = atomic_load_explicit(&s->word, memory_order_acquire);
-    *transitioned = false;
-    if (__builtin_expect((seen & ((1u << STATE_BITS) - 1)) == BREAKER_CLOSED, 1))
-        return ticket(VERDICT_ALLOW, (uint8_t)(seen >> EPOCH_SHIFT)); /* without unpacking */
     for (;;) {
         struct breaker_view v = unpack(seen), next = v;
         switch (v.state) {
@@ -350,6 +348,17 @@ struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breake
             return ticket(VERDICT_BYPASS, v.epoch);
         }
     }
+}
+
+struct breaker_ticket breaker_decide(struct breaker_slot *s, const struct breaker_config *c,
+                                     uint64_t now_ms, struct breaker_transition *tr,
+                                     bool *transitioned)
+{
+    uint64_t seen = atomic_load_explicit(&s->word, memory_order_acquire);
+    *transitioned = false;
+    if (__builtin_expect((seen & ((1u << STATE_BITS) - 1)) == BREAKER_CLOSED, 1))
+        return ticket(VERDICT_ALLOW, (uint8_t)(seen >> EPOCH_SHIFT)); /* without unpacking */
+    return decide_unclosed(s, c, seen, now_ms, tr, transitioned);
 }
 
 bool breaker_rejects_now(struct breaker_slot *s, const struct breaker_config *c, uint64_t now_ms)

@@ -61,15 +61,14 @@ static uint64_t load_be64(const uint8_t *bytes)
 }
 
 /* The top len bits of w (len 0..64), the rest clear. */
-static uint64_t top_bits(uint64_t w, unsigned len)
+static inline uint64_t top_bits(uint64_t w, unsigned len)
 {
-    return len >= 64 ? w : len != 0 ? w & ~0ull << (64 - len) : 0;
+    return len >= 64 ? w : w & ~(~0ull >> len);
 }
 
 /* Returns the network of family (AF_INET or AF_INET6) whose address (the
  * top bits of hi:lo) holds hi:lo, with prefix_len. */
-static inline __attribute__((always_inline)) struct image_network
-network_at(uint8_t family, uint64_t hi, uint64_t lo, uint8_t prefix_len)
+static struct image_network network_at(uint8_t family, uint64_t hi, uint64_t lo, uint8_t prefix_len)
 {
     struct image_network n;
     memset(&n, 0, sizeof n); /* padding too: the image's bytes depend on its rules alone */
@@ -96,16 +95,11 @@ static struct image_network network_of(int family, const uint8_t *addr, uint8_t 
     return network_at((uint8_t)family, hi, lo, prefix_len);
 }
 
-static bool same_network(const struct image_network *a, const struct image_network *b)
+/* Returns 64 bits that depend on every bit of the network hi:lo of family
+ * with prefix_len (spread further by first_slot). */
+static inline uint64_t network_digest(uint64_t hi, uint64_t lo, uint8_t family, uint8_t prefix_len)
 {
-    return a->hi == b->hi && a->lo == b->lo && a->family == b->family &&
-           a->prefix_len == b->prefix_len;
-}
-
-/* Returns 64 bits that depend on every bit of n (spread further by first_slot). */
-static uint64_t network_digest(const struct image_network *n)
-{
-    return n->hi ^ (n->lo * 0xc2b2ae3d27d4eb4full) ^ ((uint64_t)n->family << 8 | n->prefix_len);
+    return hi ^ (lo * 0xc2b2ae3d27d4eb4full) ^ ((uint64_t)family << 8 | prefix_len);
 }
 
 /* ---- tables ---- */
@@ -121,7 +115,7 @@ uint32_t match_table_slots(uint32_t keys, uint32_t *shift)
     return size;
 }
 
-static size_t first_slot(uint64_t digest, unsigned shift)
+static inline size_t first_slot(uint64_t digest, unsigned shift)
 {
     return (size_t)((digest * 0x9e3779b97f4a7c15ull) >> shift);
 }
@@ -141,7 +135,7 @@ static void name_insert(struct image_table *t, struct image_name_slot *slots, co
 static void address_insert(struct image_table *t, struct image_address_slot *slots,
                            struct image_network net, struct image_group g)
 {
-    size_t i = first_slot(network_digest(&net), t->shift);
+    size_t i = first_slot(network_digest(net.hi, net.lo, net.family, net.prefix_len), t->shift);
     while (slots[i].group.count != 0)
         i = (i + 1) & (t->slots - 1);
     slots[i] = (struct image_address_slot){net, g};
@@ -169,16 +163,35 @@ static const struct image_group *find_name(const struct matcher *m, const struct
     return NULL;
 }
 
-static const struct image_group *find_network(const struct matcher *m,
-                                              const struct image_network *net)
+/* The first slot of the network hi:lo (every bit past prefix_len clear) of
+ * family in the address table: inside the table, whatever the header says. */
+static inline size_t network_slot(const struct matcher *m, uint64_t hi, uint64_t lo, uint8_t family,
+                                  uint8_t prefix_len)
 {
     const struct image_table *t = &m->header->addresses;
-    size_t i = first_slot(network_digest(net), t->shift);
-    for (uint32_t probes = 0; probes < t->slots; probes++, i = (i + 1) & (t->slots - 1)) {
+    return first_slot(network_digest(hi, lo, family, prefix_len), t->shift) & (t->slots - 1);
+}
+
+/* Whether slot s holds the network hi:lo of family with prefix_len. */
+static inline bool slot_holds(const struct image_address_slot *s, uint64_t hi, uint64_t lo,
+                              uint8_t family, uint8_t prefix_len)
+{
+    return s->net.hi == hi && s->net.lo == lo && s->net.family == family &&
+           s->net.prefix_len == prefix_len;
+}
+
+/* Returns the group of the network hi:lo (every bit past prefix_len clear)
+ * of family, or NULL. Probes at most every slot once. */
+static inline __attribute__((always_inline)) const struct image_group *
+find_network(const struct matcher *m, uint64_t hi, uint64_t lo, uint8_t family, uint8_t prefix_len)
+{
+    uint32_t mask = m->header->addresses.slots - 1;
+    size_t i = network_slot(m, hi, lo, family, prefix_len);
+    for (uint32_t probes = 0; probes <= mask; probes++, i = (i + 1) & mask) {
         const struct image_address_slot *s = &m->addresses[i];
         if (s->group.count == 0)
             return NULL;
-        if (same_network(&s->net, net))
+        if (slot_holds(s, hi, lo, family, prefix_len))
             return &s->group;
     }
     return NULL;
@@ -316,8 +329,8 @@ void match_fill(const struct rules *r, const struct match_plan *plan, const uint
 
 /* ---- lookups ---- */
 
-static int first_with_port(const struct matcher *m, const uint32_t *indices, size_t n,
-                           uint16_t port)
+static inline int first_with_port(const struct matcher *m, const uint32_t *indices, size_t n,
+                                  uint16_t port)
 {
     for (size_t i = 0; i < n; i++) {
         uint32_t p = indices[i];
@@ -330,11 +343,12 @@ static int first_with_port(const struct matcher *m, const uint32_t *indices, siz
     return -1;
 }
 
-static int group_pick(const struct matcher *m, const struct image_group *g, uint16_t port)
+static inline int group_pick(const struct matcher *m, const struct image_group *g, uint16_t port)
 {
-    if (g->first > m->pattern_count || g->count > m->pattern_count - g->first)
+    uint32_t first = g->first, count = g->count;
+    if ((uint64_t)first + count > m->pattern_count)
         return -1;
-    return first_with_port(m, m->order + g->first, g->count, port);
+    return first_with_port(m, m->order + first, count, port);
 }
 
 /* Fills *found with the groups matching name (len bytes): the exact name, then
@@ -385,59 +399,120 @@ int match_pick_port(const struct matcher *m, const uint32_t *cands, size_t n, ui
     return first_with_port(m, cands, n, port);
 }
 
-/* The first-byte set and prefix list for addresses of family (AF_INET or
- * AF_INET6) in h; false when h's count is damaged. */
-static bool family_tables(const struct image_header *h, bool v4, const uint8_t **first,
-                          const uint8_t **prefixes, size_t *count)
+/* The best ANY pattern for port, or -1. */
+static inline int pick_any(const struct matcher *m, uint16_t port)
 {
-    *first = v4 ? h->v4_first : h->v6_first;
-    *prefixes = v4 ? h->v4_prefixes : h->v6_prefixes;
-    *count = v4 ? h->v4_prefix_count : h->v6_prefix_count;
-    return *count <= (v4 ? sizeof h->v4_prefixes : sizeof h->v6_prefixes);
+    const struct image_header *h = m->header;
+    return h->any.count != 0 ? group_pick(m, &h->any, port) : -1;
 }
 
-/* The best ADDRESS pattern for port among the networks (of prefixes[0 ..
- * count), longest first) holding the address a of family v4 or IPv6; -1
- * when none. Out of line, so that an address outside every pattern's first
- * bytes keeps a small frame. */
-static __attribute__((noinline)) int match_networks(const struct matcher *m, bool v4,
-                                                    const uint8_t *a, const uint8_t *prefixes,
-                                                    size_t count, uint16_t port)
+/* The network of family (len bits) holding the address hi:lo (in its top
+ * bits; IPv4 in the top 32 bits of hi, lo 0): its hi and lo words. */
+static inline uint64_t network_hi(uint8_t family, uint64_t hi, uint8_t len)
 {
-    int family = v4 ? AF_INET : AF_INET6;
-    uint64_t hi, lo;
-    load_address(family, a, &hi, &lo);
-    for (size_t i = 0; i < count; i++) {
-        struct image_network net = network_at((uint8_t)family, hi, lo, prefixes[i]);
-        const struct image_group *g = find_network(m, &net);
+    return family == AF_INET ? hi & ~(~0ull >> (len & 63)) : top_bits(hi, len);
+}
+
+static inline uint64_t network_lo(uint8_t family, uint64_t lo, uint8_t len)
+{
+    return family == AF_INET || len <= 64 ? 0 : top_bits(lo, len - 64u);
+}
+
+/* The best ADDRESS pattern for port among the networks of family holding
+ * hi:lo with the prefixes[start .. count) (longest first), else the best
+ * ANY pattern for port, else -1. */
+static inline __attribute__((always_inline)) int
+match_networks(const struct matcher *m, uint8_t family, uint64_t hi, uint64_t lo,
+               const uint8_t *prefixes, size_t start, size_t count, uint16_t port)
+{
+    for (size_t i = start; i < count; i++) {
+        uint8_t len = prefixes[i];
+        const struct image_group *g =
+            find_network(m, network_hi(family, hi, len), network_lo(family, lo, len), family, len);
         int best = g != NULL ? group_pick(m, g, port) : -1;
         if (best >= 0)
             return best;
     }
-    return -1;
+    return pick_any(m, port);
+}
+
+/* match_networks for each family, out of line: the search past the first
+ * slot of the longest prefix. */
+static __attribute__((noinline)) int networks_v4(const struct matcher *m, uint64_t hi,
+                                                 const uint8_t *prefixes, size_t start,
+                                                 size_t count, uint16_t port)
+{
+    return match_networks(m, AF_INET, hi, 0, prefixes, start, count, port);
+}
+
+static __attribute__((noinline)) int networks_v6(const struct matcher *m, uint64_t hi, uint64_t lo,
+                                                 const uint8_t *prefixes, size_t start,
+                                                 size_t count, uint16_t port)
+{
+    return match_networks(m, AF_INET6, hi, lo, prefixes, start, count, port);
+}
+
+/* The best ADDRESS pattern for port among the networks of family holding
+ * the address hi:lo, else the best ANY pattern for port, else -1. The
+ * networks are those of prefixes[0 .. count) (longest first), none when
+ * hi's first byte is outside first; size is the prefix list's capacity: a
+ * larger count is a damaged image's. The common cases end here, without a
+ * loop: the longest prefix's network in its first slot, or that slot empty
+ * and no other prefix. */
+static inline __attribute__((always_inline)) int match_family(const struct matcher *m,
+                                                              uint8_t family, uint64_t hi,
+                                                              uint64_t lo, const uint8_t *first,
+                                                              const uint8_t *prefixes, size_t count,
+                                                              size_t size, uint16_t port)
+{
+    unsigned byte = (unsigned)(hi >> 56);
+    if (m->header->addresses.used == 0 || !(first[byte / 8] >> (byte % 8) & 1) || count == 0 ||
+        count > size)
+        return pick_any(m, port);
+    uint8_t len = prefixes[0];
+    uint64_t net_hi = network_hi(family, hi, len), net_lo = network_lo(family, lo, len);
+    const struct image_address_slot *s =
+        &m->addresses[network_slot(m, net_hi, net_lo, family, len)];
+    size_t start = 1; /* the longest prefix is done with: none, or none for port */
+    if (s->group.count != 0 && slot_holds(s, net_hi, net_lo, family, len)) {
+        int best = group_pick(m, &s->group, port);
+        if (best >= 0)
+            return best;
+    } else if (s->group.count != 0) {
+        start = 0; /* another network's slot: probe on */
+    }
+    if (start == count)
+        return pick_any(m, port);
+    return family == AF_INET ? networks_v4(m, hi, prefixes, start, count, port)
+                             : networks_v6(m, hi, lo, prefixes, start, count, port);
+}
+
+/* match_address for an IPv4 address in the top 32 bits of hi. */
+static int match_v4(const struct matcher *m, uint64_t hi, uint16_t port)
+{
+    const struct image_header *h = m->header;
+    return match_family(m, AF_INET, hi, 0, h->v4_first, h->v4_prefixes, h->v4_prefix_count,
+                        sizeof h->v4_prefixes, port);
+}
+
+/* match_address for an IPv6 address hi:lo that is not v4-mapped. */
+static int match_v6(const struct matcher *m, uint64_t hi, uint64_t lo, uint16_t port)
+{
+    const struct image_header *h = m->header;
+    return match_family(m, AF_INET6, hi, lo, h->v6_first, h->v6_prefixes, h->v6_prefix_count,
+                        sizeof h->v6_prefixes, port);
 }
 
 int match_address(const struct matcher *m, int family, const void *addr, uint16_t port)
 {
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    const uint8_t *a = addr;
-    bool v4 = family == AF_INET;
-    if (family == AF_INET6 && memcmp(a, mapped, sizeof mapped) == 0) {
-        a += sizeof mapped;
-        v4 = true;
-    } else if (!v4 && family != AF_INET6) {
+    if (family == AF_INET)
+        return match_v4(m, load_be32(addr) << 32, port);
+    if (family != AF_INET6)
         return -1;
-    }
-    const struct image_header *h = m->header;
-    const uint8_t *first, *prefixes;
-    size_t count;
-    if (h->addresses.used > 0 && family_tables(h, v4, &first, &prefixes, &count) &&
-        (first[a[0] / 8] >> (a[0] % 8) & 1)) {
-        int best = match_networks(m, v4, a, prefixes, count, port);
-        if (best >= 0)
-            return best;
-    }
-    return h->any.count != 0 ? group_pick(m, &h->any, port) : -1;
+    uint64_t hi = load_be64(addr), lo = load_be64((const uint8_t *)addr + 8);
+    if (hi == 0 && lo >> 32 == 0xffff) /* v4-mapped: ::ffff:a.b.c.d */
+        return match_v4(m, lo << 32, port);
+    return match_v6(m, hi, lo, port);
 }
 
 /* Parses host as an IPv4 literal, or an IPv6 literal with or without brackets,

@@ -327,6 +327,37 @@ static void star_is_the_last_resort(void)
     release(&f);
 }
 
+/* The longest prefix is looked at first on its own: a hit there without a
+ * pattern for the port, an empty slot, or a lone prefix must still reach
+ * the shorter prefixes and then "*". */
+static void a_port_miss_falls_to_shorter_prefixes(void)
+{
+    struct fixture f = BUILD("{\"version\":1,\"breakers\":["
+                             "{\"name\":\"host-443\",\"hosts\":[\"10.0.0.1:443\"]},"
+                             "{\"name\":\"net\",\"hosts\":[\"10.0.0.0/24\"]},"
+                             "{\"name\":\"all-80\",\"hosts\":[\"*:80\"]}]}");
+    struct fixture lone = BUILD("{\"version\":1,\"breakers\":["
+                                "{\"name\":\"host-443\",\"hosts\":[\"10.0.0.1:443\"]},"
+                                "{\"name\":\"all-80\",\"hosts\":[\"*:80\"]}]}");
+    if (f.m == NULL || lone.m == NULL)
+        return;
+    uint8_t host[4] = {10, 0, 0, 1}, other[4] = {10, 0, 0, 2}, away[4] = {10, 0, 1, 1};
+    uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1};
+    CHECK_STR(breaker_of(&f, match_address(f.m, AF_INET, host, 443)), "host-443");
+    CHECK_STR(breaker_of(&f, match_address(f.m, AF_INET6, mapped, 443)), "host-443");
+    CHECK_STR(breaker_of(&f, match_address(f.m, AF_INET, host, 80)), "net");
+    CHECK_STR(breaker_of(&f, match_address(f.m, AF_INET, other, 81)), "net");
+    CHECK_STR(breaker_of(&f, match_address(f.m, AF_INET, away, 80)), "all-80");
+    CHECK_INT(match_address(f.m, AF_INET, away, 81), -1);
+    CHECK_STR(breaker_of(&lone, match_address(lone.m, AF_INET, host, 443)), "host-443");
+    CHECK_STR(breaker_of(&lone, match_address(lone.m, AF_INET, host, 80)), "all-80");
+    CHECK_STR(breaker_of(&lone, match_address(lone.m, AF_INET, other, 80)), "all-80");
+    CHECK_INT(match_address(lone.m, AF_INET, host, 81), -1);
+    CHECK_INT(match_address(lone.m, AF_INET, other, 81), -1);
+    release(&f);
+    release(&lone);
+}
+
 static void kinds_present_are_reported(void)
 {
     struct fixture names =
@@ -482,6 +513,7 @@ int main(void)
     RUN(file_order_breaks_ties);
     RUN(addresses_by_family_and_mapping);
     RUN(star_is_the_last_resort);
+    RUN(a_port_miss_falls_to_shorter_prefixes);
     RUN(kinds_present_are_reported);
     RUN(every_prefix_length_matches);
     RUN(ten_thousand_breakers);
