@@ -323,7 +323,7 @@ fleet_propagation() {
     done
     rules "$dir/rules.json" "${breakers[@]}"
     echo
-    echo "== 1c. fleet propagation: $FLEET_AGENTS agents on one Redis, one state file each;"
+    echo "== 1d. fleet propagation: $FLEET_AGENTS agents on one Redis, one state file each;"
     echo "   $FLEET_TRIPS trips on h1, each timed to fleet_open on the other $((FLEET_AGENTS - 1)) hosts"
     for i in $(seq "$FLEET_AGENTS"); do
         "$BUILD/fusebox" sync --redis "redis://127.0.0.1:$redis_port" --namespace bench50 \
