@@ -24,7 +24,7 @@ endif
 
 # Rooms by layer (see docs/hacking.md). Each room compiles with the include
 # paths of the rooms below it only, so an arrow pointing up does not build.
-CORE    := outcome log refusal sigbus breaker state rules rules_read pattern jsonpos match image image_file image_load fallback
+CORE    := outcome log progname refusal sigbus breaker temp_file state rules rules_read pattern jsonpos match image image_file image_load fallback
 PRELOAD := libc names fdtrack http_recognise tls_recognise request setup_wait runtime refused rounds \
            pending hook_connect hook_fallback hook_fd hook_flags hook_io hook_resolve
 CURL    := curl curl_bind curl_fallback curl_guard curl_multi curl_proxy_env curl_records curl_setopt curl_target curl_url_scan
@@ -128,7 +128,7 @@ deps:
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_SRCS := $(patsubst %,shim/core/%.c,rules rules_read pattern refusal jsonpos match image state sigbus outcome log breaker fallback)
+FUZZ_SRCS := $(patsubst %,shim/core/%.c,rules rules_read pattern refusal jsonpos match image temp_file state sigbus outcome log progname breaker fallback)
 $(BUILD)/fuzz/fuzz_rules: tests/fuzz/fuzz_rules.c $(FUZZ_SRCS) shim/core/*.h
 	@mkdir -p $(@D)
 	clang $(FUZZ_FLAGS) $(INC_core) -o $@ $< $(FUZZ_SRCS) -ldl -pthread

@@ -15,6 +15,7 @@
 
 #include "image.h"
 #include "sigbus.h"
+#include "temp_file.h"
 
 #define FNV64_BASIS 14695981039346656037ull
 #define FNV64_PRIME 1099511628211ull
@@ -152,7 +153,7 @@ bool image_publish(const char *path, const void *image, size_t len)
         errno = ENAMETOOLONG;
         return false;
     }
-    int fd = mkostemp(tmp, O_CLOEXEC);
+    int fd = temp_file_create(tmp);
     if (fd < 0)
         return false;
     int err = fchmod(fd, 0600) == 0 ? 0 : errno;

@@ -1,5 +1,6 @@
 #include "log.h"
 #include "keep_errno.h"
+#include "raw_fstat.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -42,9 +43,8 @@ bool log_enabled(enum log_level level)
 
 void log_pin_stderr(void)
 {
-    KEEP_ERRNO();
     struct stat sb;
-    if (fstat(STDERR_FILENO, &sb) != 0) {
+    if (raw_fstat(STDERR_FILENO, &sb) != 0) {
         atomic_store_explicit(&stderr_pin, STDERR_NONE, memory_order_release);
         return;
     }

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,13 @@ void *parser_grow_for_one(void *array, size_t count, size_t *cap, size_t size)
     if (count < *cap)
         return array;
     size_t new_cap = *cap != 0 ? 2 * *cap : 16;
-    void *grown = reallocarray(array, new_cap, size);
+    /* not reallocarray: its version (GLIBC_2.26) would be one more that every
+     * process loading the shim checks at start */
+    if (size != 0 && new_cap > SIZE_MAX / size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *grown = realloc(array, new_cap * size);
     if (grown != NULL)
         *cap = new_cap;
     return grown;

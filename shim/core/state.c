@@ -14,8 +14,10 @@
 
 #include "clock.h"
 #include "keep_errno.h"
+#include "progname.h"
 #include "refusal.h"
 #include "sigbus.h"
+#include "temp_file.h"
 
 _Static_assert(sizeof(struct state_header) == STATE_HEADER_SIZE, "header size");
 _Static_assert(sizeof(struct state_slot) == STATE_SLOT_SIZE, "slot size");
@@ -118,7 +120,7 @@ static int create_file(const char *path, bool replace)
         errno = ENAMETOOLONG;
         return -1;
     }
-    int fd = mkostemp(tmp, O_CLOEXEC);
+    int fd = temp_file_create(tmp);
     if (fd < 0)
         return -1;
     struct state_header header = {0};
@@ -578,8 +580,8 @@ void state_append_event(struct state *st, const struct state_slot *slot,
     uint64_t n = atomic_fetch_add_explicit(&st->header->events_appended, 1, memory_order_relaxed);
     struct state_event *ev = &st->events[n % STATE_EVENTS];
     uint64_t comm[2] = {0, 0};
-    memcpy(comm, program_invocation_short_name,
-           strnlen(program_invocation_short_name, sizeof comm));
+    const char *name = program_name();
+    memcpy(comm, name, strnlen(name, sizeof comm));
     atomic_store_explicit(&ev->seq, 2 * n + 1, memory_order_relaxed);
     /* Release stores: a reader that sees any of them sees the odd seq too. */
     atomic_store_explicit(&ev->wall_ms, wall_ms, memory_order_release);

@@ -15,6 +15,7 @@
 #include "pending.h"
 #include "libc.h"
 #include "request.h"
+#include "runtime.h"
 
 /* socket() gave fd, whose number still has work: it was closed unseen (a
  * raw close syscall). Settles its attempt and ends its connection. Out of
@@ -34,6 +35,7 @@ EXPORT int socket(int domain, int type, int protocol)
                             ? FD_INET_STREAM
                             : FD_OTHER;
     bool nonblocking = type & SOCK_NONBLOCK;
+    runtime_watch_forks(); /* before fdtrack knows a flag a fork would make stale */
     int fd = libc_socket(domain, type, protocol);
     if (fd >= 0) {
         if (__builtin_expect(fdtrack_has_io_work(fd) != 0, 0))

@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "fdtrack.h"
+#include "fork_watch.h"
 #include "http_recognise.h"
 #include "keep_errno.h"
 #include "libc.h"
@@ -203,6 +204,21 @@ static int first_byte(const struct iovec *iov, int n, size_t len)
     return -1;
 }
 
+/* A fork child's connections are the parent's to account for. */
+static void forget_all_in_child(void)
+{
+    int high = atomic_load_explicit(&highest_watched, memory_order_relaxed);
+    for (int fd = 0; fd <= high; fd++) {
+        if (atomic_exchange_explicit(&entries[fd].word, P_NONE, memory_order_relaxed) != P_NONE)
+            fdtrack_watch(fd, false);
+    }
+}
+
+static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, forget_all_in_child);
+}
+
 /* ---- the hooks' entry points ------------------------------------------ */
 
 void request_connected(struct runtime *rt, int fd, const struct guarded_call *call)
@@ -213,6 +229,8 @@ void request_connected(struct runtime *rt, int fd, const struct guarded_call *ca
         runtime_end(rt, call, OUTCOME_SUCCESS);
         return;
     }
+    static struct fork_watch watch = FORK_WATCH_INIT;
+    fork_watch(&watch, register_fork_handler); /* before the first entry a child must drop */
     store_call(e, call);
     note_took(rule, e, call->started_ms);
     atomic_store_explicit(&e->word, P_OPENED, memory_order_release);
@@ -559,19 +577,4 @@ __attribute__((destructor)) static void end_all_at_exit(void)
     int high = atomic_load_explicit(&highest_watched, memory_order_relaxed);
     for (int fd = 0; fd <= high; fd++)
         request_end(fd, REQUEST_GAVE_UP);
-}
-
-/* A fork child's connections are the parent's to account for. */
-static void forget_all_in_child(void)
-{
-    int high = atomic_load_explicit(&highest_watched, memory_order_relaxed);
-    for (int fd = 0; fd <= high; fd++) {
-        if (atomic_exchange_explicit(&entries[fd].word, P_NONE, memory_order_relaxed) != P_NONE)
-            fdtrack_watch(fd, false);
-    }
-}
-
-__attribute__((constructor)) static void register_fork_handler(void)
-{
-    pthread_atfork(NULL, NULL, forget_all_in_child);
 }

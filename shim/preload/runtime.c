@@ -7,18 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "fdtrack.h"
+#include "fork_watch.h"
 #include "keep_errno.h"
 #include "log.h"
 #include "image.h"
 #include "image_load.h"
 #include "match.h"
 #include "names.h"
+#include "progname.h"
 #include "rounds.h"
 #include "setup_wait.h"
 #include "sigbus.h"
@@ -86,18 +87,18 @@ static const char *system_rules(void)
     return access(RULES_SYSTEM_PATH, F_OK) == 0 ? RULES_SYSTEM_PATH : NULL;
 }
 
-/* Reads FUSEBOX_* settings (none in secure-execution mode) and returns the
- * rules to load: FUSEBOX_RULES, else the system rules file when it exists
- * (*system set); NULL when the shim must stay out of the way. */
+/* Reads FUSEBOX_* settings (none in secure-execution mode: secure_getenv,
+ * rather than getauxval, whose version GLIBC_2.16 every process loading
+ * the shim would check at start) and returns the rules to load:
+ * FUSEBOX_RULES, else the system rules file when it exists (*system set);
+ * NULL when the shim must stay out of the way. */
 static const char *rules_spec(bool *system)
 {
     *system = true;
-    if (getauxval(AT_SECURE))
-        return system_rules();
-    const char *disable = getenv("FUSEBOX_DISABLE");
+    const char *disable = secure_getenv("FUSEBOX_DISABLE");
     if (disable && strcmp(disable, "1") == 0)
         return NULL;
-    const char *level = getenv("FUSEBOX_LOG");
+    const char *level = secure_getenv("FUSEBOX_LOG");
     if (level && *level) {
         int parsed = log_level_parse(level);
         if (parsed < 0)
@@ -107,11 +108,11 @@ static const char *rules_spec(bool *system)
     }
     if (disable && *disable && strcmp(disable, "0") != 0)
         log_msg(LOG_WARN, "FUSEBOX_DISABLE=%.32s is not 0 or 1; fusebox stays on", disable);
-    const char *to_syslog = getenv("FUSEBOX_SYSLOG");
+    const char *to_syslog = secure_getenv("FUSEBOX_SYSLOG");
     if (!log_set_syslog(to_syslog))
         log_msg(LOG_WARN, "FUSEBOX_SYSLOG=%.32s is not 0, 1 or the absolute path of a socket",
                 to_syslog);
-    const char *spec = getenv("FUSEBOX_RULES");
+    const char *spec = secure_getenv("FUSEBOX_RULES");
     *system = !spec || !*spec;
     return *system ? system_rules() : spec;
 }
@@ -348,13 +349,19 @@ static void forked_child(void)
     rounds_forget_all();
 }
 
-/* The fork handler is registered when the shim is loaded: registered by the
- * first builder instead, a fork that took the handler list between that
- * builder's start and its registration left the child a build "running"
- * for ever, and the child's calls passed through after the wait. */
-__attribute__((constructor)) static void register_fork_handler(void)
+static void register_fork_handlers(void)
 {
     pthread_atfork(NULL, fdtrack_forget_flags_all, forked_child);
+}
+
+/* Registered before the first build starts: registered by the builder after
+ * its start, a fork that took the handler list in between left the child a
+ * build "running" for ever, and the child's calls passed through after the
+ * wait. */
+void runtime_watch_forks(void)
+{
+    static struct fork_watch watch = FORK_WATCH_INIT;
+    fork_watch(&watch, register_fork_handlers);
 }
 
 /* fd 2 at load is the program's stderr, the only one messages go to: a
@@ -443,6 +450,7 @@ static __attribute__((noinline)) struct runtime *runtime_first_get(int status)
 {
     KEEP_ERRNO();
     struct runtime *rt = NULL;
+    runtime_watch_forks();
     if (status == BUILD_NONE &&
         atomic_compare_exchange_strong_explicit(&build_status, &status, BUILD_RUNNING,
                                                 memory_order_acquire, memory_order_acquire)) {
@@ -667,11 +675,10 @@ static void tell(struct runtime *rt, struct state_slot *slot, const struct guard
     if (log_enabled(LOG_INFO) || to_syslog) {
         char why[96], line[STATE_NAME_MAX + 192], name[STATE_NAME_MAX];
         breaker_describe(tr, why, sizeof why);
-        snprintf(line, sizeof line, "breaker '%s' %s -> %s: %s [%s %d]",
-                 runtime_breaker_name(rt, call, name),
-                 breaker_state_name((enum breaker_state)tr->from),
-                 breaker_state_name((enum breaker_state)tr->to), why, program_invocation_short_name,
-                 (int)getpid());
+        snprintf(
+            line, sizeof line, "breaker '%s' %s -> %s: %s [%s %d]",
+            runtime_breaker_name(rt, call, name), breaker_state_name((enum breaker_state)tr->from),
+            breaker_state_name((enum breaker_state)tr->to), why, program_name(), (int)getpid());
         log_msg(LOG_INFO, "%s", line);
         log_syslog(line);
     }

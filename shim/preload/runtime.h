@@ -47,6 +47,11 @@ struct guarded_call {
     uint64_t started_ms;
 };
 
+/* Registers the fork handlers of the runtime, fdtrack and the rounds
+ * (fork_watch.h): called before a build, and by socket() before fdtrack
+ * first notes a socket's flags. Leaves errno alone. */
+void runtime_watch_forks(void);
+
 /* Returns the runtime, building it on first use, and looks at the rules
  * source when it is time; NULL when calls must pass through untouched
  * (FUSEBOX_DISABLE, secure execution, no good rules yet).
