@@ -518,8 +518,8 @@ bool breaker_state_rejects(enum breaker_state st)
 
 const char *breaker_state_name(enum breaker_state st)
 {
-    static const char *const names[] = {"closed",      "open",     "half_open",
-                                        "forced_open", "disabled", "fleet_open"};
+    static const char names[][sizeof "forced_open"] = {"closed",      "open",     "half_open",
+                                                       "forced_open", "disabled", "fleet_open"};
     return (unsigned)st < sizeof names / sizeof names[0] ? names[st] : "invalid";
 }
 

@@ -24,7 +24,8 @@ static ino_t stderr_ino;
 
 int log_level_parse(const char *s)
 {
-    static const char *const names[] = {"off", "error", "warn", "info", "debug"};
+    static const char names[][sizeof "error"] = {"off", "error", "warn", "info",
+                                                 "debug"}; /* no relocations */
     for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
         if (strcmp(s, names[i]) == 0)
             return i;

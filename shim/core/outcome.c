@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <string.h>
 
-static const char *const class_names[CLASS_COUNT + 1] = {
+/* Names in place, not pointers: a table of pointers is a relocation each,
+ * which every process loading the shim pays at start. */
+static const char class_names[CLASS_COUNT + 1][sizeof "unreachable"] = {
     [OUTCOME_SUCCESS] = "success", [CLASS_REFUSED] = "refused",
     [CLASS_TIMEOUT] = "timeout",   [CLASS_UNREACHABLE] = "unreachable",
     [CLASS_RESET] = "reset",       [CLASS_DNS] = "dns",

@@ -49,7 +49,9 @@ enum key {
     KEY_COUNT
 };
 
-static const char *const key_names[KEY_COUNT] = {
+/* Names in place, not pointers: a table of pointers is a relocation each,
+ * which every process loading the shim pays at start. */
+static const char key_names[KEY_COUNT][sizeof "half_open_max_calls"] = {
     [KEY_SCHEMA] = "$schema",
     [KEY_VERSION] = "version",
     [KEY_DEFAULTS] = "defaults",

@@ -11,9 +11,10 @@
 struct curl_reals curl_reals;
 
 /* The libcurl flavours Debian ships, for a library loaded with RTLD_LOCAL
- * (by an interpreter's extension module), which RTLD_NEXT does not see. */
-static const char *const libcurl_names[] = {"libcurl.so.4", "libcurl-gnutls.so.4",
-                                            "libcurl-nss.so.4"};
+ * (by an interpreter's extension module), which RTLD_NEXT does not see.
+ * Names in place, not pointers: no relocation at start. */
+static const char libcurl_names[][sizeof "libcurl-gnutls.so.4"] = {
+    "libcurl.so.4", "libcurl-gnutls.so.4", "libcurl-nss.so.4"};
 
 /* Returns name from a libcurl that is already loaded, or NULL. */
 static void *from_loaded_libcurl(const char *name)

@@ -8,7 +8,9 @@
 
 /* The libraries Debian ships, for one loaded with RTLD_LOCAL (by an
  * interpreter's extension module), which RTLD_NEXT does not see. */
-static const char *const tls_libraries[] = {"libssl.so.3", "libssl.so.1.1", "libgnutls.so.30"};
+/* Names in place, not pointers: no relocation at start. */
+static const char tls_libraries[][sizeof "libgnutls.so.30"] = {"libssl.so.3", "libssl.so.1.1",
+                                                               "libgnutls.so.30"};
 
 /* Returns name from the loaded library called file (NULL: none), or NULL. */
 static void *from_loaded(const char *file, const char *name)
