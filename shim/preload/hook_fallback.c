@@ -25,8 +25,8 @@ static bool v6_only(int fd)
     return on != 0;
 }
 
-int fallback_connect(struct runtime *rt, const struct guarded_call *rejected, int fd,
-                     int socket_family)
+__attribute__((noinline, cold)) int
+fallback_connect(struct runtime *rt, const struct guarded_call *rejected, int fd, int socket_family)
 {
     uint32_t b = rejected->breaker;
     uint32_t count;

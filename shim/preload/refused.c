@@ -32,7 +32,7 @@ static bool is_nonblocking(int fd)
     return flags >= 0 && (flags & O_NONBLOCK);
 }
 
-int refused_connect(int fd, const struct guarded_call *rejected)
+__attribute__((noinline, cold)) int refused_connect(int fd, const struct guarded_call *rejected)
 {
     bool nonblocking = fd >= 0 && fd < FDTRACK_MAX && is_nonblocking(fd);
     if (nonblocking)

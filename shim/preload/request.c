@@ -127,9 +127,9 @@ static void note_took(const struct image_breaker *rule, struct entry *e, uint64_
 /* Moves fd's entry from word w to next and, when this thread made the move,
  * records the call it held as outcome (a server's Retry-After: retry_ms).
  * A success is timed by took_ms when that is known. Returns false when
- * another thread moved it first. */
-static bool finish(int fd, struct entry *e, uint64_t w, uint64_t next, enum outcome_class outcome,
-                   uint32_t retry_ms)
+ * another thread moved it first. Flattened: the record under it is inlined. */
+static __attribute__((flatten)) bool finish(int fd, struct entry *e, uint64_t w, uint64_t next,
+                                            enum outcome_class outcome, uint32_t retry_ms)
 {
     if (PHASE(next) != P_NONE)
         next |= w & F_SESSION;
@@ -255,8 +255,10 @@ static bool is_stream_socket(int fd)
 /* A request on a connection whose last answer is in (word w): its breaker
  * decides. Returns -1 (errno ECONNRESET) when it refuses, 1 when the request
  * may go, 0 when the bytes hold no whole request line (fd is then no longer
- * watched). */
-static int begin_next_request(int fd, struct entry *e, uint64_t w, const struct iovec *iov, int n)
+ * watched). Out of line, so that before_send keeps a small frame; flattened,
+ * so that the request line's recognition and the decision are inlined. */
+static __attribute__((noinline, flatten)) int
+begin_next_request(int fd, struct entry *e, uint64_t w, const struct iovec *iov, int n)
 {
     uint32_t out = HTTP_REQUEST_START;
     struct runtime *rt = runtime_peek();
@@ -524,7 +526,8 @@ static enum outcome_class end_outcome(int fd, struct entry *e, uint64_t w, enum 
     return given_up(fd); /* no answer yet, or one cut off in its head */
 }
 
-void request_end(int fd, enum request_end how)
+/* Flattened: the end of a connection is the second half of a ruled round. */
+__attribute__((flatten)) void request_end(int fd, enum request_end how)
 {
     struct entry *e = entry_of(fd);
     if (!e)

@@ -667,8 +667,10 @@ const struct fallback_address *runtime_fallbacks(const struct runtime *rt, uint3
 
 /* Appends an event of the breaker deciding call, at wall_ms, to the event
  * ring and logs it. */
-static void tell(struct runtime *rt, struct state_slot *slot, const struct guarded_call *call,
-                 const struct breaker_transition *tr, uint64_t wall_ms)
+static __attribute__((noinline, cold)) void tell(struct runtime *rt, struct state_slot *slot,
+                                                 const struct guarded_call *call,
+                                                 const struct breaker_transition *tr,
+                                                 uint64_t wall_ms)
 {
     state_append_event(rt->state, slot, tr, wall_ms);
     bool to_syslog = log_syslog_enabled();
@@ -685,8 +687,9 @@ static void tell(struct runtime *rt, struct state_slot *slot, const struct guard
 }
 
 /* Dates a transition, appends it to the event ring and logs it. */
-static void announce(struct runtime *rt, struct state_slot *slot, const struct guarded_call *call,
-                     const struct breaker_transition *tr)
+static __attribute__((noinline, cold)) void announce(struct runtime *rt, struct state_slot *slot,
+                                                     const struct guarded_call *call,
+                                                     const struct breaker_transition *tr)
 {
     KEEP_ERRNO();
     uint64_t wall_ms = clock_wall_ms();
@@ -698,9 +701,9 @@ static void announce(struct runtime *rt, struct state_slot *slot, const struct g
  * (whose slot is parent) and sets call->host_slot and host_tag; NULL when
  * there is none to be had. Remembered per process; a remembered slot whose
  * key changed (given up for reuse) is looked up again. */
-static struct state_slot *host_slot_of(struct runtime *rt, const struct ruleset *rs, uint32_t i,
-                                       struct state_slot *parent, const char *host, uint16_t port,
-                                       struct guarded_call *call)
+static __attribute__((noinline)) struct state_slot *
+host_slot_of(struct runtime *rt, const struct ruleset *rs, uint32_t i, struct state_slot *parent,
+             const char *host, uint16_t port, struct guarded_call *call)
 {
     KEEP_ERRNO();
     const struct image_breaker *ib = breaker_at(rs, i);
