@@ -39,6 +39,38 @@ rules_for() {
     [ "$(breaker_field dead rejected)" -eq 1 ]
 }
 
+@test "a socket made by a signal handler while the first socket() registers fusebox's fork handlers: no hang" {
+    # A second preloaded library raises SIGUSR1 inside the registration
+    # (pthread_atfork), once the program has a handler for it; the handler
+    # makes a socket, which would wait for that same registration for ever.
+    cat > "$BATS_TEST_TMPDIR/raise.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <signal.h>
+int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void), void *dso)
+{
+    static int (*real)(void (*)(void), void (*)(void), void (*)(void), void *);
+    static int raised;
+    struct sigaction now;
+    if (!real)
+        real = (int (*)(void (*)(void), void (*)(void), void (*)(void), void *))dlsym(
+            RTLD_NEXT, "__register_atfork");
+    if (!raised && sigaction(SIGUSR1, 0, &now) == 0 && now.sa_handler != SIG_DFL) {
+        raised = 1;
+        raise(SIGUSR1);
+    }
+    return real(prepare, parent, child, dso);
+}
+C
+    ${CC:-cc} -shared -fPIC -o "$BATS_TEST_TMPDIR/raise.so" "$BATS_TEST_TMPDIR/raise.c"
+    start_server dead refuse
+    rules_for dead "127.0.0.1:$dead_PORT"
+    run timeout 20 env LD_PRELOAD="$PRELOAD $BATS_TEST_TMPDIR/raise.so" "$TORTURE" socket-in-handler "$dead_PORT"
+    assert_success
+    assert_line 'handler: ok'
+    assert_line 'ok 0 refused 1 other 0'
+}
+
 @test "a blocking connect interrupted by a signal (EINTR), then closed, counts a timeout" {
     start_server hole blackhole
     rules_for hole "127.0.0.1:$hole_PORT"

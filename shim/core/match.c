@@ -164,11 +164,11 @@ static const struct image_group *find_name(const struct matcher *m, const struct
 }
 
 /* The first slot of the network hi:lo (every bit past prefix_len clear) of
- * family in the address table: inside the table, whatever the header says. */
+ * family in the address table: inside the table (the checked copy's mask). */
 static inline size_t network_slot(const struct matcher *m, uint64_t hi, uint64_t lo, uint8_t family,
                                   uint8_t prefix_len)
 {
-    const struct image_table *t = &m->header->addresses;
+    const struct image_table *t = &m->address_table;
     return first_slot(network_digest(hi, lo, family, prefix_len), t->shift) & (t->slots - 1);
 }
 
@@ -185,7 +185,7 @@ static inline bool slot_holds(const struct image_address_slot *s, uint64_t hi, u
 static inline __attribute__((always_inline)) const struct image_group *
 find_network(const struct matcher *m, uint64_t hi, uint64_t lo, uint8_t family, uint8_t prefix_len)
 {
-    uint32_t mask = m->header->addresses.slots - 1;
+    uint32_t mask = m->address_table.slots - 1;
     size_t i = network_slot(m, hi, lo, family, prefix_len);
     for (uint32_t probes = 0; probes <= mask; probes++, i = (i + 1) & mask) {
         const struct image_address_slot *s = &m->addresses[i];
@@ -362,7 +362,7 @@ static void find_name_groups(const struct matcher *m, const char *name, size_t l
         len--;
     if (len == 0 || len > HOST_NAME_MAX_LEN || !matcher_has_name_patterns(m))
         return;
-    const struct image_table *wildcard = &m->header->wildcard;
+    const struct image_table *wildcard = &m->wildcard_table;
     for (size_t i = len; i-- > 0;) {
         if (name[i] == '.' && i > 0 && i + 1 < len) {
             const struct image_group *g =
@@ -372,7 +372,7 @@ static void find_name_groups(const struct matcher *m, const char *name, size_t l
         }
         hash = hash_step(hash, name[i]);
     }
-    const struct image_group *exact = find_name(m, &m->header->exact, m->exact, name, len, hash);
+    const struct image_group *exact = find_name(m, &m->exact_table, m->exact, name, len, hash);
     if (exact != NULL)
         found->slot[--found->start] = exact;
 }
@@ -466,7 +466,7 @@ static inline __attribute__((always_inline)) int match_family(const struct match
                                                               size_t size, uint16_t port)
 {
     unsigned byte = (unsigned)(hi >> 56);
-    if (m->header->addresses.used == 0 || !(first[byte / 8] >> (byte % 8) & 1) || count == 0 ||
+    if (m->address_table.used == 0 || !(first[byte / 8] >> (byte % 8) & 1) || count == 0 ||
         count > size)
         return pick_any(m, port);
     uint8_t len = prefixes[0];
@@ -561,10 +561,10 @@ int match_breaker_of(const struct matcher *m, int p)
 
 bool matcher_has_address_patterns(const struct matcher *m)
 {
-    return m->header->addresses.used > 0 || m->header->any.count > 0;
+    return m->address_table.used > 0 || m->header->any.count > 0;
 }
 
 bool matcher_has_name_patterns(const struct matcher *m)
 {
-    return m->header->exact.used > 0 || m->header->wildcard.used > 0;
+    return m->exact_table.used > 0 || m->wildcard_table.used > 0;
 }

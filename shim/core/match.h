@@ -35,6 +35,9 @@ struct matcher {
     const char *strings; /* NUL-terminated names; the last byte is NUL */
     const struct image_name_slot *exact, *wildcard;
     const struct image_address_slot *addresses;
+    /* the header's tables as image_view checked them: lookups read these, never
+     * the live header, whose bytes a file changed in place could alter */
+    struct image_table exact_table, wildcard_table, address_table;
     uint32_t breaker_count, pattern_count, fallback_count;
     uint32_t strings_size;
     void *owned; /* matcher_build's image, freed with the matcher; else NULL */

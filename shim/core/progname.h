@@ -7,8 +7,10 @@
 #ifndef FUSEBOX_PROGNAME_H
 #define FUSEBOX_PROGNAME_H
 
-/* The program's short name; "?" when it cannot be found. Leaves errno
- * alone. */
+/* The program's short name; "?" when it cannot be found. The first call
+ * looks it up (dlsym: not async-signal-safe), so a library calls it once
+ * where no signal handler can be (the shim: when its runtime is built).
+ * Leaves errno alone. */
 const char *program_name(void);
 
 #endif

@@ -29,12 +29,20 @@ struct fork_watch {
     }
 
 /* Registers the handlers through register_handlers (which calls
- * pthread_atfork) once for w. Leaves errno alone. */
+ * pthread_atfork) once for w. A signal handler that interrupts this
+ * thread's registration and calls a hook does not wait for it (pthread_once
+ * would wait for ever on its own thread): its call goes on unregistered.
+ * Leaves errno alone. */
 static __attribute__((noinline, cold)) void fork_watch_register(struct fork_watch *w,
                                                                 void (*register_handlers)(void))
 {
+    static __thread bool registering __attribute__((tls_model("initial-exec")));
+    if (registering)
+        return;
     KEEP_ERRNO();
+    registering = true;
     pthread_once(&w->once, register_handlers);
+    registering = false;
     atomic_store_explicit(&w->done, true, memory_order_release);
 }
 

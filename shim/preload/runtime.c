@@ -303,6 +303,7 @@ static struct runtime *runtime_build(void)
     const char *spec = rules_spec(&system);
     if (!spec)
         return NULL;
+    program_name(); /* looked up now, not by an announcement in a signal handler */
     char *state_path = state_path_setting();
     if (!state_path)
         return NULL;

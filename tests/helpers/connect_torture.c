@@ -20,6 +20,11 @@
  *                                                handler every millisecond
  *                                                while the first connect
  *                                                runs (fusebox sets up in it)
+ *   connect_torture socket-in-handler PORT       a socket made in a SIGUSR1
+ *                                                handler (the test raises the
+ *                                                signal inside the first
+ *                                                socket()'s set-up), then a
+ *                                                connect
  *   connect_torture burst PORT THREADS STACK_KB  THREADS threads with stacks
  *                                                of STACK_KB KiB, released at
  *                                                once, one connect each: the
@@ -184,12 +189,24 @@ static void just_interrupt(int sig)
     (void)sig;
 }
 
+static int handler_socket_err = -1; /* -1: the handler did not run */
+
+static void socket_in_handler(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    handler_socket_err = fd < 0 ? errno : 0;
+    if (fd >= 0)
+        close(fd);
+    errno = saved;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr,
-                "usage: connect_torture threads|mix|burst|in-handler|eintr|fork PORT [THREADS "
-                "COUNT|STACK_KB]\n");
+        fprintf(stderr, "usage: connect_torture threads|mix|burst|in-handler|socket-in-handler|"
+                        "eintr|fork PORT [THREADS COUNT|STACK_KB]\n");
         return 2;
     }
     target.sin_family = AF_INET;
@@ -212,6 +229,13 @@ int main(int argc, char **argv)
         signal(SIGUSR1, connect_in_handler);
         raise(SIGUSR1);
         printf("handler: %s\n", handler_err == 0 ? "ok" : strerror(handler_err));
+    } else if (strcmp(argv[1], "socket-in-handler") == 0) {
+        signal(SIGUSR1, socket_in_handler);
+        connect_once();
+        const char *said = handler_socket_err < 0    ? "not run"
+                           : handler_socket_err == 0 ? "ok"
+                                                     : strerror(handler_socket_err);
+        printf("handler: %s\n", said);
     } else if (strcmp(argv[1], "handler-during-setup") == 0) {
         bind_real_connect();
         struct sigaction sa = {.sa_handler = count_connect_in_handler, .sa_flags = SA_RESTART};
