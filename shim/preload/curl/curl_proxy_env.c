@@ -11,12 +11,11 @@
  * rewrites in place is read as it is now; one whose name it rewrites in
  * place is seen at the next change of the entries (docs/how-it-works.md,
  * limits of the libcurl hooks). 2 KB of TLS a thread. */
-#include <dlfcn.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #include "curl_internal.h"
-#include "keep_errno.h"
+#include "progname.h"
 
 /* Environments of more entries than this are read in full every time. */
 #define SNAPSHOT_MAX 256
@@ -116,25 +115,10 @@ static void read_environment(char **e, const char *scheme)
     memo.scheme[n] = '\0';
 }
 
-/* The address of libc's environ, looked up on the first transfer: a
- * reference to it would be a symbol lookup at load in every process that
- * loads the shim. NULL when it cannot be found (then no variable is set).
- * Leaves errno alone. */
-static char ***environ_address(void)
-{
-    static _Atomic(char ***) found;
-    char ***at = atomic_load_explicit(&found, memory_order_acquire);
-    if (!at) {
-        KEEP_ERRNO();
-        at = dlsym(RTLD_DEFAULT, "environ");
-        atomic_store_explicit(&found, at, memory_order_release);
-    }
-    return at;
-}
-
 const struct curl_proxy_environment *curl_proxy_environment_read(const char *scheme)
 {
-    char ***at = environ_address();
+    static _Atomic(void *) environ_cache; /* environ, found on the first transfer */
+    char ***at = libc_data(&environ_cache, "environ");
     char **e = at ? *at : NULL;
     if (!memo_holds(e, scheme))
         read_environment(e, scheme);
