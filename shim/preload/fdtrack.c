@@ -156,29 +156,37 @@ void fdtrack_watch(int fd, bool on)
     }
 }
 
-static bool take(struct fd_entry *e, uint64_t keep_mask, struct guarded_call *out)
+/* Clears fd's pending connect (leaving its kind, watched bit and
+ * O_NONBLOCK) and returns the word it had; 0 when there was none, or
+ * another thread took it first. */
+static uint64_t take_word(int fd)
 {
-    uint64_t old = atomic_load_explicit(&e->word, memory_order_relaxed);
-    if (old == 0)
-        return false;
-    old = atomic_exchange_explicit(&e->word, old & keep_mask, memory_order_acquire);
+    struct fd_entry *e = entry(fd);
+    uint64_t old = e ? atomic_load_explicit(&e->word, memory_order_relaxed) : 0;
     if (!(old & PENDING_BIT))
+        return 0;
+    old = atomic_exchange_explicit(&e->word, old & (KIND_MASK | KEPT_MASK), memory_order_acquire);
+    return old & PENDING_BIT ? old : 0;
+}
+
+bool fdtrack_take_pending(int fd, struct guarded_call *out)
+{
+    uint64_t old = take_word(fd);
+    if (!old)
         return false;
     out->breaker = (uint32_t)(old >> 32);
     out->host_slot = (uint32_t)(old >> 13) & HOST_SLOT_MASK;
     out->ticket =
         (struct breaker_ticket){.verdict = (uint8_t)((old >> 3) & 3), .epoch = (uint8_t)(old >> 5)};
-    uint64_t started = atomic_load_explicit(&e->started, memory_order_relaxed);
+    uint64_t started = atomic_load_explicit(&fds[fd].started, memory_order_relaxed);
     out->started_ms = started & STARTED_MS_MASK;
     out->host_tag = (uint32_t)(started >> 40);
     return true;
 }
 
-bool fdtrack_take_pending(int fd, struct guarded_call *out)
+bool fdtrack_end_pending(int fd)
 {
-    struct fd_entry *e = entry(fd);
-    return e && (atomic_load_explicit(&e->word, memory_order_relaxed) & PENDING_BIT) &&
-           take(e, KIND_MASK | KEPT_MASK, out);
+    return take_word(fd) != 0;
 }
 
 int fdtrack_highest_known(void)

@@ -78,6 +78,11 @@ void fdtrack_watch(int fd, bool on);
  * race. */
 bool fdtrack_take_pending(int fd, struct guarded_call *out);
 
+/* Ends fd's pending connect, which this thread marked pending and whose
+ * call it holds, as fdtrack_take_pending does, without unpacking it;
+ * returns false when another thread took it first. */
+bool fdtrack_end_pending(int fd);
+
 /* Returns the highest fd ever given a kind or a pending connect (-1: none):
  * past it there is nothing to forget. */
 int fdtrack_highest_known(void);

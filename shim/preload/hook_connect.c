@@ -6,7 +6,6 @@
  * of a name's addresses is that round's call (rounds.c). The outcome is
  * recorded by guarded_connect (pending.c), from the return or, for a
  * non-blocking connect, later. Everything else goes straight to libc. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -71,6 +70,17 @@ static bool is_stream_socket(int fd)
     return kind == FD_UNKNOWN ? ask_stream_socket(fd) : kind == FD_INET_STREAM;
 }
 
+/* A connect of fd (a socket of family) that breaker b of rt rejected as
+ * *call: sent to the breaker's fallback when it has one, else refused. */
+static __attribute__((noinline, cold)) int rejected_connect(struct runtime *rt, uint32_t b,
+                                                            const struct guarded_call *call, int fd,
+                                                            int family)
+{
+    if (runtime_breaker(rt, b)->fallback_count)
+        return fallback_connect(rt, call, fd, family);
+    return refused_connect(fd, call);
+}
+
 /* connect() to destination d, which breaker b of rt rules, of a stream
  * socket. Out of line, so that an unruled connect keeps a small frame;
  * flattened, so that the decision, the connect and the tracker's start are
@@ -83,16 +93,9 @@ static __attribute__((noinline, flatten)) int ruled_connect(struct runtime *rt, 
 {
     struct guarded_call call;
     struct rounds_turn turn = {0};
-    char host[INET6_ADDRSTRLEN];
-    const struct image_breaker *rule = runtime_breaker(rt, (uint32_t)b);
-    bool per_host = rule->per_host && inet_ntop(d->family, d->addr, host, sizeof host) != NULL;
-    bool continued = !rule->per_host && rounds_continue(rt, (uint32_t)b, d, &call, &turn);
-    if (!continued &&
-        !runtime_begin_host(rt, (uint32_t)b, per_host ? host : NULL, d->port, &call)) {
-        if (rule->fallback_count)
-            return fallback_connect(rt, &call, fd, addr->sa_family);
-        return refused_connect(fd, &call);
-    }
+    if (!rounds_continue(rt, (uint32_t)b, d, &call, &turn) &&
+        !runtime_begin_address(rt, (uint32_t)b, d->family, d->addr, d->port, &call))
+        return rejected_connect(rt, (uint32_t)b, &call, fd, addr->sa_family);
     rounds_attempt(fd, &turn);
     return guarded_connect(rt, fd, addr, len, &call);
 }

@@ -45,13 +45,23 @@ EXPORT int socket(int domain, int type, int protocol)
     return fd;
 }
 
-/* fd is about to be closed: settle its pending connect and forget it. */
-static void before_close(int fd)
+/* fd, with work (fdtrack_has_io_work), is about to be closed: end its
+ * connection and settle its pending connect. Out of line, so that close()
+ * keeps a small frame. */
+static __attribute__((noinline)) void end_work(int fd, unsigned work)
 {
-    if (__builtin_expect(fdtrack_has_io_work(fd) != 0, 0)) {
+    if (work & FDTRACK_IO_WATCHED)
         request_end(fd, REQUEST_GAVE_UP);
+    if (work & FDTRACK_IO_PENDING)
         pending_settle_ending(fd);
-    }
+}
+
+/* fd is about to be closed: end what it was doing and forget it. */
+static inline __attribute__((always_inline)) void before_close(int fd)
+{
+    unsigned work = fdtrack_has_io_work(fd);
+    if (__builtin_expect(work != 0, 0))
+        end_work(fd, work);
     fdtrack_set_kind(fd, FD_UNKNOWN);
 }
 

@@ -130,7 +130,7 @@ int guarded_connect(struct runtime *rt, int fd, const struct sockaddr *addr, soc
     int rc = libc_connect(fd, addr, len);
     int err = errno;
     bool completed = rc == 0 || (err != EINPROGRESS && err != EINTR);
-    if (completed && (!tracked || fdtrack_take_pending(fd, call))) {
+    if (completed && (!tracked || fdtrack_end_pending(fd))) {
         if (rc == 0)
             connected(rt, fd, call);
         else

@@ -285,7 +285,13 @@ bool rounds_continue(struct runtime *rt, uint32_t b, const struct destination *d
 {
     count_expired(rt, false);
     struct held h;
-    if (!find_turn(d, turn) || !take_round(b, turn->name, turn->tried, &h))
+    if (!find_turn(d, turn))
+        return false;
+    if (runtime_breaker(rt, b)->per_host) { /* each address has its own breaker */
+        *turn = (struct rounds_turn){0};
+        return false;
+    }
+    if (!take_round(b, turn->name, turn->tried, &h))
         return false;
     *call = h.call;
     turn->tried |= h.turn.tried;

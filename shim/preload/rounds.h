@@ -53,8 +53,8 @@ struct rounds_turn {
     uint32_t count; /* how many addresses the name has */
 };
 
-/* Starts an attempt to d under breaker b (not a per_host rule's) and fills
- * *turn. When it goes on with a round whose earlier attempt failed and was
+/* Starts an attempt to d under breaker b and fills *turn (no round for a
+ * per_host rule's). When it goes on with a round whose earlier attempt failed and was
  * held, returns true with *call set to that call: the caller connects
  * without asking the breaker again. Otherwise returns false and the caller
  * decides as usual. Counts the held failures whose time is up. Leaves errno

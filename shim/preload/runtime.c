@@ -1,5 +1,6 @@
 #include "runtime.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -775,8 +776,25 @@ static void decide(struct runtime *rt, const struct ruleset *rs, uint32_t i,
         announce(rt, slot, call, &tr);
 }
 
-bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16_t port,
-                        struct guarded_call *call)
+/* host_slot_of for the address addr of family (its text is the host's
+ * name). Out of line, so that its buffer stays out of the common path's
+ * frame. */
+static __attribute__((noinline)) struct state_slot *
+address_slot_of(struct runtime *rt, const struct ruleset *rs, uint32_t i, struct state_slot *parent,
+                int family, const void *addr, uint16_t port, struct guarded_call *call)
+{
+    char host[INET6_ADDRSTRLEN];
+    return inet_ntop(family, addr, host, sizeof host)
+               ? host_slot_of(rt, rs, i, parent, host, port, call)
+               : NULL;
+}
+
+/* runtime_begin_host, or runtime_begin_address when host is NULL and addr
+ * is not. */
+static inline __attribute__((always_inline)) bool begin(struct runtime *rt, uint32_t b,
+                                                        const char *host, int family,
+                                                        const void *addr, uint16_t port,
+                                                        struct guarded_call *call)
 {
     uint32_t i;
     struct ruleset *rs = ruleset_of(rt, b, &i);
@@ -788,8 +806,9 @@ bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16
         call->ticket = (struct breaker_ticket){.verdict = VERDICT_BYPASS};
         return true;
     }
-    if (host && breaker_at(rs, i)->per_host) {
-        struct state_slot *own = host_slot_of(rt, rs, i, slot, host, port, call);
+    if ((host || addr) && breaker_at(rs, i)->per_host) {
+        struct state_slot *own = host ? host_slot_of(rt, rs, i, slot, host, port, call)
+                                      : address_slot_of(rt, rs, i, slot, family, addr, port, call);
         if (own) {
             slot = own;
             uint64_t used = atomic_load_explicit(&own->breaker.last_call_ms, memory_order_relaxed);
@@ -806,6 +825,18 @@ bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16
                  "everything through (see fusebox fsck)",
                  rt->state_path, image_breaker_name(&rs->map.matcher, i));
     return call->ticket.verdict != VERDICT_REJECT;
+}
+
+bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16_t port,
+                        struct guarded_call *call)
+{
+    return begin(rt, b, host, AF_UNSPEC, NULL, port, call);
+}
+
+bool runtime_begin_address(struct runtime *rt, uint32_t b, int family, const void *addr,
+                           uint16_t port, struct guarded_call *call)
+{
+    return begin(rt, b, NULL, family, addr, port, call);
 }
 
 bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call)

@@ -106,6 +106,12 @@ bool runtime_begin(struct runtime *rt, uint32_t b, struct guarded_call *call);
 bool runtime_begin_host(struct runtime *rt, uint32_t b, const char *host, uint16_t port,
                         struct guarded_call *call);
 
+/* runtime_begin_host for a connect to the address addr of family
+ * (AF_INET: 4 bytes, AF_INET6: 16) and port, whose host is the address's
+ * text. */
+bool runtime_begin_address(struct runtime *rt, uint32_t b, int family, const void *addr,
+                           uint16_t port, struct guarded_call *call);
+
 /* Asks the breaker that decided earlier (the same rule's, or the same
  * host's under per_host) about a new call to the same destination, such as
  * the next request on a connection; fills *call like runtime_begin. A host
