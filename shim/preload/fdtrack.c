@@ -4,6 +4,7 @@
 #include "fdtrack.h"
 
 #include <stdatomic.h>
+#include <sys/socket.h>
 
 #define KIND_MASK UINT64_C(3)
 #define PENDING_BIT ((uint64_t)FDTRACK_IO_PENDING)
@@ -63,11 +64,21 @@ void fdtrack_set_kind(int fd, enum fd_kind kind)
     renew(fd, (uint64_t)kind);
 }
 
-void fdtrack_new_socket(int fd, enum fd_kind kind, bool nonblocking)
+uint64_t fdtrack_socket_facts(int domain, int type)
 {
-    uint64_t flags =
-        kind == FD_INET_STREAM ? FLAGS_KNOWN_BIT | (nonblocking ? NONBLOCK_BIT : 0) : 0;
-    renew(fd, (uint64_t)kind | flags);
+    if ((domain != AF_INET && domain != AF_INET6) ||
+        (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM)
+        return FD_OTHER;
+    return FD_INET_STREAM | FLAGS_KNOWN_BIT | (type & SOCK_NONBLOCK ? NONBLOCK_BIT : 0);
+}
+
+void fdtrack_new_socket(int fd, uint64_t facts)
+{
+    struct fd_entry *e = entry(fd);
+    if (!e)
+        return;
+    raise_to(&highest_known_fd, fd);
+    atomic_store_explicit(&e->word, facts, memory_order_relaxed);
 }
 
 void fdtrack_copy(int oldfd, int newfd)

@@ -29,10 +29,16 @@ enum fd_kind fdtrack_kind(int fd);
  * fd with the same number (which the caller has already taken). */
 void fdtrack_set_kind(int fd, enum fd_kind kind);
 
-/* Notes a new socket fd of kind, made non-blocking or not: as
- * fdtrack_set_kind, and for an AF_INET/AF_INET6 stream socket its
- * O_NONBLOCK is known from now on. */
-void fdtrack_new_socket(int fd, enum fd_kind kind, bool nonblocking);
+/* What fdtrack is to know of a socket that socket(domain, type, ...) makes:
+ * its kind, and for an AF_INET/AF_INET6 stream socket its O_NONBLOCK.
+ * Taken before the socket is made, so that one value lives across the
+ * call. */
+uint64_t fdtrack_socket_facts(int domain, int type);
+
+/* Notes the new socket fd, of facts (fdtrack_socket_facts), dropping
+ * anything known of an earlier fd with the same number (which the caller
+ * has already settled). */
+void fdtrack_new_socket(int fd, uint64_t facts);
 
 enum fd_blocking { FD_FLAGS_UNKNOWN = 0, FD_BLOCKING = 1, FD_NONBLOCKING = 2 };
 

@@ -29,18 +29,13 @@ static __attribute__((noinline)) void closed_unseen(int fd)
 
 EXPORT int socket(int domain, int type, int protocol)
 {
-    /* decided before the call, so that only fd and kind live across it */
-    enum fd_kind kind = (domain == AF_INET || domain == AF_INET6) &&
-                                (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM
-                            ? FD_INET_STREAM
-                            : FD_OTHER;
-    bool nonblocking = type & SOCK_NONBLOCK;
-    runtime_watch_forks(); /* before fdtrack knows a flag a fork would make stale */
+    uint64_t facts = fdtrack_socket_facts(domain, type); /* only it lives across the call */
     int fd = libc_socket(domain, type, protocol);
     if (fd >= 0) {
         if (__builtin_expect(fdtrack_has_io_work(fd) != 0, 0))
             closed_unseen(fd);
-        fdtrack_new_socket(fd, kind, nonblocking);
+        runtime_watch_forks(); /* before fdtrack knows a flag a fork would make stale */
+        fdtrack_new_socket(fd, facts);
     }
     return fd;
 }
@@ -60,8 +55,12 @@ static __attribute__((noinline)) void end_work(int fd, unsigned work)
 static inline __attribute__((always_inline)) void before_close(int fd)
 {
     unsigned work = fdtrack_has_io_work(fd);
-    if (__builtin_expect(work != 0, 0))
-        end_work(fd, work);
+    if (__builtin_expect(work != 0, 0)) {
+        if (work == FDTRACK_IO_WATCHED)
+            request_end(fd, REQUEST_GAVE_UP); /* the common case, without end_work's frame */
+        else
+            end_work(fd, work);
+    }
     fdtrack_set_kind(fd, FD_UNKNOWN);
 }
 

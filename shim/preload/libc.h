@@ -79,23 +79,37 @@ LIBC_SYMBOLS(LIBC_OWN)
  * call with nowhere to go. */
 void *libc_bind(const char *name, const void *own, _Atomic(void *) *slot);
 
+/* The first call binds, out of line: the arguments then go straight from
+ * the caller's registers to one call or the other, and need not be kept in
+ * the hook's frame across the binding. */
 #define LIBC_CALLER(ret, name, params, args)                                                       \
+    static __attribute__((noinline, cold, unused)) ret libc_first_##name params                    \
+    {                                                                                              \
+        void *f = libc_bind(#name, (const void *)&name, &libc_symbols.name);                       \
+        return ((libc_##name##_fn)f)args;                                                          \
+    }                                                                                              \
     static inline ret libc_##name params                                                           \
     {                                                                                              \
         void *f = atomic_load_explicit(&libc_symbols.name, memory_order_relaxed);                  \
         if (__builtin_expect(f == 0, 0))                                                           \
-            f = libc_bind(#name, (const void *)&name, &libc_symbols.name);                         \
+            return libc_first_##name args;                                                         \
         return ((libc_##name##_fn)f)args;                                                          \
     }
 LIBC_SYMBOLS(LIBC_CALLER)
 #undef LIBC_CALLER
 
 #define LIBC_VARIADIC_CALLER(name, second)                                                         \
+    static __attribute__((noinline, cold, unused)) int libc_first_##name(int fd, second what,      \
+                                                                         void *arg)                \
+    {                                                                                              \
+        void *f = libc_bind(#name, (const void *)&name, &libc_symbols.name);                       \
+        return ((int (*)(int, second, ...))f)(fd, what, arg);                                      \
+    }                                                                                              \
     static inline int libc_##name(int fd, second what, void *arg)                                  \
     {                                                                                              \
         void *f = atomic_load_explicit(&libc_symbols.name, memory_order_relaxed);                  \
         if (__builtin_expect(f == 0, 0))                                                           \
-            f = libc_bind(#name, (const void *)&name, &libc_symbols.name);                         \
+            return libc_first_##name(fd, what, arg);                                               \
         return ((int (*)(int, second, ...))f)(fd, what, arg);                                      \
     }
 LIBC_VARIADIC(LIBC_VARIADIC_CALLER)
