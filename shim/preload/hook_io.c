@@ -106,13 +106,21 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
     return tracked_send(fd, work, SEND_SENDMSG, msg->msg_iov, (int)msg->msg_iovlen, msg, flags);
 }
 
-/* A receive on fd, which has work, returned rc (flags: the receive's) into
- * the n buffers of iov, or into the len bytes at buf when iov is NULL.
- * Out of line, so that the hooks' one-load path keeps a frame of its own. */
-static __attribute__((noinline)) ssize_t tracked_recv(int fd, unsigned work, void *buf, size_t len,
-                                                      const struct iovec *iov, int n, int flags,
-                                                      ssize_t rc)
+enum recv_call { RECV_READ, RECV_READV, RECV_RECV, RECV_RECVMSG };
+
+/* A receive on fd, which has work, through the libc function call says:
+ * into the len bytes at buf (read, recv), the n buffers of iov (readv), or
+ * msg (recvmsg, whose buffers iov and n are), with flags (recv, recvmsg).
+ * Out of line, so that the hooks' one-load path needs no frame. */
+static __attribute__((noinline)) ssize_t tracked_recv(int fd, unsigned work, enum recv_call call,
+                                                      void *buf, size_t len,
+                                                      const struct iovec *iov, int n,
+                                                      struct msghdr *msg, int flags)
 {
+    ssize_t rc = call == RECV_READ    ? libc_read(fd, buf, len)
+                 : call == RECV_READV ? libc_readv(fd, iov, n)
+                 : call == RECV_RECV  ? libc_recv(fd, buf, len, flags)
+                                      : libc_recvmsg(fd, msg, flags);
     if ((work & FDTRACK_IO_PENDING) && rc < 0 && refused_take(fd)) {
         errno = ECONNREFUSED;
         return -1;
@@ -122,32 +130,37 @@ static __attribute__((noinline)) ssize_t tracked_recv(int fd, unsigned work, voi
                : after_io(fd, work, false, &one, 1, flags, rc);
 }
 
+/* The receive hooks look at fd's work before the call, so that the
+ * one-load path ends in a tail call. */
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
-    ssize_t rc = libc_read(fd, buf, len);
     unsigned work = fdtrack_has_io_work(fd);
-    return __builtin_expect(!work, 1) ? rc : tracked_recv(fd, work, buf, len, NULL, 1, 0, rc);
+    if (__builtin_expect(!work, 1))
+        return libc_read(fd, buf, len);
+    return tracked_recv(fd, work, RECV_READ, buf, len, NULL, 1, NULL, 0);
 }
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 {
-    ssize_t rc = libc_readv(fd, iov, n);
     unsigned work = fdtrack_has_io_work(fd);
-    return __builtin_expect(!work, 1) ? rc : tracked_recv(fd, work, NULL, 0, iov, n, 0, rc);
+    if (__builtin_expect(!work, 1))
+        return libc_readv(fd, iov, n);
+    return tracked_recv(fd, work, RECV_READV, NULL, 0, iov, n, NULL, 0);
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-    ssize_t rc = libc_recv(fd, buf, len, flags);
     unsigned work = fdtrack_has_io_work(fd);
-    return __builtin_expect(!work, 1) ? rc : tracked_recv(fd, work, buf, len, NULL, 1, flags, rc);
+    if (__builtin_expect(!work, 1))
+        return libc_recv(fd, buf, len, flags);
+    return tracked_recv(fd, work, RECV_RECV, buf, len, NULL, 1, NULL, flags);
 }
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    ssize_t rc = libc_recvmsg(fd, msg, flags);
     unsigned work = fdtrack_has_io_work(fd);
     if (__builtin_expect(!work, 1) || !msg)
-        return rc;
-    return tracked_recv(fd, work, NULL, 0, msg->msg_iov, (int)msg->msg_iovlen, flags, rc);
+        return libc_recvmsg(fd, msg, flags);
+    return tracked_recv(fd, work, RECV_RECVMSG, NULL, 0, msg->msg_iov, (int)msg->msg_iovlen, msg,
+                        flags);
 }
