@@ -332,7 +332,8 @@ static uint64_t owned_by_session(struct entry *e, uint64_t w)
 
 /* The entry of fd and its word for I/O on it by the socket hooks (session
  * false) or a TLS session hook; NULL when there is nothing to do. */
-static struct entry *io_entry(int fd, bool session, uint64_t *w)
+static inline __attribute__((always_inline)) struct entry *io_entry(int fd, bool session,
+                                                                    uint64_t *w)
 {
     struct entry *e = entry_of(fd);
     if (!e || runtime_transfer_depth || request_quiet)
@@ -345,7 +346,8 @@ static struct entry *io_entry(int fd, bool session, uint64_t *w)
     return e;
 }
 
-static int before_send(int fd, const struct iovec *iov, int n, bool session)
+static inline __attribute__((always_inline)) int before_send(int fd, const struct iovec *iov, int n,
+                                                             bool session)
 {
     uint64_t w;
     struct entry *e = io_entry(fd, session, &w);
@@ -438,8 +440,8 @@ static void answer_bytes(int fd, struct entry *e, uint64_t w, const struct iovec
     finish(fd, e, w, ends_http ? P_NONE : P_ANSWERED, outcome_class_of_http_status(status), retry);
 }
 
-static void after_recv(int fd, const struct iovec *iov, int n, ssize_t rc, int err, int flags,
-                       bool session)
+static inline __attribute__((always_inline)) void
+after_recv(int fd, const struct iovec *iov, int n, ssize_t rc, int err, int flags, bool session)
 {
     uint64_t w;
     struct entry *e = rc > 0 && (flags & MSG_PEEK) ? NULL : io_entry(fd, session, &w);
