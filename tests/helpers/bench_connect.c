@@ -147,8 +147,11 @@ int main(int argc, char **argv)
         requests(&addr, count);
         count = count ? count : 1;
     }
+    /* the mode is told apart once: a string compare per iteration would be
+     * counted too, and its cost depends on where argv happens to lie */
+    bool repeat = strcmp(argv[1], "repeat") == 0;
     for (long i = 0; i < count && !http; i++) {
-        if (strcmp(argv[1], "repeat") == 0)
+        if (repeat)
             connect(fd, (const struct sockaddr *)&addr, sizeof addr);
         else
             connect_once(&addr);
