@@ -65,8 +65,8 @@ bool refused_take(int fd)
 
 void refused_forget(int fd)
 {
-    if (fd >= 0 && fd < FDTRACK_MAX &&
-        (atomic_load_explicit(&refused_bits[fd / 64], memory_order_relaxed) & UINT64_C(1)
-                                                                                  << (fd % 64)))
+    unsigned u = (unsigned)fd; /* unsigned: no sign fix-up in the index and the shift */
+    if (u < FDTRACK_MAX &&
+        (atomic_load_explicit(&refused_bits[u / 64], memory_order_relaxed) >> (u % 64) & 1))
         set_bit(fd, false);
 }
