@@ -235,6 +235,22 @@ damaged_image_is_refused() {
         "$BATS_TEST_TMPDIR/stepper.err"
 }
 
+@test "an image truncated under a running program and found by the once-a-second look: one warning too" {
+    start_server dead refuse
+    write_rules "$(rules_for "$dead_PORT")"
+    start_stepper warn
+    step "$dead_PORT"
+    image=$(echo "$FUSEBOX_STATE".rules-*)
+    truncate -s 0 "$image"
+    sleep 1.1 # into another second of time(): the next call looks at the rules first
+    step "$dead_PORT"
+    step "$dead_PORT"
+    kill -0 "${SERVER_PIDS[-1]}"
+    [ "$(breaker_field a failures)" -ge 2 ]
+    [ "$(grep -c "^fusebox: the compiled rules $FUSEBOX_RULES were truncated while in use" \
+        "$BATS_TEST_TMPDIR/stepper.err")" -eq 1 ]
+}
+
 @test "fusebox gc removes the compiled rules of other sources, never those of RULES" {
     write_rules "$(rules_for 9)"
     "$FUSEBOX" check --install "$FUSEBOX_RULES"

@@ -246,12 +246,15 @@ static inline bool image_was_lost(const struct runtime *rt, struct ruleset *rs)
 static void look_at_rules(struct runtime *rt, const char *cause)
 {
     struct ruleset *cur = atomic_load_explicit(&rt->current, memory_order_relaxed);
-    if (cur && image_was_lost(rt, cur))
-        cur = NULL; /* whatever it said, the rules must be loaded again */
     struct image_source now;
-    if (image_source_now(rt->spec, &now) &&
-        ((cur && image_load_is_current(&cur->map, &now)) ||
-         (rt->has_warned && image_same_source(&rt->warned, &now))))
+    bool known = image_source_now(rt->spec, &now);
+    /* reading the image in force finds it truncated, if it was (sigbus.h) */
+    bool current = known && cur && image_load_is_current(&cur->map, &now);
+    if (cur && image_was_lost(rt, cur)) {
+        cur = NULL; /* whatever it said, the rules must be loaded again */
+        current = false;
+    }
+    if (current || (known && rt->has_warned && image_same_source(&rt->warned, &now)))
         return;
     struct image_load l;
     bool usable = image_load(rt->spec, rt->system, rt->state_path, &l);
