@@ -218,37 +218,34 @@ damaged_image_is_refused() {
     cmp "$BATS_TEST_TMPDIR/elsewhere" "$BATS_TEST_TMPDIR/before"
 }
 
-@test "an image truncated under a running program: one warning, then rules compiled again" {
+# truncated_under_a_running_program PAUSE: a running program's image is
+# truncated, PAUSE runs, and the program's next calls say so once, stay
+# protected and take up the rules compiled again.
+truncated_under_a_running_program() {
     start_server dead refuse
     write_rules "$(rules_for "$dead_PORT")"
     start_stepper warn
     step "$dead_PORT"
     image=$(echo "$FUSEBOX_STATE".rules-*)
     truncate -s 0 "$image"
+    eval "$1"
     step "$dead_PORT"
     run "$FUSEBOX" reload
     assert_success
     step "$dead_PORT"
     kill -0 "${SERVER_PIDS[-1]}"
     [ "$(breaker_field a failures)" -ge 2 ]
-    grep -q "^fusebox: the compiled rules $FUSEBOX_RULES were truncated while in use" \
-        "$BATS_TEST_TMPDIR/stepper.err"
+    [ "$(grep -c "^fusebox: the compiled rules $FUSEBOX_RULES were truncated while in use" \
+        "$BATS_TEST_TMPDIR/stepper.err")" -eq 1 ]
+}
+
+@test "an image truncated under a running program: one warning, then rules compiled again" {
+    truncated_under_a_running_program true
 }
 
 @test "an image truncated under a running program and found by the once-a-second look: one warning too" {
-    start_server dead refuse
-    write_rules "$(rules_for "$dead_PORT")"
-    start_stepper warn
-    step "$dead_PORT"
-    image=$(echo "$FUSEBOX_STATE".rules-*)
-    truncate -s 0 "$image"
-    sleep 1.1 # into another second of time(): the next call looks at the rules first
-    step "$dead_PORT"
-    step "$dead_PORT"
-    kill -0 "${SERVER_PIDS[-1]}"
-    [ "$(breaker_field a failures)" -ge 2 ]
-    [ "$(grep -c "^fusebox: the compiled rules $FUSEBOX_RULES were truncated while in use" \
-        "$BATS_TEST_TMPDIR/stepper.err")" -eq 1 ]
+    # into another second of time(): the next call looks at the rules before anything else
+    truncated_under_a_running_program 'sleep 1.1'
 }
 
 @test "fusebox gc removes the compiled rules of other sources, never those of RULES" {
