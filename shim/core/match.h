@@ -80,17 +80,24 @@ int match_pick_port(const struct matcher *m, const uint32_t *cands, size_t n, ui
  * other family). */
 int match_address(const struct matcher *m, int family, const void *addr, uint16_t port);
 
-/* True when match_address can tell from the first byte alone that no
- * pattern matches addr of family (AF_INET or AF_INET6; an IPv6 address
- * whose first byte is 0, which may be v4-mapped, is never told): the quick
- * no of a connect to an unruled address. False means "look". */
-static inline bool match_address_excluded(const struct matcher *m, int family, const uint8_t *addr)
+/* The set of first bytes (a bit per value) of the family's (AF_INET or
+ * AF_INET6) ADDRESS patterns, by which a connect to an unruled address is
+ * told at once (match_first_byte_excludes); NULL when the first byte can
+ * tell nothing (an ANY pattern matches every address). */
+static inline const uint8_t *match_first_bytes(const struct matcher *m, int family)
 {
     const struct image_header *h = m->header;
-    const uint8_t *first = family == AF_INET    ? h->v4_first
-                           : family == AF_INET6 ? h->v6_first
-                                                : NULL;
-    return first && h->any.count == 0 && addr[0] != 0 && !(first[addr[0] / 8] >> (addr[0] % 8) & 1);
+    if (h->any.count != 0)
+        return NULL;
+    return family == AF_INET ? h->v4_first : family == AF_INET6 ? h->v6_first : NULL;
+}
+
+/* True when no ADDRESS pattern of set's family (match_first_bytes) matches
+ * an address whose first byte is first: the quick no. An address whose
+ * first byte is 0 (for IPv6, it may be v4-mapped) is never told. */
+static inline bool match_first_byte_excludes(const uint8_t *set, uint8_t first)
+{
+    return first != 0 && !(set[first / 8] >> (first % 8) & 1);
 }
 
 /* The whole decision for a host as written in a URL or on a command line (a

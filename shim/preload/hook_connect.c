@@ -82,14 +82,9 @@ static __attribute__((noinline, cold)) int rejected_connect(struct runtime *rt, 
 }
 
 /* connect() to destination d, which breaker b of rt rules, of a stream
- * socket. Out of line, so that an unruled connect keeps a small frame;
- * flattened, so that the decision, the connect and the tracker's start are
- * inlined here (their calls were a fifth of a ruled round), while the cold
- * paths (refusal, fallback, announcements: marked cold) stay out. */
-static __attribute__((noinline, flatten)) int ruled_connect(struct runtime *rt, int b, int fd,
-                                                            const struct sockaddr *addr,
-                                                            socklen_t len,
-                                                            const struct destination *d)
+ * socket. */
+static inline int ruled_connect(struct runtime *rt, int b, int fd, const struct sockaddr *addr,
+                                socklen_t len, const struct destination *d)
 {
     struct guarded_call call;
     struct rounds_turn turn = {0};
@@ -100,17 +95,72 @@ static __attribute__((noinline, flatten)) int ruled_connect(struct runtime *rt, 
     return guarded_connect(rt, fd, addr, len, &call);
 }
 
-/* Flattened: the pass-through checks (the runtime, the lookup, the socket's
- * kind) are inlined; the ruled path and the cold ones stay out of line. */
+/* connect() of fd to addr, an address the rules' first byte did not rule
+ * out: the whole lookup, then the ruled path or libc. Out of line, so that
+ * a connect the first byte rules out keeps no frame; flattened, so that the
+ * lookup, the decision, the connect and the tracker's start are inlined
+ * here (their calls were a fifth of a ruled round), while the cold paths
+ * (refusal, fallback, announcements: marked cold) stay out. */
+static __attribute__((noinline, flatten)) int
+connect_looked_up(struct runtime *rt, int fd, const struct sockaddr *addr, socklen_t len)
+{
+    struct destination d;
+    int b;
+    if (!destination_of(addr, len, &d) ||
+        (b = runtime_match_address(rt, d.family, d.addr, d.port)) < 0 || !is_stream_socket(fd))
+        return libc_connect(fd, addr, len);
+    return ruled_connect(rt, b, fd, addr, len, &d);
+}
+
+/* The first byte of the address of sa (len bytes), an AF_INET or AF_INET6
+ * address of its full length, with its family in *family; NULL for any
+ * other (which passes through). */
+static inline const uint8_t *first_address_byte(const struct sockaddr *sa, socklen_t len,
+                                                int *family)
+{
+    if (!sa || len < sizeof(sa_family_t))
+        return NULL;
+    *family = sa->sa_family;
+    if (sa->sa_family == AF_INET)
+        return len < sizeof(struct sockaddr_in)
+                   ? NULL
+                   : (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+    if (sa->sa_family == AF_INET6)
+        return len < sizeof(struct sockaddr_in6)
+                   ? NULL
+                   : ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    return NULL;
+}
+
+/* connect() to an address of family whose first byte is *first, in a
+ * process whose runtime runtime_ready did not give: builds it on first use,
+ * and passes through when there are no rules in force. */
+static __attribute__((noinline)) int connect_unready(int fd, const struct sockaddr *addr,
+                                                     socklen_t len, int family,
+                                                     const uint8_t *first)
+{
+    struct runtime *rt = runtime_get();
+    if (!rt || runtime_excludes(rt, family, first))
+        return libc_connect(fd, addr, len);
+    return connect_looked_up(rt, fd, addr, len);
+}
+
+/* Flattened: the pass-through checks (the address's family, the runtime,
+ * the first byte's quick no) are inlined and end in tail calls, with no
+ * frame; the lookup, the ruled path and the first use stay out of line. The
+ * rules are looked at again by socket(), not here (runtime_look_when_due). */
 EXPORT __attribute__((flatten)) int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     if (fdtrack_is_pending(fd))
         return pending_connect_again(fd, addr, len);
-    struct destination d;
-    struct runtime *rt;
-    int b;
-    if (runtime_transfer_depth || !destination_of(addr, len, &d) || !(rt = runtime_get()) ||
-        (b = runtime_match_address(rt, d.family, d.addr, d.port)) < 0 || !is_stream_socket(fd))
+    int family;
+    const uint8_t *first;
+    if (runtime_transfer_depth || !(first = first_address_byte(addr, len, &family)))
         return libc_connect(fd, addr, len);
-    return ruled_connect(rt, b, fd, addr, len, &d);
+    struct runtime *rt = runtime_ready();
+    if (__builtin_expect(!rt, 0))
+        return connect_unready(fd, addr, len, family, first);
+    if (runtime_excludes(rt, family, first))
+        return libc_connect(fd, addr, len);
+    return connect_looked_up(rt, fd, addr, len);
 }

@@ -3,7 +3,9 @@
  * knows a stream socket without a syscall, and a reused fd number never
  * inherits an old attempt), settle pending connects, and end the requests
  * the program gives up on (request.h). For descriptors fusebox has no work
- * on each costs a few loads and a store at most. */
+ * on each costs a few loads and a store at most. socket() of a TCP socket
+ * is also where a process looks at its rules again (runtime_look_when_due),
+ * once a second at most. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -27,7 +29,8 @@ static __attribute__((noinline)) void closed_unseen(int fd)
     request_end(fd, REQUEST_GAVE_UP);
 }
 
-EXPORT int socket(int domain, int type, int protocol)
+/* Flattened, so that the look at the rules is inlined up to its clock. */
+EXPORT __attribute__((flatten)) int socket(int domain, int type, int protocol)
 {
     uint64_t facts = fdtrack_socket_facts(domain, type); /* only it lives across the call */
     int fd = libc_socket(domain, type, protocol);
@@ -36,6 +39,8 @@ EXPORT int socket(int domain, int type, int protocol)
             closed_unseen(fd);
         runtime_watch_forks(); /* before fdtrack knows a flag a fork would make stale */
         fdtrack_new_socket(fd, facts);
+        if (facts != FD_OTHER) /* a connection may start: the rules must be current */
+            runtime_look_when_due();
     }
     return fd;
 }

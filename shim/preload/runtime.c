@@ -38,9 +38,12 @@ struct breaker_cache {
  * process keeps per breaker of it. */
 struct ruleset {
     struct image_map map;
-    uint32_t gen;                /* 0..RUNTIME_GENERATIONS-1: the top bits of its breaker refs */
-    bool has_names;              /* the rules have host-name patterns */
-    bool has_addresses;          /* the rules have address (or "*") patterns */
+    uint32_t gen;       /* 0..RUNTIME_GENERATIONS-1: the top bits of its breaker refs */
+    bool has_names;     /* the rules have host-name patterns */
+    bool has_addresses; /* the rules have address (or "*") patterns */
+    /* match_first_bytes for AF_INET and AF_INET6, NULL also when the rules
+     * have names (an address may be a ruled name's): runtime_excludes */
+    const uint8_t *v4_first, *v6_first;
     struct breaker_cache *cache; /* per breaker */
 };
 
@@ -186,6 +189,10 @@ static struct ruleset *ruleset_new(struct image_load *l)
     image_rehome(&rs->map);
     rs->has_names = matcher_has_name_patterns(&rs->map.matcher);
     rs->has_addresses = matcher_has_address_patterns(&rs->map.matcher);
+    if (!rs->has_names) {
+        rs->v4_first = match_first_bytes(&rs->map.matcher, AF_INET);
+        rs->v6_first = match_first_bytes(&rs->map.matcher, AF_INET6);
+    }
     return rs;
 }
 
@@ -417,6 +424,15 @@ struct runtime *runtime_peek(void)
     return in_force(atomic_load_explicit(&built, memory_order_relaxed));
 }
 
+struct runtime *runtime_ready(void)
+{
+    if (atomic_load_explicit(&build_status, memory_order_acquire) != BUILD_DONE)
+        return NULL;
+    struct runtime *rt = atomic_load_explicit(&built, memory_order_relaxed);
+    struct ruleset *rs = rt ? current_of(rt) : NULL;
+    return rs && !atomic_load_explicit(&rs->map.lost, memory_order_relaxed) ? rt : NULL;
+}
+
 /* Waits while another thread sets something up (*status stays busy), at
  * most SETUP_WAIT_MS; returns whether it finished. The thread doing the
  * setting up (re-entered from a signal handler) never waits. A call that
@@ -475,13 +491,19 @@ struct runtime *runtime_get(void)
     int status = atomic_load_explicit(&build_status, memory_order_acquire);
     if (__builtin_expect(status != BUILD_DONE, 0))
         return runtime_first_get(status);
+    return in_force(atomic_load_explicit(&built, memory_order_relaxed));
+}
+
+void runtime_look_when_due(void)
+{
+    if (atomic_load_explicit(&build_status, memory_order_acquire) != BUILD_DONE)
+        return;
     struct runtime *rt = atomic_load_explicit(&built, memory_order_relaxed);
     if (__builtin_expect(!rt, 0))
-        return NULL;
+        return;
     int64_t now_s = (int64_t)time(NULL);
     if (__builtin_expect(check_due(rt, now_s), 0))
         check_rules_here(rt, now_s);
-    return in_force(rt);
 }
 
 /* Maps the state file on first need; false when it cannot be used. */
@@ -611,6 +633,13 @@ static __attribute__((noinline)) int match_resolved(const struct runtime *rt, in
     return -1;
 }
 
+bool runtime_excludes(const struct runtime *rt, int family, const uint8_t *first)
+{
+    const struct ruleset *rs = current_of(rt);
+    const uint8_t *set = family == AF_INET ? rs->v4_first : rs->v6_first;
+    return set && match_first_byte_excludes(set, *first);
+}
+
 int runtime_match_address(const struct runtime *rt, int family, const void *addr, uint16_t port)
 {
     const struct ruleset *rs = current_of(rt);
@@ -619,8 +648,6 @@ int runtime_match_address(const struct runtime *rt, int family, const void *addr
         int b = match_resolved(rt, family, addr, port);
         if (b >= 0)
             return b;
-    } else if (match_address_excluded(m, family, addr)) {
-        return -1;
     }
     return rs->has_addresses ? ref_of(rs, match_breaker_of(m, match_address(m, family, addr, port)))
                              : -1;

@@ -6,8 +6,8 @@
  *
  * Built on first use by a hook, not at load time, so a process that never
  * connects pays nothing for rules or files. The rules source is looked at
- * again at most once a second, on a network call, and at once after
- * fusebox reload; a changed source's image replaces the rules in force
+ * again at most once a second, where a connection may start (socket(), the
+ * resolver), and at once after fusebox reload; a changed source's image replaces the rules in force
  * between calls. A breaker ref, which the match calls hand out and a
  * guarded call carries, holds its rules' generation in its top bits: a call
  * in flight across a reload ends under the rules it began with, as long as
@@ -52,13 +52,26 @@ struct guarded_call {
  * first notes a socket's flags. Leaves errno alone. */
 void runtime_watch_forks(void);
 
-/* Returns the runtime, building it on first use, and looks at the rules
- * source when it is time; NULL when calls must pass through untouched
+/* Returns the runtime, building it on first use (which looks at the rules
+ * source for the first time); NULL when calls must pass through untouched
  * (FUSEBOX_DISABLE, secure execution, no good rules yet).
  * A thread that finds another one building waits for it, at most a second;
  * a signal handler that interrupts the builder does not wait (and passes
  * through). Leaves errno alone. */
 struct runtime *runtime_get(void);
+
+/* Looks at the rules source again when it is time, in a process whose
+ * runtime is built: in every second of time() other than that of the last
+ * look, and at once after fusebox reload. Called where a connection starts,
+ * by socket() for an AF_INET/AF_INET6 stream socket and by the resolver, so
+ * that connect() itself carries no clock. Leaves errno alone. */
+void runtime_look_when_due(void);
+
+/* True when the rules in force tell from an address's first byte (*first)
+ * that no breaker rules a connect to it of family (AF_INET or AF_INET6):
+ * no address pattern covers it and no host-name pattern could have
+ * resolved to it. False means "look it up" (runtime_match_address). */
+bool runtime_excludes(const struct runtime *rt, int family, const uint8_t *first);
 
 /* Returns the breaker ref for a connect to family/addr/port (network order
  * address, host order port): first by the names this process resolved to
@@ -179,5 +192,10 @@ extern _Atomic unsigned runtime_guarded_transfers;
  * never builds it nor looks at the rules (for paths such as close() that
  * must not start work). */
 struct runtime *runtime_peek(void);
+
+/* runtime_peek with no work at all: the runtime when it is built and the
+ * image in force is whole, else NULL, with no warning (the caller asks
+ * runtime_get then, which builds or warns). connect()'s pass-through check. */
+struct runtime *runtime_ready(void);
 
 #endif

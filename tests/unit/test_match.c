@@ -438,6 +438,50 @@ static void every_prefix_length_matches(void)
     check_prefix_ladder(AF_INET6, "2001:db8:ffff:1234:5678:9abc:def0:1");
 }
 
+/* The first-byte quick no (match_first_bytes, match_first_byte_excludes)
+ * never excludes an address that match_address matches, and does exclude
+ * every first byte no pattern covers; an "*" pattern leaves nothing to
+ * exclude by. */
+static void first_byte_excludes_only_unmatched(void)
+{
+    struct fixture f = BUILD("{\"version\":1,\"breakers\":["
+                             "{\"name\":\"a\",\"hosts\":[\"10.1.2.3\",\"64.0.0.0/3:443\"]},"
+                             "{\"name\":\"b\",\"hosts\":[\"[2001:db8::1]\",\"fc00::/7\"]}]}");
+    struct fixture star = BUILD("{\"version\":1,\"breakers\":["
+                                "{\"name\":\"a\",\"hosts\":[\"10.1.2.3\",\"*\"]}]}");
+    if (f.m == NULL || star.m == NULL)
+        goto done;
+    const uint8_t *v4 = match_first_bytes(f.m, AF_INET), *v6 = match_first_bytes(f.m, AF_INET6);
+    CHECK(v4 != NULL && v6 != NULL);
+    CHECK(match_first_bytes(f.m, AF_UNIX) == NULL);
+    CHECK(match_first_bytes(star.m, AF_INET) == NULL &&
+          match_first_bytes(star.m, AF_INET6) == NULL);
+    if (v4 == NULL || v6 == NULL)
+        goto done;
+    size_t wrong = 0, excluded4 = 0, excluded6 = 0;
+    for (unsigned first = 0; first < 256; first++) {
+        uint8_t a4[4] = {(uint8_t)first, 1, 2, 3}, a6[16] = {(uint8_t)first, 0x0d, 0xb8};
+        a6[1] = first == 0x20 ? 0x01 : a6[1];
+        a6[15] = 1;
+        bool ruled4 = match_address(f.m, AF_INET, a4, 443) >= 0;
+        bool ruled6 = match_address(f.m, AF_INET6, a6, 1) >= 0;
+        bool out4 = match_first_byte_excludes(v4, (uint8_t)first);
+        bool out6 = match_first_byte_excludes(v6, (uint8_t)first);
+        wrong += (ruled4 && out4) || (ruled6 && out6); /* a ruled address excluded */
+        bool covered4 = first == 10 || (first >= 64 && first < 96);
+        bool covered6 = first == 0x20 || first == 0xfc || first == 0xfd;
+        wrong += out4 == (covered4 || first == 0) || out6 == (covered6 || first == 0);
+        excluded4 += out4;
+        excluded6 += out6;
+    }
+    CHECK_INT(wrong, 0);
+    CHECK_INT(excluded4, 256 - 1 - 1 - 32);
+    CHECK_INT(excluded6, 256 - 1 - 3);
+done:
+    release(&star);
+    release(&f);
+}
+
 /* ---- at scale ---- */
 
 static char *big_rules_json(size_t breakers)
@@ -516,6 +560,7 @@ int main(void)
     RUN(a_port_miss_falls_to_shorter_prefixes);
     RUN(kinds_present_are_reported);
     RUN(every_prefix_length_matches);
+    RUN(first_byte_excludes_only_unmatched);
     RUN(ten_thousand_breakers);
     return unit_done();
 }
