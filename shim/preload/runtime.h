@@ -7,12 +7,12 @@
  * Built on first use by a hook, not at load time, so a process that never
  * connects pays nothing for rules or files. The rules source is looked at
  * again at most once a second, where a connection may start (socket(), the
- * resolver), and at once after fusebox reload; a changed source's image replaces the rules in force
- * between calls. A breaker ref, which the match calls hand out and a
- * guarded call carries, holds its rules' generation in its top bits: a call
- * in flight across a reload ends under the rules it began with, as long as
- * fewer than RUNTIME_GENERATIONS reloads came in between (else it records
- * nothing). */
+ * resolver), and at once after fusebox reload; a changed source's image
+ * replaces the rules in force between calls. A breaker ref, which the match
+ * calls hand out and a guarded call carries, holds its rules' generation in
+ * its top bits: a call in flight across a reload ends under the rules it
+ * began with, as long as fewer than RUNTIME_GENERATIONS reloads came in
+ * between (else it records nothing). */
 #ifndef FUSEBOX_RUNTIME_H
 #define FUSEBOX_RUNTIME_H
 
