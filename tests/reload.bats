@@ -91,6 +91,23 @@ for _ in range(3000):
     wait_for 30 breaker_at_least b failures 1
 }
 
+@test "a libcurl program on one kept-alive connection takes up an edited rules file by itself" {
+    require_preloadable curl
+    start_server api http 200
+    write_rules "$(rules_for "$api_PORT")"
+    local urls=() i
+    for i in $(seq 1 20); do urls+=("http://127.0.0.1:$api_PORT/$i"); done
+    LD_PRELOAD="$PRELOAD" curl -s --rate 5/s "${urls[@]}" > /dev/null 3>&- &
+    local curl_pid=$!
+    SERVER_PIDS+=("$curl_pid")
+    wait_for 30 breaker_at_least a calls 2
+    edit_rules "{\"version\": 1, \"breakers\": [{\"name\": \"b\", \"hosts\": [\"127.0.0.1:$api_PORT\"], \"fail_max\": 100}]}"
+    wait "$curl_pid"
+    # one connection for every transfer: no socket() after the edit, the transfers look
+    [ "$(server_count api connections)" -eq 1 ]
+    breaker_at_least b calls 1
+}
+
 @test "after fusebox reload a running program uses the new rules on its next call" {
     start_server dead refuse
     start_server other refuse

@@ -18,10 +18,7 @@
  * it (or there are no rules). */
 static bool ruled_name(struct runtime **rt, const char *name, struct name_candidates *c)
 {
-    if (!name || !*name)
-        return false;
-    runtime_look_when_due();
-    return (*rt = runtime_get()) && runtime_has_names(*rt) &&
+    return name && *name && (*rt = runtime_get()) && runtime_has_names(*rt) &&
            runtime_name_candidates(*rt, name, c) > 0;
 }
 

@@ -486,12 +486,24 @@ static __attribute__((noinline)) struct runtime *runtime_first_get(int status)
     return in_force(rt);
 }
 
+/* Looks at the rules of rt, a built runtime, when it is time (check_due). */
+static inline void look_when_due(struct runtime *rt)
+{
+    int64_t now_s = (int64_t)time(NULL);
+    if (__builtin_expect(check_due(rt, now_s), 0))
+        check_rules_here(rt, now_s);
+}
+
 struct runtime *runtime_get(void)
 {
     int status = atomic_load_explicit(&build_status, memory_order_acquire);
     if (__builtin_expect(status != BUILD_DONE, 0))
         return runtime_first_get(status);
-    return in_force(atomic_load_explicit(&built, memory_order_relaxed));
+    struct runtime *rt = atomic_load_explicit(&built, memory_order_relaxed);
+    if (__builtin_expect(!rt, 0))
+        return NULL;
+    look_when_due(rt);
+    return in_force(rt);
 }
 
 void runtime_look_when_due(void)
@@ -499,11 +511,8 @@ void runtime_look_when_due(void)
     if (atomic_load_explicit(&build_status, memory_order_acquire) != BUILD_DONE)
         return;
     struct runtime *rt = atomic_load_explicit(&built, memory_order_relaxed);
-    if (__builtin_expect(!rt, 0))
-        return;
-    int64_t now_s = (int64_t)time(NULL);
-    if (__builtin_expect(check_due(rt, now_s), 0))
-        check_rules_here(rt, now_s);
+    if (__builtin_expect(rt != NULL, 1))
+        look_when_due(rt);
 }
 
 /* Maps the state file on first need; false when it cannot be used. */

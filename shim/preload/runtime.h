@@ -7,7 +7,7 @@
  * Built on first use by a hook, not at load time, so a process that never
  * connects pays nothing for rules or files. The rules source is looked at
  * again at most once a second, where a connection may start (socket(), the
- * resolver), and at once after fusebox reload; a changed source's image
+ * resolver, a libcurl transfer), and at once after fusebox reload; a changed source's image
  * replaces the rules in force between calls. A breaker ref, which the match
  * calls hand out and a guarded call carries, holds its rules' generation in
  * its top bits: a call in flight across a reload ends under the rules it
@@ -52,9 +52,9 @@ struct guarded_call {
  * first notes a socket's flags. Leaves errno alone. */
 void runtime_watch_forks(void);
 
-/* Returns the runtime, building it on first use (which looks at the rules
- * source for the first time); NULL when calls must pass through untouched
- * (FUSEBOX_DISABLE, secure execution, no good rules yet).
+/* Returns the runtime, building it on first use, and looks at the rules
+ * source when it is time (runtime_look_when_due); NULL when calls must pass
+ * through untouched (FUSEBOX_DISABLE, secure execution, no good rules yet).
  * A thread that finds another one building waits for it, at most a second;
  * a signal handler that interrupts the builder does not wait (and passes
  * through). Leaves errno alone. */
@@ -62,9 +62,10 @@ struct runtime *runtime_get(void);
 
 /* Looks at the rules source again when it is time, in a process whose
  * runtime is built: in every second of time() other than that of the last
- * look, and at once after fusebox reload. Called where a connection starts,
- * by socket() for an AF_INET/AF_INET6 stream socket and by the resolver, so
- * that connect() itself carries no clock. Leaves errno alone. */
+ * look, and at once after fusebox reload. socket() calls it for an
+ * AF_INET/AF_INET6 stream socket, where a connection starts, so that
+ * connect() itself carries no clock (it asks runtime_ready). Leaves errno
+ * alone. */
 void runtime_look_when_due(void);
 
 /* True when the rules in force tell from an address's first byte (*first)
