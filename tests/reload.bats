@@ -91,6 +91,26 @@ for _ in range(3000):
     wait_for 30 breaker_at_least b failures 1
 }
 
+@test "a program connecting one socket again and again takes up an edited rules file by itself" {
+    start_server dead refuse
+    start_server other refuse
+    write_rules "$(rules_for "$other_PORT")"
+    LD_PRELOAD="$PRELOAD" FUSEBOX_LOG=debug python3 -c '
+import socket, sys, time
+s = socket.socket()
+for _ in range(3000):
+    try:
+        s.connect(("127.0.0.1", int(sys.argv[1])))
+    except OSError:
+        pass
+    time.sleep(0.01)' "$dead_PORT" 2> "$BATS_TEST_TMPDIR/loop.err" 3>&- &
+    SERVER_PIDS+=("$!")
+    wait_for 30 grep -q "generation 0, first use" "$BATS_TEST_TMPDIR/loop.err"
+    edit_rules "$(rules_for "$other_PORT" ", {\"name\": \"b\", \"hosts\": [\"127.0.0.1:$dead_PORT\"], \"fail_max\": 100}")"
+    wait_for 30 grep -q "generation 1, the rules changed" "$BATS_TEST_TMPDIR/loop.err"
+    wait_for 30 breaker_at_least b failures 1
+}
+
 @test "a libcurl program on one kept-alive connection takes up an edited rules file by itself" {
     require_preloadable curl
     start_server api http 200

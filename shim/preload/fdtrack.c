@@ -1,6 +1,7 @@
 /* Word of an fd: bits 0..1 kind, bit 2 pending, bits 3..4 verdict, bits
  * 5..12 epoch, bits 13..25 host slot, bit 26 watched, bit 27 O_NONBLOCK
- * known, bit 28 O_NONBLOCK, bits 32..63 breaker index. */
+ * known, bit 28 O_NONBLOCK, bit 29 looked (fdtrack_take_looked), bits
+ * 32..63 breaker index. */
 #include "fdtrack.h"
 
 #include <stdatomic.h>
@@ -12,6 +13,7 @@
 #define FLAGS_KNOWN_BIT (UINT64_C(1) << 27)
 #define NONBLOCK_BIT (UINT64_C(1) << 28)
 #define FLAGS_MASK (FLAGS_KNOWN_BIT | NONBLOCK_BIT)
+#define LOOKED_BIT (UINT64_C(1) << 29)
 /* what a pending connect's word keeps of the word before it, and what
  * taking it leaves */
 #define KEPT_MASK (WATCHED_BIT | FLAGS_MASK)
@@ -69,7 +71,8 @@ uint64_t fdtrack_socket_facts(int domain, int type)
     if ((domain != AF_INET && domain != AF_INET6) ||
         (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM)
         return FD_OTHER;
-    return FD_INET_STREAM | FLAGS_KNOWN_BIT | (type & SOCK_NONBLOCK ? NONBLOCK_BIT : 0);
+    return FD_INET_STREAM | FLAGS_KNOWN_BIT | LOOKED_BIT |
+           (type & SOCK_NONBLOCK ? NONBLOCK_BIT : 0);
 }
 
 void fdtrack_new_socket(int fd, uint64_t facts)
@@ -137,6 +140,15 @@ bool fdtrack_set_pending(int fd, const struct guarded_call *p)
      * so does what is known of the socket's O_NONBLOCK */
     word |= atomic_load_explicit(&e->word, memory_order_relaxed) & KEPT_MASK;
     atomic_store_explicit(&e->word, word, memory_order_release); /* replaces one nobody took */
+    return true;
+}
+
+bool fdtrack_take_looked(int fd)
+{
+    struct fd_entry *e = entry(fd);
+    if (!e || !(atomic_load_explicit(&e->word, memory_order_relaxed) & LOOKED_BIT))
+        return false;
+    atomic_fetch_and_explicit(&e->word, ~LOOKED_BIT, memory_order_relaxed);
     return true;
 }
 

@@ -66,6 +66,12 @@ void fdtrack_forget_flags_all(void);
  * false when fd is beyond the table. */
 bool fdtrack_set_pending(int fd, const struct guarded_call *p);
 
+/* True, once, when fd is a stream socket whose socket() offered the rules
+ * a look (runtime_look_when_due) and that no connect has taken since: its
+ * first connect needs no look of its own, a later one (a socket connected
+ * again) does. */
+bool fdtrack_take_looked(int fd);
+
 /* True when fd has a pending connect (one load). */
 bool fdtrack_is_pending(int fd);
 

@@ -96,17 +96,23 @@ static inline int ruled_connect(struct runtime *rt, int b, int fd, const struct 
 }
 
 /* connect() of fd to addr, an address the rules' first byte did not rule
- * out: the whole lookup, then the ruled path or libc. Out of line, so that
- * a connect the first byte rules out keeps no frame; flattened, so that the
- * lookup, the decision, the connect and the tracker's start are inlined
- * here (their calls were a fifth of a ruled round), while the cold paths
- * (refusal, fallback, announcements: marked cold) stay out. */
+ * out, in a process whose runtime is rt (runtime_ready's; NULL: none). The
+ * runtime is asked for again (built on first use, the rules looked at when
+ * it is time) unless socket() offered the look for this connect, so that a
+ * socket connected again and again still takes up an edit. Then the whole
+ * lookup, and the ruled path or libc. Out of line, so that a connect the
+ * first byte rules out keeps no frame; flattened, so that the lookup, the
+ * decision, the connect and the tracker's start are inlined here (their
+ * calls were a fifth of a ruled round), while the cold paths (refusal,
+ * fallback, announcements: marked cold) stay out. */
 static __attribute__((noinline, flatten)) int
 connect_looked_up(struct runtime *rt, int fd, const struct sockaddr *addr, socklen_t len)
 {
+    if (!rt || !fdtrack_take_looked(fd))
+        rt = runtime_get();
     struct destination d;
     int b;
-    if (!destination_of(addr, len, &d) ||
+    if (!rt || !destination_of(addr, len, &d) ||
         (b = runtime_match_address(rt, d.family, d.addr, d.port)) < 0 || !is_stream_socket(fd))
         return libc_connect(fd, addr, len);
     return ruled_connect(rt, b, fd, addr, len, &d);
@@ -132,23 +138,11 @@ static inline const uint8_t *first_address_byte(const struct sockaddr *sa, sockl
     return NULL;
 }
 
-/* connect() to an address of family whose first byte is *first, in a
- * process whose runtime runtime_ready did not give: builds it on first use,
- * and passes through when there are no rules in force. */
-static __attribute__((noinline)) int connect_unready(int fd, const struct sockaddr *addr,
-                                                     socklen_t len, int family,
-                                                     const uint8_t *first)
-{
-    struct runtime *rt = runtime_get();
-    if (!rt || runtime_excludes(rt, family, first))
-        return libc_connect(fd, addr, len);
-    return connect_looked_up(rt, fd, addr, len);
-}
-
 /* Flattened: the pass-through checks (the address's family, the runtime,
  * the first byte's quick no) are inlined and end in tail calls, with no
- * frame; the lookup, the ruled path and the first use stay out of line. The
- * rules are looked at again by socket(), not here (runtime_look_when_due). */
+ * frame and no clock: a connect the first byte rules out leaves the look at
+ * the rules to socket() (runtime_look_when_due). The lookup, the ruled path
+ * and the first use stay out of line. */
 EXPORT __attribute__((flatten)) int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     if (fdtrack_is_pending(fd))
@@ -158,9 +152,7 @@ EXPORT __attribute__((flatten)) int connect(int fd, const struct sockaddr *addr,
     if (runtime_transfer_depth || !(first = first_address_byte(addr, len, &family)))
         return libc_connect(fd, addr, len);
     struct runtime *rt = runtime_ready();
-    if (__builtin_expect(!rt, 0))
-        return connect_unready(fd, addr, len, family, first);
-    if (runtime_excludes(rt, family, first))
+    if (rt && runtime_excludes(rt, family, first))
         return libc_connect(fd, addr, len);
     return connect_looked_up(rt, fd, addr, len);
 }

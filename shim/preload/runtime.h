@@ -7,7 +7,8 @@
  * Built on first use by a hook, not at load time, so a process that never
  * connects pays nothing for rules or files. The rules source is looked at
  * again at most once a second, where a connection may start (socket(), the
- * resolver, a libcurl transfer), and at once after fusebox reload; a changed source's image
+ * resolver, a libcurl transfer, a socket connected again), and at once after
+ * fusebox reload; a changed source's image
  * replaces the rules in force between calls. A breaker ref, which the match
  * calls hand out and a guarded call carries, holds its rules' generation in
  * its top bits: a call in flight across a reload ends under the rules it
@@ -63,9 +64,9 @@ struct runtime *runtime_get(void);
 /* Looks at the rules source again when it is time, in a process whose
  * runtime is built: in every second of time() other than that of the last
  * look, and at once after fusebox reload. socket() calls it for an
- * AF_INET/AF_INET6 stream socket, where a connection starts, so that
- * connect() itself carries no clock (it asks runtime_ready). Leaves errno
- * alone. */
+ * AF_INET/AF_INET6 stream socket, where a connection starts, so that a
+ * socket's first connect() carries no clock (fdtrack_take_looked). Leaves
+ * errno alone. */
 void runtime_look_when_due(void);
 
 /* True when the rules in force tell from an address's first byte (*first)

@@ -460,8 +460,8 @@ static void first_byte_excludes_only_unmatched(void)
         goto done;
     size_t wrong = 0, excluded4 = 0, excluded6 = 0;
     for (unsigned first = 0; first < 256; first++) {
-        uint8_t a4[4] = {(uint8_t)first, 1, 2, 3}, a6[16] = {(uint8_t)first, 0x0d, 0xb8};
-        a6[1] = first == 0x20 ? 0x01 : a6[1];
+        uint8_t a4[4] = {(uint8_t)first, 1, 2, 3};
+        uint8_t a6[16] = {(uint8_t)first, 0x01, 0x0d, 0xb8}; /* 0x20: 2001:db8::1, ruled */
         a6[15] = 1;
         bool ruled4 = match_address(f.m, AF_INET, a4, 443) >= 0;
         bool ruled6 = match_address(f.m, AF_INET6, a6, 1) >= 0;
@@ -470,6 +470,7 @@ static void first_byte_excludes_only_unmatched(void)
         wrong += (ruled4 && out4) || (ruled6 && out6); /* a ruled address excluded */
         bool covered4 = first == 10 || (first >= 64 && first < 96);
         bool covered6 = first == 0x20 || first == 0xfc || first == 0xfd;
+        wrong += ruled4 != covered4 || ruled6 != covered6; /* the fixture is what it says */
         wrong += out4 == (covered4 || first == 0) || out6 == (covered6 || first == 0);
         excluded4 += out4;
         excluded6 += out6;
