@@ -20,30 +20,42 @@
 #include "rounds.h"
 #include "runtime.h"
 
-bool destination_of(const struct sockaddr *sa, socklen_t len, struct destination *d)
+/* The address of sa (len bytes; network order), an AF_INET or AF_INET6
+ * address of its full length, with its family in *family; NULL for any
+ * other (which passes through). */
+static inline const uint8_t *inet_address_of(const struct sockaddr *sa, socklen_t len, int *family)
 {
     if (!sa || len < sizeof(sa_family_t))
+        return NULL;
+    *family = sa->sa_family;
+    if (sa->sa_family == AF_INET)
+        return len < sizeof(struct sockaddr_in)
+                   ? NULL
+                   : (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+    if (sa->sa_family == AF_INET6)
+        return len < sizeof(struct sockaddr_in6)
+                   ? NULL
+                   : ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    return NULL;
+}
+
+bool destination_of(const struct sockaddr *sa, socklen_t len, struct destination *d)
+{
+    int family;
+    const uint8_t *addr = inet_address_of(sa, len, &family);
+    if (!addr)
         return false;
-    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    if (family == AF_INET) {
         d->family = AF_INET;
-        d->port = ntohs(in->sin_port);
-        memcpy(d->addr, &in->sin_addr, 4);
+        d->port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+        memcpy(d->addr, addr, 4);
         return true;
     }
-    if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        d->port = ntohs(in6->sin6_port);
-        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-            d->family = AF_INET;
-            memcpy(d->addr, in6->sin6_addr.s6_addr + 12, 4);
-        } else {
-            d->family = AF_INET6;
-            memcpy(d->addr, &in6->sin6_addr, 16);
-        }
-        return true;
-    }
-    return false;
+    d->port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    bool mapped = IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)addr);
+    d->family = mapped ? AF_INET : AF_INET6;
+    memcpy(d->addr, addr + (mapped ? 12 : 0), mapped ? 4 : 16);
+    return true;
 }
 
 /* Asks the kernel whether fd, of which socket() told us nothing, is a
@@ -118,26 +130,6 @@ connect_looked_up(struct runtime *rt, int fd, const struct sockaddr *addr, sockl
     return ruled_connect(rt, b, fd, addr, len, &d);
 }
 
-/* The first byte of the address of sa (len bytes), an AF_INET or AF_INET6
- * address of its full length, with its family in *family; NULL for any
- * other (which passes through). */
-static inline const uint8_t *first_address_byte(const struct sockaddr *sa, socklen_t len,
-                                                int *family)
-{
-    if (!sa || len < sizeof(sa_family_t))
-        return NULL;
-    *family = sa->sa_family;
-    if (sa->sa_family == AF_INET)
-        return len < sizeof(struct sockaddr_in)
-                   ? NULL
-                   : (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-    if (sa->sa_family == AF_INET6)
-        return len < sizeof(struct sockaddr_in6)
-                   ? NULL
-                   : ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-    return NULL;
-}
-
 /* Flattened: the pass-through checks (the address's family, the runtime,
  * the first byte's quick no) are inlined and end in tail calls, with no
  * frame and no clock: a connect the first byte rules out leaves the look at
@@ -148,11 +140,11 @@ EXPORT __attribute__((flatten)) int connect(int fd, const struct sockaddr *addr,
     if (fdtrack_is_pending(fd))
         return pending_connect_again(fd, addr, len);
     int family;
-    const uint8_t *first;
-    if (runtime_transfer_depth || !(first = first_address_byte(addr, len, &family)))
+    const uint8_t *address;
+    if (runtime_transfer_depth || !(address = inet_address_of(addr, len, &family)))
         return libc_connect(fd, addr, len);
     struct runtime *rt = runtime_ready();
-    if (rt && runtime_excludes(rt, family, first))
+    if (rt && runtime_excludes(rt, family, address))
         return libc_connect(fd, addr, len);
     return connect_looked_up(rt, fd, addr, len);
 }
